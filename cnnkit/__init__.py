@@ -1,0 +1,49 @@
+"""cnnkit: run a CNN study end to end and write it up.
+
+The public plugin API lives here. Heavy names (anything that needs torch or lightning) are imported
+on first access, so that `import cnnkit` and plugin modules stay cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from cnnkit.errors import CnnkitError, DataError, PluginError, RunError, UsageError
+from cnnkit.hookspecs import hookimpl
+from cnnkit.registry import RegisterCallback
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "InMemoryDataModule": "cnnkit.data",
+    "normalize_images": "cnnkit.data",
+    "one_hot": "cnnkit.data",
+    "ImageClassifier": "cnnkit.model",
+    "OptimizerSpec": "cnnkit.presets",
+    "Study": "cnnkit.study",
+    "RunSpec": "cnnkit.study",
+    "ImageSetSpec": "cnnkit.formats",
+    "ImageArrays": "cnnkit.formats",
+    "NpzSource": "cnnkit.formats",
+    "IdxSource": "cnnkit.formats",
+    "CifarBatchesSource": "cnnkit.formats",
+}
+
+__all__ = [
+    "CnnkitError",
+    "DataError",
+    "PluginError",
+    "RegisterCallback",
+    "RunError",
+    "UsageError",
+    "__version__",
+    "hookimpl",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'cnnkit' has no attribute {name!r}")

@@ -1,0 +1,120 @@
+"""Typed registries filled by the plugins' `register` callbacks.
+
+An entry's target may be the object itself or a lazy `"module:attr"` reference, so that registering
+(and `cnnkit list`) never imports torch or lightning.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from cnnkit.errors import PluginError, UsageError
+
+T = TypeVar("T")
+
+
+class RegisterCallback(Protocol):
+    """The callback each hook receives."""
+
+    def __call__(
+        self, name: str, target: Any, *, aliases: Iterable[str] = (), description: str = ""
+    ) -> None: ...
+
+
+@dataclass
+class Entry(Generic[T]):
+    """One registered thing: its names, where it came from, and how to get it."""
+
+    kind: str
+    name: str
+    target: T | str
+    plugin: str
+    distribution: str = ""
+    version: str = ""
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    _loaded: T | None = field(default=None, repr=False)
+
+    def load(self) -> T:
+        """The registered object, importing a `"module:attr"` reference on first use."""
+        if self._loaded is None:
+            if isinstance(self.target, str):
+                module_name, _, attr = self.target.partition(":")
+                try:
+                    obj: Any = importlib.import_module(module_name)
+                    for part in attr.split("."):
+                        obj = getattr(obj, part)
+                except (ImportError, AttributeError) as exc:
+                    raise PluginError(
+                        f"{self.kind} '{self.name}' from plugin '{self.plugin}' points to '{self.target}', "
+                        f"which cannot be loaded: {exc}"
+                    ) from exc
+                self._loaded = obj
+            else:
+                self._loaded = self.target
+        return self._loaded
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "aliases": list(self.aliases),
+            "description": self.description,
+            "plugin": self.plugin,
+            "distribution": self.distribution,
+            "version": self.version,
+        }
+
+
+class Registry(Generic[T]):
+    """Names (and aliases) to entries of one kind; refuses duplicates, explains unknown names."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry[T]] = {}
+        self._names: dict[str, Entry[T]] = {}
+
+    def add(self, entry: Entry[T]) -> None:
+        for key in (entry.name, *entry.aliases):
+            if not key or not isinstance(key, str):
+                raise PluginError(f"plugin '{entry.plugin}' registered a {self.kind} with an empty or non-text name")
+            if key in self._names:
+                other = self._names[key]
+                raise PluginError(
+                    f"{self.kind} name '{key}' is registered twice: by plugin '{other.plugin}' "
+                    f"and by plugin '{entry.plugin}'; uninstall or rename one of them"
+                )
+        self._entries[entry.name] = entry
+        for key in (entry.name, *entry.aliases):
+            self._names[key] = entry
+
+    def entry(self, name: str) -> Entry[T]:
+        try:
+            return self._names[name]
+        except KeyError:
+            raise UsageError(self._unknown_message(name)) from None
+
+    def get(self, name: str) -> T:
+        return self.entry(name).load()
+
+    def canonical(self, name: str) -> str:
+        return self.entry(name).name
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[Entry[T]]:
+        return iter(sorted(self._entries.values(), key=lambda e: e.name))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _unknown_message(self, name: str) -> str:
+        known = sorted(self._names)
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        listing = ", ".join(sorted(self._entries)) or "none"
+        return f"unknown {self.kind} '{name}'{hint} (available: {listing})"

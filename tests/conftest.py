@@ -1,0 +1,6 @@
+"""Make helper modules in tests/ (e.g. report_fixtures) importable."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))

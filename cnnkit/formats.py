@@ -35,9 +35,6 @@ import numpy as np
 from cnnkit.errors import DataError
 
 __all__ = [
-    "CIFAR10_SPEC",
-    "FASHION_MNIST_SPEC",
-    "MNIST_SPEC",
     "CifarBatchesSource",
     "DownloadResource",
     "IdxSource",
@@ -88,39 +85,6 @@ class ImageArrays:
     y_test: np.ndarray
     source: str
 
-
-MNIST_SPEC = ImageSetSpec("mnist", 28, 28, 1, 10, 60000, 10000)
-FASHION_MNIST_SPEC = ImageSetSpec(
-    "fashion_mnist",
-    28,
-    28,
-    1,
-    10,
-    60000,
-    10000,
-    (
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    ),
-)
-CIFAR10_SPEC = ImageSetSpec(
-    "cifar10",
-    32,
-    32,
-    3,
-    10,
-    50000,
-    10000,
-    ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-)
 
 
 @dataclass(frozen=True)

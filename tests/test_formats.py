@@ -16,12 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cnnkit_plugins.cifar10 import CIFAR10_SPEC
+from cnnkit_plugins.mnist import MNIST_SPEC
 
 from cnnkit.errors import DataError
 from cnnkit.formats import (
-    CIFAR10_SPEC,
-    FASHION_MNIST_SPEC,
-    MNIST_SPEC,
     CifarBatchesSource,
     IdxSource,
     ImageArrays,
@@ -35,6 +34,29 @@ from cnnkit.formats import (
 
 # ----------------------------------------------------------------------------------------------------
 # Synthetic file writers
+
+# Fashion-MNIST's facts (the example plugin package defines the same spec for its datamodule).
+FASHION_MNIST_SPEC = ImageSetSpec(
+    "fashion_mnist",
+    28,
+    28,
+    1,
+    10,
+    60000,
+    10000,
+    (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
+)
 
 MNIST_SMALL = MNIST_SPEC.with_counts(train=50, test=20)
 CIFAR_SMALL = CIFAR10_SPEC.with_counts(train=25, test=10)

@@ -1,0 +1,94 @@
+"""Lightning callbacks that write the run directory's per-epoch files and stop safely on Ctrl-C."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from cnnkit.atomic import write_text_atomic
+
+METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
+
+
+class RunInterrupted(Exception):
+    """Raised at a batch boundary after Ctrl-C; the last epoch checkpoint stays for resuming."""
+
+
+class EpochLog(L.Callback):
+    """Writes metrics.csv (one row per epoch, the contract's columns) and times the training part of each epoch.
+
+    Its rows and timings travel in the checkpoint, so a resumed run continues the same file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: list[dict[str, float]] = []
+        self.epoch_seconds: list[float] = []
+        self._started = 0.0
+        self._finished = 0.0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._started = self._finished = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if batch_idx + 1 == trainer.num_training_batches:
+            if pl_module.device.type == "cuda":
+                torch.cuda.synchronize(pl_module.device)
+            self._finished = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Runs after the epoch's validation in Lightning 2, so both halves of the row are known.
+        metrics = trainer.callback_metrics
+        row = {"epoch": trainer.current_epoch + 1}
+        row.update({name: float(metrics[name]) for name in METRIC_COLUMNS[1:] if name in metrics})
+        self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
+        self.epoch_seconds = self.epoch_seconds[: row["epoch"] - 1] + [self._finished - self._started]
+        if trainer.is_global_zero:
+            write_text_atomic(self.path, format_metrics_csv(self.rows))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "epoch_seconds": self.epoch_seconds}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rows = list(state_dict.get("rows", []))
+        self.epoch_seconds = list(state_dict.get("epoch_seconds", []))
+
+
+def format_metrics_csv(rows: list[dict[str, float]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (v if k == "epoch" else f"{v:.6f}") for k, v in row.items()})
+    return out.getvalue()
+
+
+class StopOnRequest(L.Callback):
+    """Turns a pending stop request (set by the SIGINT handler) into `RunInterrupted` at the next batch end."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if self.requested:
+            raise RunInterrupted()
+
+    on_validation_batch_end = on_test_batch_end = on_train_batch_end  # type: ignore[assignment]
+
+
+class OnTrainStart(L.Callback):
+    """Calls `action(trainer)` once training starts (the datamodule is set up, the device known)."""
+
+    def __init__(self, action: Any) -> None:
+        self.action = action
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self.action(trainer)

@@ -1,0 +1,82 @@
+"""Presets: which library's defaults a run follows.
+
+`keras` reproduces the original assignment (Keras optimizer defaults, glorot-uniform kernels, zero biases,
+TF-style asymmetric "same" padding); `torch` keeps PyTorch's own defaults.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cnnkit.errors import UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+PRESETS = ("keras", "torch")
+DEFAULT_PRESET = "keras"
+INIT_DESCRIPTION = {
+    "keras": "glorot-uniform kernels, zero biases (Keras defaults)",
+    "torch": "PyTorch default initialisation (kaiming-uniform)",
+}
+
+
+def check_preset(preset: str) -> str:
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset '{preset}' (choose one of: {', '.join(PRESETS)})")
+    return preset
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """A torch optimizer plus the hyperparameters each preset gives it.
+
+    `optimizer` is an import path ("torch.optim.Adam") so registering costs no torch import. The `torch`
+    preset starts from the class's own defaults; `keras` overrides them with `keras`.
+    """
+
+    optimizer: str
+    keras: Mapping[str, Any] = field(default_factory=dict)
+    torch: Mapping[str, Any] = field(default_factory=dict)
+
+    def optimizer_class(self) -> type[torch.optim.Optimizer]:
+        module, _, name = self.optimizer.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+    def hyperparameters(self, preset: str, lr: float | None = None) -> dict[str, Any]:
+        """Every hyperparameter the optimizer will be built with (for config.json and the report)."""
+        check_preset(preset)
+        if lr is not None and not lr > 0:
+            raise UsageError(f"--lr must be a positive number, got {lr}")
+        defaults = {
+            name: p.default
+            for name, p in inspect.signature(self.optimizer_class().__init__).parameters.items()
+            if name not in ("self", "params") and p.default is not inspect.Parameter.empty
+            and isinstance(p.default, (int, float, bool, tuple))
+        }
+        resolved = {**defaults, **dict(self.torch if preset == "torch" else self.keras)}
+        if lr is not None:
+            resolved["lr"] = lr
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(resolved.items())}
+
+    def build(self, params: Iterable[Any], preset: str, lr: float | None = None) -> torch.optim.Optimizer:
+        hparams = self.hyperparameters(preset, lr)
+        hparams = {k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()}
+        return self.optimizer_class()(params, **hparams)
+
+
+def initialize(module: torch.nn.Module, preset: str) -> None:
+    """Apply the preset's weight initialisation in place (torch: leave PyTorch's)."""
+    import torch
+
+    if check_preset(preset) != "keras":
+        return
+    for layer in module.modules():
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
+            torch.nn.init.xavier_uniform_(layer.weight)  # = Keras glorot_uniform (same fan computation)
+            if layer.bias is not None:
+                torch.nn.init.zeros_(layer.bias)

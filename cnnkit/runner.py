@@ -1,0 +1,317 @@
+"""One training run: registry lookups, the Lightning Trainer, and the run directory of the results contract."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import platform
+import shutil
+import signal
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnkit.atomic import write_atomic, write_json_atomic
+from cnnkit.errors import RunError, UsageError
+from cnnkit.plugins import Registries, get_registries
+from cnnkit.presets import INIT_DESCRIPTION, check_preset
+
+DEFAULT_OUT = Path("runs")
+SINGLE_STUDY = "single"
+MISCLASSIFIED_SAMPLES = 16
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The settings that determine a run's numbers (and name its directory)."""
+
+    dataset: str
+    architecture: str
+    optimizer: str = "adam"
+    preset: str = "keras"
+    seed: int = 0
+    epochs: int = 10
+    batch_size: int = 128
+    val_split: float = 0.2
+    subset: int | None = None
+    lr: float | None = None
+
+    @property
+    def dir_name(self) -> str:
+        return f"{self.dataset}-{self.architecture}-{self.optimizer}-seed{self.seed}"
+
+    def checked(self, registries: Registries) -> RunConfig:
+        """This config with canonical plugin names, or a UsageError naming the bad value."""
+        for name, value, minimum in (("epochs", self.epochs, 1), ("batch-size", self.batch_size, 1),
+                                     ("seed", self.seed, 0)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise UsageError(f"--{name} must be an integer of at least {minimum}, got {value!r}")
+        if self.subset is not None and (not isinstance(self.subset, int) or self.subset < 2):
+            raise UsageError(f"--subset must be an integer of at least 2, got {self.subset!r}")
+        if not 0.0 < float(self.val_split) < 1.0:
+            raise UsageError(f"--val-split must be between 0 and 1 (exclusive), got {self.val_split}")
+        if self.lr is not None and not self.lr > 0:
+            raise UsageError(f"--lr must be a positive number, got {self.lr}")
+        check_preset(self.preset)
+        return RunConfig(
+            dataset=registries.datasets.canonical(self.dataset),
+            architecture=registries.architectures.canonical(self.architecture),
+            optimizer=registries.optimizers.canonical(self.optimizer),
+            preset=self.preset, seed=self.seed, epochs=self.epochs, batch_size=self.batch_size,
+            val_split=float(self.val_split), subset=self.subset, lr=self.lr,
+        )
+
+
+@dataclass(frozen=True)
+class TrainerOptions:
+    """How and where to train; these do not change which run it is."""
+
+    accelerator: str = "auto"
+    devices: str = "auto"
+    strategy: str = "auto"
+    precision: str = "32-true"
+    num_nodes: int = 1
+    data_dir: str | None = None
+    quiet: bool = False
+    compile: bool = False
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    result: dict[str, Any]
+    skipped: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def run_directory(out: Path, study: str, config: RunConfig) -> Path:
+    return Path(out) / study / config.dir_name
+
+
+def execute(config: RunConfig, options: TrainerOptions = TrainerOptions(), out: Path = DEFAULT_OUT,
+            study: str = SINGLE_STUDY, fresh: bool = False, registries: Registries | None = None) -> RunOutcome:
+    """Train, evaluate and record one run; a finished run is skipped, an unfinished one resumed."""
+    registries = registries or get_registries()
+    config = config.checked(registries)
+    run_dir = run_directory(out, study, config)
+    prepare_run_directory(run_dir, config, fresh)
+    if (run_dir / "result.json").exists():
+        return RunOutcome(run_dir, json.loads((run_dir / "result.json").read_text()), skipped=True)
+    with _quiet_lightning(options.quiet):
+        return _train(config, options, run_dir, study, registries)
+
+
+def prepare_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None:
+    """Create the run directory, or check that what is there belongs to this very run (or wipe it: --fresh)."""
+    config_file = run_dir / "config.json"
+    if fresh and run_dir.exists():
+        if not (config_file.exists() or (run_dir / "checkpoints").exists()):
+            raise RunError(f"{run_dir} exists but is not a cnnkit run directory; refusing to delete it")
+        shutil.rmtree(run_dir)
+    if config_file.exists():
+        try:
+            stored = json.loads(config_file.read_text()).get("run", {})
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{config_file} is unreadable ({exc}); pass --fresh to start this run over") from exc
+        differences = [f"{k} {stored.get(k)!r} there vs {v!r} now" for k, v in asdict(config).items()
+                       if stored.get(k) != v]
+        if differences:
+            raise RunError(f"{run_dir} holds a run with another configuration ({'; '.join(differences)}); "
+                           "pass --fresh to start over or --out to write elsewhere")
+    try:
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RunError(f"cannot write to {run_dir}: {exc.strerror or exc}; choose another --out") from exc
+
+
+@contextmanager
+def _quiet_lightning(quiet: bool) -> Iterator[None]:
+    """Keep Lightning's start-up chatter and advice warnings off the user's terminal."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING if quiet else logging.INFO)
+    with warnings.catch_warnings():
+        for pattern in (".*does not have many workers.*", ".*LitLogger.*", ".*TensorBoard.*",
+                        ".*checkpoint directory.*exists and is not empty.*", ".*GPU available but not used.*",
+                        ".*`isinstance\\(treespec, LeafSpec\\)`.*", ".*_pytree.*"):
+            warnings.filterwarnings("ignore", message=pattern)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
+
+
+@contextmanager
+def _stop_on_sigint(stopper: Any) -> Iterator[None]:
+    """First Ctrl-C asks the run to stop at the next batch; a second one stops at once."""
+
+    def request(signum: int, frame: Any) -> None:
+        if stopper.requested:
+            raise KeyboardInterrupt
+        stopper.requested = True
+        print("\nStopping at the next safe point (Ctrl-C again to abort at once)...", file=sys.stderr)
+
+    try:
+        previous = signal.signal(signal.SIGINT, request)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _train(config: RunConfig, options: TrainerOptions, run_dir: Path, study: str,
+           registries: Registries) -> RunOutcome:
+    import lightning as L
+    import numpy as np
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+
+    from cnnkit.callbacks import EpochLog, OnTrainStart, RunInterrupted, StopOnRequest
+    from cnnkit.summary import layer_table
+
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    datamodule = registries.datasets.get(config.dataset)(
+        data_dir=options.data_dir, batch_size=config.batch_size, val_split=config.val_split,
+        subset=config.subset, seed=config.seed)
+    optimizer = registries.optimizers.get(config.optimizer)
+    hyperparameters = optimizer.hyperparameters(config.preset, config.lr)
+    model = registries.architectures.get(config.architecture)(
+        datamodule.input_shape(), datamodule.num_classes(), optimizer, config.preset, config.lr)
+    layers = layer_table(model.network, datamodule.input_shape())
+    if options.compile:
+        model.network = torch.compile(model.network)
+
+    checkpoints = run_dir / "checkpoints"
+    checkpoint = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val_loss", mode="min",
+                                 save_last=True, save_top_k=1, enable_version_counter=False)
+    epoch_log = EpochLog(run_dir / "metrics.csv")
+    stopper = StopOnRequest()
+
+    def write_config(trainer: L.Trainer) -> None:
+        write_json_atomic(run_dir / "config.json", {
+            "study": study, "run": asdict(config), **asdict(config),
+            "optimizer_hparams": hyperparameters,
+            "init": INIT_DESCRIPTION[config.preset],
+            "data": {"source": datamodule.source, **datamodule.split_sizes(),
+                     "image_shape": [datamodule.spec.height, datamodule.spec.width, datamodule.spec.channels],
+                     "num_classes": datamodule.num_classes(), "class_names": datamodule.class_names()},
+            "model": {"params": sum(row.params for row in layers), "layers": [row.as_dict() for row in layers]},
+            "trainer": {"accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
+                        "devices": trainer.num_devices, "strategy": type(trainer.strategy).__name__,
+                        "precision": str(trainer.precision), "num_nodes": trainer.num_nodes,
+                        "deterministic": deterministic, "compile": options.compile},
+            "device": describe_device(trainer.strategy.root_device),
+            "versions": library_versions(), "platform": platform.platform(),
+        })
+
+    callbacks: list[L.Callback] = [checkpoint, epoch_log, stopper, OnTrainStart(write_config)]
+    if not options.quiet:
+        callbacks.append(TQDMProgressBar(refresh_rate=1))
+    on_cpu = options.accelerator == "cpu" or (options.accelerator == "auto" and not torch.cuda.is_available())
+    deterministic = on_cpu  # bit-identical reruns on CPU; on GPUs the fast non-deterministic kernels
+    try:
+        trainer = L.Trainer(
+            max_epochs=config.epochs, accelerator=options.accelerator, devices=_devices(options.devices),
+            strategy=options.strategy, precision=options.precision, num_nodes=options.num_nodes,
+            logger=False, callbacks=callbacks, enable_progress_bar=not options.quiet,
+            enable_model_summary=False, num_sanity_val_steps=0, deterministic=deterministic,
+            default_root_dir=run_dir, benchmark=not deterministic,
+        )
+    except Exception as exc:  # Lightning's MisconfigurationException and friends
+        raise UsageError(f"cannot set up training: {exc}") from exc
+
+    last = checkpoints / "last.ckpt"
+    resume_from = last if last.exists() else None
+    with _stop_on_sigint(stopper):
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+            final = trainer.test(model, datamodule=datamodule, verbose=False)[0]
+            predictions = model.test_predictions
+            best_path = checkpoint.best_model_path or str(last)
+            best = trainer.test(model, datamodule=datamodule, ckpt_path=best_path, verbose=False, weights_only=False)[0]
+        except RunInterrupted:
+            raise KeyboardInterrupt from None
+
+    if not trainer.is_global_zero:
+        return RunOutcome(run_dir, {})
+    history = {name: [row.get(name) for row in epoch_log.rows] for name in ("train_loss", "train_accuracy",
+                                                                           "val_loss", "val_accuracy")}
+    best_epoch = 1 + int(np.nanargmin(np.array(history["val_loss"], dtype=float)))
+    train_seconds = float(sum(epoch_log.epoch_seconds))
+    train_images = datamodule.split_sizes()["train"]
+    result = {
+        **{k: v for k, v in asdict(config).items() if k not in ("lr",)},
+        "lr": hyperparameters.get("lr"),
+        "params": sum(row.params for row in layers),
+        "test_loss": final["test_loss"], "test_accuracy": final["test_accuracy"],
+        "best_epoch": best_epoch, "best_test_loss": best["test_loss"], "best_test_accuracy": best["test_accuracy"],
+        "history": history,
+        "train_seconds": train_seconds,
+        "images_per_second": train_images * len(epoch_log.epoch_seconds) / train_seconds if train_seconds else None,
+        "epoch_seconds": epoch_log.epoch_seconds,
+        "device": describe_device(trainer.strategy.root_device),
+    }
+    if predictions is not None:
+        _write_predictions(run_dir / "predictions.npz", datamodule, predictions)
+    write_json_atomic(run_dir / "result.json", result)
+    return RunOutcome(run_dir, result)
+
+
+def _devices(value: str) -> Any:
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+def _write_predictions(path: Path, datamodule: Any, predictions: Any) -> None:
+    """Test labels and predictions (final weights) plus a few misclassified images, for the report."""
+    import numpy as np
+
+    images, labels = datamodule._splits["test"]
+    y_true = labels.cpu().numpy()
+    y_pred = predictions.numpy().astype(np.int64)
+    wrong = np.flatnonzero(y_true != y_pred)[:MISCLASSIFIED_SAMPLES]
+    arrays = {
+        "y_true": y_true, "y_pred": y_pred,
+        "misclassified_images": images[wrong].cpu().numpy().transpose(0, 2, 3, 1),
+        "misclassified_true": y_true[wrong], "misclassified_pred": y_pred[wrong],
+        "class_names": np.array(datamodule.class_names()),
+    }
+
+    def write(handle: Any) -> None:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        handle.write(buffer.getvalue())
+
+    write_atomic(path, write)
+
+
+def describe_device(device: Any) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU {platform.machine()} ({torch.get_num_threads()} threads)"
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata
+
+    versions = {"python": platform.python_version()}
+    for name in ("cnnkit", "torch", "lightning", "torchvision", "torchmetrics", "numpy"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions

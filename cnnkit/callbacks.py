@@ -36,8 +36,9 @@ class EpochLog(L.Callback):
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = self._finished = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if batch_idx + 1 == trainer.num_training_batches:
             if pl_module.device.type == "cuda":
                 torch.cuda.synchronize(pl_module.device)
@@ -48,7 +49,7 @@ class EpochLog(L.Callback):
         metrics = trainer.callback_metrics
         row = {"epoch": trainer.current_epoch + 1}
         row.update({name: float(metrics[name]) for name in METRIC_COLUMNS[1:] if name in metrics})
-        self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
+        self.rows = [*(r for r in self.rows if r["epoch"] < row["epoch"]), row]
         self.epoch_seconds = self.epoch_seconds[: row["epoch"] - 1] + [self._finished - self._started]
         if trainer.is_global_zero:
             write_text_atomic(self.path, format_metrics_csv(self.rows))

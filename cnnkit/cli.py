@@ -26,16 +26,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _number(kind: type, minimum: float, label: str, exclusive_max: float | None = None) -> Callable[[str], Any]:
+def _number(
+    kind: type, minimum: float, label: str, exclusive_max: float | None = None
+) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{label} must be {'an integer' if kind is int else 'a number'}, "
-                                             f"got '{text}'") from None
-        if value < minimum or (exclusive_max is not None and value >= exclusive_max) or (
-                kind is float and exclusive_max is not None and value <= minimum):
-            bound = f"between {minimum} and {exclusive_max} (exclusive)" if exclusive_max else f"at least {minimum}"
+            raise argparse.ArgumentTypeError(
+                f"{label} must be {'an integer' if kind is int else 'a number'}, got '{text}'"
+            ) from None
+        if (
+            value < minimum
+            or (exclusive_max is not None and value >= exclusive_max)
+            or (kind is float and exclusive_max is not None and value <= minimum)
+        ):
+            bound = (
+                f"between {minimum} and {exclusive_max} (exclusive)"
+                if exclusive_max
+                else f"at least {minimum}"
+            )
             raise argparse.ArgumentTypeError(f"{label} must be {bound}, got {text}")
         return value
 
@@ -43,30 +53,44 @@ def _number(kind: type, minimum: float, label: str, exclusive_max: float | None 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cnnkit", description=(
-        "Run a CNN study end to end and write it up: MNIST and CIFAR-10, a max-pooling and a strided-convolution "
-        "net, Adam/Adagrad/Adadelta, as an IMRaD report. 'cnnkit run --all' does the whole assignment."))
+    parser = _Parser(
+        prog="cnnkit",
+        description=(
+            "Run a CNN study end to end and write it up: MNIST and CIFAR-10, a max-pooling and a strided-convolution "
+            "net, Adam/Adagrad/Adadelta, as an IMRaD report. 'cnnkit run --all' does the whole assignment."
+        ),
+    )
     parser.add_argument("--version", action="version", version=f"cnnkit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks (for bug reports)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    listing = commands.add_parser("list", help="list registered datasets, architectures, optimizers, studies",
-                                  description="List what the installed plugins register.")
+    listing = commands.add_parser(
+        "list",
+        help="list registered datasets, architectures, optimizers, studies",
+        description="List what the installed plugins register.",
+    )
     listing.add_argument("kind", nargs="?", choices=KINDS, help="only this kind")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.add_argument("--plugins", action="store_true", help="list plugins (and any that failed to load)")
 
-    summary = commands.add_parser("summary", help="Keras-style layer table of an architecture",
-                                  description="Print layers, output shapes and parameter counts.")
+    summary = commands.add_parser(
+        "summary",
+        help="Keras-style layer table of an architecture",
+        description="Print layers, output shapes and parameter counts.",
+    )
     summary.add_argument("architecture", help="e.g. pooling_cnn (net_1) or strided_cnn (net_2)")
     summary.add_argument("--dataset", required=True, help="the dataset fixing input shape and classes")
     summary.add_argument("--preset", default="keras", help="keras (default) or torch")
 
-    run = commands.add_parser("run", help="train one run, a study, or the whole assignment (--all)",
-                              description=(
-                                  "Train DATASET with ARCH, or every run of a study. Results go to "
-                                  "OUT/<study>/<dataset>-<arch>-<optimizer>-seed<k>/ (study 'single' for one run). "
-                                  "Finished runs are skipped and unfinished ones resume from their last epoch."))
+    run = commands.add_parser(
+        "run",
+        help="train one run, a study, or the whole assignment (--all)",
+        description=(
+            "Train DATASET with ARCH, or every run of a study. Results go to "
+            "OUT/<study>/<dataset>-<arch>-<optimizer>-seed<k>/ (study 'single' for one run). "
+            "Finished runs are skipped and unfinished ones resume from their last epoch."
+        ),
+    )
     run.add_argument("dataset", nargs="?", help="dataset name (see 'cnnkit list datasets')")
     run.add_argument("architecture", nargs="?", help="architecture name (see 'cnnkit list architectures')")
     which = run.add_mutually_exclusive_group()
@@ -74,17 +98,31 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--study", metavar="NAME_OR_TOML", help="a registered study or a study TOML file")
     run.add_argument("--optimizer", default=None, help="optimizer name (default adam)")
     run.add_argument("--lr", type=_number(float, 0.0, "--lr"), help="learning rate (default: the preset's)")
-    run.add_argument("--epochs", type=_number(int, 1, "--epochs"), help="epochs (default 10; studies: their own)")
+    run.add_argument(
+        "--epochs", type=_number(int, 1, "--epochs"), help="epochs (default 10; studies: their own)"
+    )
     run.add_argument("--batch-size", type=_number(int, 1, "--batch-size"), default=None, help="default 128")
-    run.add_argument("--val-split", type=_number(float, 0.0, "--val-split", 1.0), default=None,
-                     help="fraction of the training set (its end, as Keras) kept for validation (default 0.2)")
+    run.add_argument(
+        "--val-split",
+        type=_number(float, 0.0, "--val-split", 1.0),
+        default=None,
+        help="fraction of the training set (its end, as Keras) kept for validation (default 0.2)",
+    )
     run.add_argument("--seed", type=_number(int, 0, "--seed"), help="random seed (default 0)")
     run.add_argument("--seeds", type=_number(int, 1, "--seeds"), help="studies: run seeds 0..N-1")
-    run.add_argument("--preset", default=None, help="keras (default: Keras defaults, as the assignment) or torch")
-    run.add_argument("--subset", type=_number(int, 2, "--subset"), help="keep only the first N training images")
+    run.add_argument(
+        "--preset", default=None, help="keras (default: Keras defaults, as the assignment) or torch"
+    )
+    run.add_argument(
+        "--subset", type=_number(int, 2, "--subset"), help="keep only the first N training images"
+    )
     run.add_argument("--out", type=Path, default=Path("runs"), help="results directory (default ./runs)")
-    run.add_argument("--data-dir", help="where datasets are read/downloaded (default $CNNKIT_DATA_DIR or cache)")
-    run.add_argument("--fresh", action="store_true", help="discard existing results of these runs and start over")
+    run.add_argument(
+        "--data-dir", help="where datasets are read/downloaded (default $CNNKIT_DATA_DIR or cache)"
+    )
+    run.add_argument(
+        "--fresh", action="store_true", help="discard existing results of these runs and start over"
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar or Lightning messages")
     run.add_argument("--accelerator", default="auto", help="cpu, gpu, auto (default)...")
     run.add_argument("--devices", default="auto", help="number of devices or 'auto'")
@@ -94,16 +132,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--compile", action="store_true", help="torch.compile the network (GPU speed-up)")
     run.add_argument("--lang", default="en", help="report language after --all (en or es)")
 
-    report = commands.add_parser("report", help="render a study directory's IMRaD report (HTML, PDF)",
-                                 description="Render STUDY_DIR/report/report.html and report.pdf from the results.")
+    report = commands.add_parser(
+        "report",
+        help="render a study directory's IMRaD report (HTML, PDF)",
+        description="Render STUDY_DIR/report/report.html and report.pdf from the results.",
+    )
     report.add_argument("study_dir", type=Path)
     report.add_argument("--format", default="html,pdf", help="comma-separated: html, pdf (default both)")
     report.add_argument("--lang", default="en", help="en (default) or es")
 
-    data = commands.add_parser("data", help="check or fetch datasets", description="Manage the data directory.")
-    data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
-    for name, text in (("verify", "check what the data directory holds"),
-                       ("download", "download the official files (checksums verified)")):
+    data = commands.add_parser(
+        "data", help="check or fetch datasets", description="Manage the data directory."
+    )
+    data_commands = data.add_subparsers(
+        dest="data_command", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    for name, text in (
+        ("verify", "check what the data directory holds"),
+        ("download", "download the official files (checksums verified)"),
+    ):
         sub = data_commands.add_parser(name, help=text, description=text)
         sub.add_argument("datasets", nargs="*", help="dataset names (default: all)")
         sub.add_argument("--data-dir", help="default $CNNKIT_DATA_DIR or the per-user cache")
@@ -130,8 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"cnnkit: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-              file=sys.stderr)
+        print(
+            f"cnnkit: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 
@@ -140,8 +189,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     registries = get_registries()
     if args.plugins:
-        plugins = [{"name": p.name, "distribution": p.distribution, "version": p.version, "loaded": p.loaded,
-                    "error": p.error} for p in registries.plugins]
+        plugins = [
+            {
+                "name": p.name,
+                "distribution": p.distribution,
+                "version": p.version,
+                "loaded": p.loaded,
+                "error": p.error,
+            }
+            for p in registries.plugins
+        ]
         if args.json:
             print(json.dumps(plugins, indent=2))
         for p in [] if args.json else plugins:
@@ -160,8 +217,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             origin = f"{entry['distribution']} {entry['version']}".strip() or entry["plugin"]
             print(f"  {entry['name']}{aliases} - {entry['description']} [{origin}]")
     for failure in registries.failures:
-        print(f"warning: plugin {failure.distribution} ({failure.name}) failed to load: {failure.error}",
-              file=sys.stderr)
+        print(
+            f"warning: plugin {failure.distribution} ({failure.name}) failed to load: {failure.error}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -174,7 +233,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     architecture = registries.architectures.entry(args.architecture)
     from cnnkit.summary import format_summary, layer_table
 
-    model = architecture.load()(datamodule.input_shape(), datamodule.num_classes(), None, check_preset(args.preset))
+    model = architecture.load()(
+        datamodule.input_shape(), datamodule.num_classes(), None, check_preset(args.preset)
+    )
     rows = layer_table(model.network, datamodule.input_shape())
     print(format_summary(f"{architecture.name} on {registries.datasets.canonical(args.dataset)}", rows))
     return 0
@@ -185,19 +246,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cnnkit.runner import RunConfig, TrainerOptions, execute
 
     registries = get_registries()
-    options = TrainerOptions(accelerator=args.accelerator, devices=args.devices, strategy=args.strategy,
-                             precision=args.precision, num_nodes=args.num_nodes, data_dir=args.data_dir,
-                             quiet=args.quiet, compile=args.compile)
+    options = TrainerOptions(
+        accelerator=args.accelerator,
+        devices=args.devices,
+        strategy=args.strategy,
+        precision=args.precision,
+        num_nodes=args.num_nodes,
+        data_dir=args.data_dir,
+        quiet=args.quiet,
+        compile=args.compile,
+    )
     if args.all or args.study:
         return _run_study(args, registries, options)
     if not (args.dataset and args.architecture):
         raise UsageError("give DATASET and ARCH (e.g. 'cnnkit run mnist net_1'), or --all, or --study NAME")
     if args.seeds:
         raise UsageError("--seeds is for studies; for a single run use --seed")
-    config = RunConfig(args.dataset, args.architecture, optimizer=args.optimizer or "adam",
-                       preset=args.preset or "keras", seed=args.seed or 0, epochs=args.epochs or 10,
-                       batch_size=args.batch_size or 128, val_split=args.val_split or 0.2, subset=args.subset,
-                       lr=args.lr)
+    config = RunConfig(
+        args.dataset,
+        args.architecture,
+        optimizer=args.optimizer or "adam",
+        preset=args.preset or "keras",
+        seed=args.seed or 0,
+        epochs=args.epochs or 10,
+        batch_size=args.batch_size or 128,
+        val_split=args.val_split or 0.2,
+        subset=args.subset,
+        lr=args.lr,
+    )
     outcome = execute(config, options, args.out, fresh=args.fresh, registries=registries)
     _print_outcome(outcome)
     return 0
@@ -208,16 +284,36 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
 
     if args.dataset or args.architecture:
         raise UsageError("--all/--study run a whole study: drop DATASET and ARCH")
-    ignored = [flag for flag, value in (("--optimizer", args.optimizer), ("--lr", args.lr), ("--preset", args.preset),
-                                        ("--batch-size", args.batch_size), ("--val-split", args.val_split))
-               if value is not None]
+    ignored = [
+        flag
+        for flag, value in (
+            ("--optimizer", args.optimizer),
+            ("--lr", args.lr),
+            ("--preset", args.preset),
+            ("--batch-size", args.batch_size),
+            ("--val-split", args.val_split),
+        )
+        if value is not None
+    ]
     if ignored:
         raise UsageError(f"{', '.join(ignored)} cannot override a study; write a study TOML file instead")
     name = "assignment" if args.all else args.study
-    study = load_study_file(name) if name.endswith(".toml") or os.path.sep in name else registries.studies.get(name)
+    study = (
+        load_study_file(name)
+        if name.endswith(".toml") or os.path.sep in name
+        else registries.studies.get(name)
+    )
     seeds = [args.seed] if args.seed is not None else (list(range(args.seeds)) if args.seeds else None)
-    outcomes = run_study(study, options, args.out, fresh=args.fresh, epochs=args.epochs, subset=args.subset,
-                         seeds=seeds, registries=registries)
+    outcomes = run_study(
+        study,
+        options,
+        args.out,
+        fresh=args.fresh,
+        epochs=args.epochs,
+        subset=args.subset,
+        seeds=seeds,
+        registries=registries,
+    )
     for outcome in outcomes:
         _print_outcome(outcome)
     if args.all or args.study:
@@ -233,9 +329,11 @@ def _print_outcome(outcome: Any) -> None:
     if not result:
         return
     state = "skipped (already complete)" if outcome.skipped else "done"
-    print(f"{outcome.run_dir}: {state}; test accuracy {result['test_accuracy']:.4f}, "
-          f"test loss {result['test_loss']:.4f}; best epoch {result['best_epoch']} "
-          f"({result['best_test_accuracy']:.4f})")
+    print(
+        f"{outcome.run_dir}: {state}; test accuracy {result['test_accuracy']:.4f}, "
+        f"test loss {result['test_loss']:.4f}; best epoch {result['best_epoch']} "
+        f"({result['best_test_accuracy']:.4f})"
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -271,7 +369,11 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "list": cmd_list, "summary": cmd_summary, "run": cmd_run, "report": cmd_report, "data": cmd_data,
+    "list": cmd_list,
+    "summary": cmd_summary,
+    "run": cmd_run,
+    "report": cmd_report,
+    "data": cmd_data,
 }
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def one_hot(vector: ArrayLike, number_classes: int) -> Any:
 
 def keras_validation_split(count: int, val_split: float) -> int:
     """Index where validation starts: Keras keeps the LAST `val_split` fraction, taken before shuffling."""
-    return int(math.floor(count * (1.0 - val_split)))
+    return math.floor(count * (1.0 - val_split))
 
 
 def epoch_permutation(count: int, seed: int, epoch: int) -> torch.Tensor:
@@ -59,8 +59,18 @@ class TensorBatches:
     (padded like `DistributedSampler` so every rank runs the same number of steps).
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, shuffle: bool = False,
-                 seed: int = 0, epoch: Callable[[], int] = lambda: 0, rank: int = 0, world: int = 1) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        epoch: Callable[[], int] = lambda: 0,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
         self.images, self.labels, self.batch_size = images, labels, batch_size
         self.shuffle, self.seed, self.epoch, self.rank, self.world = shuffle, seed, epoch, rank, world
 
@@ -84,7 +94,10 @@ class TensorBatches:
         order = self._indices()
         for start in range(0, self._count(), self.batch_size):
             if order is None:
-                yield self.images[start : start + self.batch_size], self.labels[start : start + self.batch_size]
+                yield (
+                    self.images[start : start + self.batch_size],
+                    self.labels[start : start + self.batch_size],
+                )
             else:
                 index = order[start : start + self.batch_size]
                 yield self.images[index], self.labels[index]
@@ -101,8 +114,15 @@ class InMemoryDataModule(L.LightningDataModule):
     sources: ClassVar[Sequence[Source]]
     eval_batch_size: ClassVar[int] = 1000
 
-    def __init__(self, data_dir: str | Path | None = None, batch_size: int = 128, val_split: float = 0.2,
-                 subset: int | None = None, seed: int = 0, download: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        batch_size: int = 128,
+        val_split: float = 0.2,
+        subset: int | None = None,
+        seed: int = 0,
+        download: bool = True,
+    ) -> None:
         super().__init__()
         if not 0.0 < val_split < 1.0:
             raise UsageError(f"--val-split must be between 0 and 1 (exclusive), got {val_split}")
@@ -112,7 +132,12 @@ class InMemoryDataModule(L.LightningDataModule):
             raise UsageError(f"--subset must be an integer of at least 2, got {subset}")
         self.data_dir = default_data_dir(data_dir)
         self.batch_size, self.val_split, self.subset, self.seed, self.download = (
-            batch_size, val_split, subset, seed, download)
+            batch_size,
+            val_split,
+            subset,
+            seed,
+            download,
+        )
         self.source = ""
         self._splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -154,7 +179,8 @@ class InMemoryDataModule(L.LightningDataModule):
         cut = keras_validation_split(len(y_train), self.val_split)
         if cut < 1 or cut >= len(y_train):
             raise UsageError(
-                f"--val-split {self.val_split} of {len(y_train)} images leaves an empty training or validation set")
+                f"--val-split {self.val_split} of {len(y_train)} images leaves an empty training or validation set"
+            )
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         self._splits = {
             "train": self._to_tensors(x_train[:cut], y_train[:cut], device),
@@ -163,7 +189,9 @@ class InMemoryDataModule(L.LightningDataModule):
         }
 
     @staticmethod
-    def _to_tensors(images: np.ndarray, labels: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _to_tensors(
+        images: np.ndarray, labels: np.ndarray, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """HWC uint8 numpy -> NCHW uint8 tensor on `device` (scaling to float happens per batch)."""
         x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
         return x.to(device), torch.from_numpy(labels.astype(np.int64)).to(device)
@@ -172,8 +200,15 @@ class InMemoryDataModule(L.LightningDataModule):
         trainer = self.trainer
         if trainer is None:
             return TensorBatches(*self._splits["train"], self.batch_size, shuffle=True, seed=self.seed)
-        return TensorBatches(*self._splits["train"], self.batch_size, shuffle=True, seed=self.seed,
-                             epoch=lambda: trainer.current_epoch, rank=trainer.global_rank, world=trainer.world_size)
+        return TensorBatches(
+            *self._splits["train"],
+            self.batch_size,
+            shuffle=True,
+            seed=self.seed,
+            epoch=lambda: trainer.current_epoch,
+            rank=trainer.global_rank,
+            world=trainer.world_size,
+        )
 
     def val_dataloader(self) -> TensorBatches:
         # Every process evaluates the whole (small) split: exact figures, no padding, no gather.

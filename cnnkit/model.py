@@ -26,8 +26,14 @@ class ImageClassifier(L.LightningModule):
     labels (the assignment's loss), computed in one numerically stable step.
     """
 
-    def __init__(self, input_shape: tuple[int, int, int], num_classes: int, optimizer: OptimizerSpec | None = None,
-                 preset: str = DEFAULT_PRESET, lr: float | None = None) -> None:
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        num_classes: int,
+        optimizer: OptimizerSpec | None = None,
+        preset: str = DEFAULT_PRESET,
+        lr: float | None = None,
+    ) -> None:
         super().__init__()
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
         self.preset, self.optimizer_spec, self.lr = check_preset(preset), optimizer, lr
@@ -36,12 +42,17 @@ class ImageClassifier(L.LightningModule):
         # Metric objects accumulate on the device and are reduced once per epoch (no per-step host sync).
         for stage in STAGES:
             setattr(self, f"{stage}_loss_mean", MeanMetric(nan_strategy="disable"))
-            setattr(self, f"{stage}_accuracy_metric",
-                    MulticlassAccuracy(num_classes, average="micro", validate_args=False))
+            setattr(
+                self,
+                f"{stage}_accuracy_metric",
+                MulticlassAccuracy(num_classes, average="micro", validate_args=False),
+            )
         self.test_predictions: torch.Tensor | None = None
         self._test_batches: list[torch.Tensor] = []
 
-    def build_network(self, input_shape: tuple[int, int, int], num_classes: int, preset: str) -> torch.nn.Module:
+    def build_network(
+        self, input_shape: tuple[int, int, int], num_classes: int, preset: str
+    ) -> torch.nn.Module:
         """Return the network for (channels, height, width) inputs and `num_classes` logits."""
         raise NotImplementedError
 

@@ -55,7 +55,8 @@ class OptimizerSpec:
         defaults = {
             name: p.default
             for name, p in inspect.signature(self.optimizer_class().__init__).parameters.items()
-            if name not in ("self", "params") and p.default is not inspect.Parameter.empty
+            if name not in ("self", "params")
+            and p.default is not inspect.Parameter.empty
             and isinstance(p.default, (int, float, bool, tuple))
         }
         resolved = {**defaults, **dict(self.torch if preset == "torch" else self.keras)}

@@ -80,7 +80,9 @@ class Registry(Generic[T]):
     def add(self, entry: Entry[T]) -> None:
         for key in (entry.name, *entry.aliases):
             if not key or not isinstance(key, str):
-                raise PluginError(f"plugin '{entry.plugin}' registered a {self.kind} with an empty or non-text name")
+                raise PluginError(
+                    f"plugin '{entry.plugin}' registered a {self.kind} with an empty or non-text name"
+                )
             if key in self._names:
                 other = self._names[key]
                 raise PluginError(

@@ -47,8 +47,11 @@ class RunConfig:
 
     def checked(self, registries: Registries) -> RunConfig:
         """This config with canonical plugin names, or a UsageError naming the bad value."""
-        for name, value, minimum in (("epochs", self.epochs, 1), ("batch-size", self.batch_size, 1),
-                                     ("seed", self.seed, 0)):
+        for name, value, minimum in (
+            ("epochs", self.epochs, 1),
+            ("batch-size", self.batch_size, 1),
+            ("seed", self.seed, 0),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 raise UsageError(f"--{name} must be an integer of at least {minimum}, got {value!r}")
         if self.subset is not None and (not isinstance(self.subset, int) or self.subset < 2):
@@ -62,8 +65,13 @@ class RunConfig:
             dataset=registries.datasets.canonical(self.dataset),
             architecture=registries.architectures.canonical(self.architecture),
             optimizer=registries.optimizers.canonical(self.optimizer),
-            preset=self.preset, seed=self.seed, epochs=self.epochs, batch_size=self.batch_size,
-            val_split=float(self.val_split), subset=self.subset, lr=self.lr,
+            preset=self.preset,
+            seed=self.seed,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            val_split=float(self.val_split),
+            subset=self.subset,
+            lr=self.lr,
         )
 
 
@@ -93,8 +101,14 @@ def run_directory(out: Path, study: str, config: RunConfig) -> Path:
     return Path(out) / study / config.dir_name
 
 
-def execute(config: RunConfig, options: TrainerOptions = TrainerOptions(), out: Path = DEFAULT_OUT,
-            study: str = SINGLE_STUDY, fresh: bool = False, registries: Registries | None = None) -> RunOutcome:
+def execute(
+    config: RunConfig,
+    options: TrainerOptions = TrainerOptions(),
+    out: Path = DEFAULT_OUT,
+    study: str = SINGLE_STUDY,
+    fresh: bool = False,
+    registries: Registries | None = None,
+) -> RunOutcome:
     """Train, evaluate and record one run; a finished run is skipped, an unfinished one resumed."""
     registries = registries or get_registries()
     config = config.checked(registries)
@@ -117,12 +131,19 @@ def prepare_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None
         try:
             stored = json.loads(config_file.read_text()).get("run", {})
         except (OSError, ValueError) as exc:
-            raise RunError(f"{config_file} is unreadable ({exc}); pass --fresh to start this run over") from exc
-        differences = [f"{k} {stored.get(k)!r} there vs {v!r} now" for k, v in asdict(config).items()
-                       if stored.get(k) != v]
+            raise RunError(
+                f"{config_file} is unreadable ({exc}); pass --fresh to start this run over"
+            ) from exc
+        differences = [
+            f"{k} {stored.get(k)!r} there vs {v!r} now"
+            for k, v in asdict(config).items()
+            if stored.get(k) != v
+        ]
         if differences:
-            raise RunError(f"{run_dir} holds a run with another configuration ({'; '.join(differences)}); "
-                           "pass --fresh to start over or --out to write elsewhere")
+            raise RunError(
+                f"{run_dir} holds a run with another configuration ({'; '.join(differences)}); "
+                "pass --fresh to start over or --out to write elsewhere"
+            )
     try:
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"
@@ -140,9 +161,15 @@ def _quiet_lightning(quiet: bool) -> Iterator[None]:
     for lg in loggers:
         lg.setLevel(logging.WARNING if quiet else logging.INFO)
     with warnings.catch_warnings():
-        for pattern in (".*does not have many workers.*", ".*LitLogger.*", ".*TensorBoard.*",
-                        ".*checkpoint directory.*exists and is not empty.*", ".*GPU available but not used.*",
-                        ".*`isinstance\\(treespec, LeafSpec\\)`.*", ".*_pytree.*"):
+        for pattern in (
+            ".*does not have many workers.*",
+            ".*LitLogger.*",
+            ".*TensorBoard.*",
+            ".*checkpoint directory.*exists and is not empty.*",
+            ".*GPU available but not used.*",
+            ".*`isinstance\\(treespec, LeafSpec\\)`.*",
+            ".*_pytree.*",
+        ):
             warnings.filterwarnings("ignore", message=pattern)
         try:
             yield
@@ -172,8 +199,9 @@ def _stop_on_sigint(stopper: Any) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _train(config: RunConfig, options: TrainerOptions, run_dir: Path, study: str,
-           registries: Registries) -> RunOutcome:
+def _train(
+    config: RunConfig, options: TrainerOptions, run_dir: Path, study: str, registries: Registries
+) -> RunOutcome:
     import lightning as L
     import numpy as np
     import torch
@@ -184,38 +212,68 @@ def _train(config: RunConfig, options: TrainerOptions, run_dir: Path, study: str
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = registries.datasets.get(config.dataset)(
-        data_dir=options.data_dir, batch_size=config.batch_size, val_split=config.val_split,
-        subset=config.subset, seed=config.seed)
+        data_dir=options.data_dir,
+        batch_size=config.batch_size,
+        val_split=config.val_split,
+        subset=config.subset,
+        seed=config.seed,
+    )
     optimizer = registries.optimizers.get(config.optimizer)
     hyperparameters = optimizer.hyperparameters(config.preset, config.lr)
     model = registries.architectures.get(config.architecture)(
-        datamodule.input_shape(), datamodule.num_classes(), optimizer, config.preset, config.lr)
+        datamodule.input_shape(), datamodule.num_classes(), optimizer, config.preset, config.lr
+    )
     layers = layer_table(model.network, datamodule.input_shape())
     if options.compile:
         model.network = torch.compile(model.network)
 
     checkpoints = run_dir / "checkpoints"
-    checkpoint = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val_loss", mode="min",
-                                 save_last=True, save_top_k=1, enable_version_counter=False)
+    checkpoint = ModelCheckpoint(
+        dirpath=checkpoints,
+        filename="best",
+        monitor="val_loss",
+        mode="min",
+        save_last=True,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
     epoch_log = EpochLog(run_dir / "metrics.csv")
     stopper = StopOnRequest()
 
     def write_config(trainer: L.Trainer) -> None:
-        write_json_atomic(run_dir / "config.json", {
-            "study": study, "run": asdict(config), **asdict(config),
-            "optimizer_hparams": hyperparameters,
-            "init": INIT_DESCRIPTION[config.preset],
-            "data": {"source": datamodule.source, **datamodule.split_sizes(),
-                     "image_shape": [datamodule.spec.height, datamodule.spec.width, datamodule.spec.channels],
-                     "num_classes": datamodule.num_classes(), "class_names": datamodule.class_names()},
-            "model": {"params": sum(row.params for row in layers), "layers": [row.as_dict() for row in layers]},
-            "trainer": {"accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
-                        "devices": trainer.num_devices, "strategy": type(trainer.strategy).__name__,
-                        "precision": str(trainer.precision), "num_nodes": trainer.num_nodes,
-                        "deterministic": deterministic, "compile": options.compile},
-            "device": describe_device(trainer.strategy.root_device),
-            "versions": library_versions(), "platform": platform.platform(),
-        })
+        write_json_atomic(
+            run_dir / "config.json",
+            {
+                "study": study,
+                "run": asdict(config),
+                **asdict(config),
+                "optimizer_hparams": hyperparameters,
+                "init": INIT_DESCRIPTION[config.preset],
+                "data": {
+                    "source": datamodule.source,
+                    **datamodule.split_sizes(),
+                    "image_shape": [datamodule.spec.height, datamodule.spec.width, datamodule.spec.channels],
+                    "num_classes": datamodule.num_classes(),
+                    "class_names": datamodule.class_names(),
+                },
+                "model": {
+                    "params": sum(row.params for row in layers),
+                    "layers": [row.as_dict() for row in layers],
+                },
+                "trainer": {
+                    "accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
+                    "devices": trainer.num_devices,
+                    "strategy": type(trainer.strategy).__name__,
+                    "precision": str(trainer.precision),
+                    "num_nodes": trainer.num_nodes,
+                    "deterministic": deterministic,
+                    "compile": options.compile,
+                },
+                "device": describe_device(trainer.strategy.root_device),
+                "versions": library_versions(),
+                "platform": platform.platform(),
+            },
+        )
 
     callbacks: list[L.Callback] = [checkpoint, epoch_log, stopper, OnTrainStart(write_config)]
     if not options.quiet:
@@ -224,11 +282,20 @@ def _train(config: RunConfig, options: TrainerOptions, run_dir: Path, study: str
     deterministic = on_cpu  # bit-identical reruns on CPU; on GPUs the fast non-deterministic kernels
     try:
         trainer = L.Trainer(
-            max_epochs=config.epochs, accelerator=options.accelerator, devices=_devices(options.devices),
-            strategy=options.strategy, precision=options.precision, num_nodes=options.num_nodes,
-            logger=False, callbacks=callbacks, enable_progress_bar=not options.quiet,
-            enable_model_summary=False, num_sanity_val_steps=0, deterministic=deterministic,
-            default_root_dir=run_dir, benchmark=not deterministic,
+            max_epochs=config.epochs,
+            accelerator=options.accelerator,
+            devices=_devices(options.devices),
+            strategy=options.strategy,
+            precision=options.precision,
+            num_nodes=options.num_nodes,
+            logger=False,
+            callbacks=callbacks,
+            enable_progress_bar=not options.quiet,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            deterministic=deterministic,
+            default_root_dir=run_dir,
+            benchmark=not deterministic,
         )
     except Exception as exc:  # Lightning's MisconfigurationException and friends
         raise UsageError(f"cannot set up training: {exc}") from exc
@@ -241,14 +308,18 @@ def _train(config: RunConfig, options: TrainerOptions, run_dir: Path, study: str
             final = trainer.test(model, datamodule=datamodule, verbose=False)[0]
             predictions = model.test_predictions
             best_path = checkpoint.best_model_path or str(last)
-            best = trainer.test(model, datamodule=datamodule, ckpt_path=best_path, verbose=False, weights_only=False)[0]
+            best = trainer.test(
+                model, datamodule=datamodule, ckpt_path=best_path, verbose=False, weights_only=False
+            )[0]
         except RunInterrupted:
             raise KeyboardInterrupt from None
 
     if not trainer.is_global_zero:
         return RunOutcome(run_dir, {})
-    history = {name: [row.get(name) for row in epoch_log.rows] for name in ("train_loss", "train_accuracy",
-                                                                           "val_loss", "val_accuracy")}
+    history = {
+        name: [row.get(name) for row in epoch_log.rows]
+        for name in ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+    }
     best_epoch = 1 + int(np.nanargmin(np.array(history["val_loss"], dtype=float)))
     train_seconds = float(sum(epoch_log.epoch_seconds))
     train_images = datamodule.split_sizes()["train"]
@@ -256,11 +327,16 @@ def _train(config: RunConfig, options: TrainerOptions, run_dir: Path, study: str
         **{k: v for k, v in asdict(config).items() if k not in ("lr",)},
         "lr": hyperparameters.get("lr"),
         "params": sum(row.params for row in layers),
-        "test_loss": final["test_loss"], "test_accuracy": final["test_accuracy"],
-        "best_epoch": best_epoch, "best_test_loss": best["test_loss"], "best_test_accuracy": best["test_accuracy"],
+        "test_loss": final["test_loss"],
+        "test_accuracy": final["test_accuracy"],
+        "best_epoch": best_epoch,
+        "best_test_loss": best["test_loss"],
+        "best_test_accuracy": best["test_accuracy"],
         "history": history,
         "train_seconds": train_seconds,
-        "images_per_second": train_images * len(epoch_log.epoch_seconds) / train_seconds if train_seconds else None,
+        "images_per_second": train_images * len(epoch_log.epoch_seconds) / train_seconds
+        if train_seconds
+        else None,
         "epoch_seconds": epoch_log.epoch_seconds,
         "device": describe_device(trainer.strategy.root_device),
     }
@@ -283,9 +359,11 @@ def _write_predictions(path: Path, datamodule: Any, predictions: Any) -> None:
     y_pred = predictions.numpy().astype(np.int64)
     wrong = np.flatnonzero(y_true != y_pred)[:MISCLASSIFIED_SAMPLES]
     arrays = {
-        "y_true": y_true, "y_pred": y_pred,
+        "y_true": y_true,
+        "y_pred": y_pred,
         "misclassified_images": images[wrong].cpu().numpy().transpose(0, 2, 3, 1),
-        "misclassified_true": y_true[wrong], "misclassified_pred": y_pred[wrong],
+        "misclassified_true": y_true[wrong],
+        "misclassified_pred": y_pred[wrong],
         "class_names": np.array(datamodule.class_names()),
     }
 

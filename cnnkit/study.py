@@ -13,8 +13,18 @@ import tomllib
 
 from cnnkit.errors import UsageError
 
-RUN_KEYS = {"dataset": str, "architecture": str, "optimizer": str, "epochs": int, "batch_size": int,
-            "val_split": float, "seeds": list, "preset": str, "lr": float, "reference": dict}
+RUN_KEYS = {
+    "dataset": str,
+    "architecture": str,
+    "optimizer": str,
+    "epochs": int,
+    "batch_size": int,
+    "val_split": float,
+    "seeds": list,
+    "preset": str,
+    "lr": float,
+    "reference": dict,
+}
 TOP_KEYS = {"name", "description", "defaults", "runs"}
 
 
@@ -41,18 +51,32 @@ class Study:
     description: str = ""
     source: str = field(default="", compare=False)
 
-    def expand(self, epochs: int | None = None, subset: int | None = None,
-               seeds: Sequence[int] | None = None) -> list[tuple[Any, RunSpec]]:
+    def expand(
+        self, epochs: int | None = None, subset: int | None = None, seeds: Sequence[int] | None = None
+    ) -> list[tuple[Any, RunSpec]]:
         """(RunConfig, its spec) for every run and seed, with command-line overrides applied."""
         from cnnkit.runner import RunConfig
 
         planned = []
         for spec in self.runs:
             for seed in seeds if seeds is not None else spec.seeds:
-                planned.append((RunConfig(
-                    dataset=spec.dataset, architecture=spec.architecture, optimizer=spec.optimizer,
-                    preset=spec.preset, seed=seed, epochs=epochs or spec.epochs, batch_size=spec.batch_size,
-                    val_split=spec.val_split, subset=subset, lr=spec.lr), spec))
+                planned.append(
+                    (
+                        RunConfig(
+                            dataset=spec.dataset,
+                            architecture=spec.architecture,
+                            optimizer=spec.optimizer,
+                            preset=spec.preset,
+                            seed=seed,
+                            epochs=epochs or spec.epochs,
+                            batch_size=spec.batch_size,
+                            val_split=spec.val_split,
+                            subset=subset,
+                            lr=spec.lr,
+                        ),
+                        spec,
+                    )
+                )
         return planned
 
 
@@ -90,16 +114,24 @@ def load_study_file(path: str | Path) -> Study:
         for key, value in merged.items():
             where = index if key in table else None
             if key not in RUN_KEYS:
-                raise fail(f"unknown key '{key}' in run {index + 1} (allowed: {', '.join(RUN_KEYS)})", key, where)
+                raise fail(
+                    f"unknown key '{key}' in run {index + 1} (allowed: {', '.join(RUN_KEYS)})", key, where
+                )
             if not _type_ok(value, RUN_KEYS[key]):
-                raise fail(f"'{key}' in run {index + 1} must be {RUN_KEYS[key].__name__}, "
-                           f"got {type(value).__name__} {value!r}", key, where)
+                raise fail(
+                    f"'{key}' in run {index + 1} must be {RUN_KEYS[key].__name__}, "
+                    f"got {type(value).__name__} {value!r}",
+                    key,
+                    where,
+                )
         for required in ("dataset", "architecture"):
             if required not in merged:
                 raise fail(f"run {index + 1} has no '{required}'", None, index)
         if "seeds" in merged:
             if not merged["seeds"] or not all(_type_ok(s, int) and s >= 0 for s in merged["seeds"]):
-                raise fail(f"'seeds' in run {index + 1} must be a non-empty list of integers >= 0", "seeds", index)
+                raise fail(
+                    f"'seeds' in run {index + 1} must be a non-empty list of integers >= 0", "seeds", index
+                )
             merged["seeds"] = tuple(merged["seeds"])
         specs.append(RunSpec(**merged))
     description = data.get("description", "")
@@ -138,14 +170,30 @@ def _line_of(text: str, key: str | None, run: int | None) -> int | None:
 def manifest(study: Study, planned: list[tuple[Any, RunSpec]]) -> dict[str, Any]:
     """study.json: what the study is made of, so a report knows which runs are missing."""
     return {
-        "name": study.name, "description": study.description,
-        "runs": [{"dir": config.dir_name, **{f.name: getattr(config, f.name) for f in fields(config)},
-                  "reference": dict(spec.reference) if spec.reference else None} for config, spec in planned],
+        "name": study.name,
+        "description": study.description,
+        "runs": [
+            {
+                "dir": config.dir_name,
+                **{f.name: getattr(config, f.name) for f in fields(config)},
+                "reference": dict(spec.reference) if spec.reference else None,
+            }
+            for config, spec in planned
+        ],
     }
 
 
-def run_study(study: Study, options: Any, out: Path, *, fresh: bool = False, epochs: int | None = None,
-              subset: int | None = None, seeds: Sequence[int] | None = None, registries: Any = None) -> list[Any]:
+def run_study(
+    study: Study,
+    options: Any,
+    out: Path,
+    *,
+    fresh: bool = False,
+    epochs: int | None = None,
+    subset: int | None = None,
+    seeds: Sequence[int] | None = None,
+    registries: Any = None,
+) -> list[Any]:
     """Run every run of the study in order; finished runs (result.json present) are skipped."""
     from cnnkit.atomic import write_json_atomic
     from cnnkit.plugins import get_registries
@@ -160,8 +208,14 @@ def run_study(study: Study, options: Any, out: Path, *, fresh: bool = False, epo
             try:
                 write_json_atomic(study_dir / "study.json", manifest(study, planned))
             except OSError as exc:
-                raise UsageError(f"cannot write to {study_dir}: {exc.strerror or exc}; choose another --out") from exc
-        print(f"[{number}/{len(planned)}] {config.dir_name} ({config.epochs} epochs)", file=sys.stderr, flush=True)
+                raise UsageError(
+                    f"cannot write to {study_dir}: {exc.strerror or exc}; choose another --out"
+                ) from exc
+        print(
+            f"[{number}/{len(planned)}] {config.dir_name} ({config.epochs} epochs)",
+            file=sys.stderr,
+            flush=True,
+        )
         outcome = execute(config, options, out, study=study.name, fresh=fresh, registries=registries)
         if outcome.skipped:
             print("    already complete, skipped (use --fresh to run it again)", file=sys.stderr)

@@ -9,8 +9,15 @@ from torch import nn
 
 # Parameter-free activations are part of the preceding layer in Keras' view of the network.
 _FOLDED = (nn.ReLU, nn.Softmax, nn.LogSoftmax, nn.Tanh, nn.Sigmoid, nn.Identity, nn.ZeroPad2d)
-_KERAS_TYPES = {"Conv2d": "Conv2D", "MaxPool2d": "MaxPooling2D", "AvgPool2d": "AveragePooling2D",
-                "Flatten": "Flatten", "Linear": "Dense", "Dropout": "Dropout", "BatchNorm2d": "BatchNormalization"}
+_KERAS_TYPES = {
+    "Conv2d": "Conv2D",
+    "MaxPool2d": "MaxPooling2D",
+    "AvgPool2d": "AveragePooling2D",
+    "Flatten": "Flatten",
+    "Linear": "Dense",
+    "Dropout": "Dropout",
+    "BatchNorm2d": "BatchNormalization",
+}
 
 
 @dataclass(frozen=True)
@@ -21,16 +28,25 @@ class Layer:
     params: int
 
     def as_dict(self) -> dict[str, object]:
-        return {"name": self.name, "type": self.type, "output_shape": list(self.output_shape), "params": self.params}
+        return {
+            "name": self.name,
+            "type": self.type,
+            "output_shape": list(self.output_shape),
+            "params": self.params,
+        }
 
 
 def _keras_type(module: nn.Module) -> str:
-    return getattr(module, "keras_type", None) or _KERAS_TYPES.get(type(module).__name__, type(module).__name__)
+    return getattr(module, "keras_type", None) or _KERAS_TYPES.get(
+        type(module).__name__, type(module).__name__
+    )
 
 
 def _snake(type_name: str) -> str:
-    out = "".join(f"_{c.lower()}" if c.isupper() and i and not type_name[i - 1].isupper() else c.lower()
-                  for i, c in enumerate(type_name))
+    out = "".join(
+        f"_{c.lower()}" if c.isupper() and i and not type_name[i - 1].isupper() else c.lower()
+        for i, c in enumerate(type_name)
+    )
     return out.replace("2_d", "2d")
 
 
@@ -38,8 +54,10 @@ def layer_table(network: nn.Module, input_shape: tuple[int, int, int]) -> list[L
     """One row per top-level layer of `network` (activations folded in), from a forward pass of one image."""
     children = list(network.children()) if isinstance(network, nn.Sequential) else [network]
     shapes: dict[int, tuple[int, ...]] = {}
-    handles = [child.register_forward_hook(lambda m, i, o, k=k: shapes.__setitem__(k, tuple(o.shape)))
-               for k, child in enumerate(children)]
+    handles = [
+        child.register_forward_hook(lambda m, i, o, k=k: shapes.__setitem__(k, tuple(o.shape)))
+        for k, child in enumerate(children)
+    ]
     try:
         with torch.no_grad():
             was_training = network.training
@@ -68,8 +86,14 @@ def layer_table(network: nn.Module, input_shape: tuple[int, int, int]) -> list[L
 def format_summary(title: str, rows: list[Layer]) -> str:
     """The table as Keras prints it, ending with `Total params: 1,625,866`."""
     header = ("Layer (type)", "Output Shape", "Param #")
-    body = [(f"{r.name} ({r.type})", "(" + ", ".join("None" if d is None else str(d) for d in r.output_shape) + ")",
-             f"{r.params:,}") for r in rows]
+    body = [
+        (
+            f"{r.name} ({r.type})",
+            "(" + ", ".join("None" if d is None else str(d) for d in r.output_shape) + ")",
+            f"{r.params:,}",
+        )
+        for r in rows
+    ]
     widths = [max(len(row[i]) for row in [header, *body]) + 3 for i in range(3)]
     line = "─" * sum(widths)
 

@@ -4,13 +4,24 @@ from cnnkit import RegisterCallback, hookimpl
 from cnnkit.formats import CifarBatchesSource, ImageSetSpec, NpzSource
 
 CIFAR10_SPEC = ImageSetSpec(
-    "cifar10", height=32, width=32, channels=3, num_classes=10, train_count=50_000, test_count=10_000,
-    class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"))
+    "cifar10",
+    height=32,
+    width=32,
+    channels=3,
+    num_classes=10,
+    train_count=50_000,
+    test_count=10_000,
+    class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+)
 # Keras' cifar10.npz, else the official python batches (folder or tar.gz; downloaded with its md5).
 CIFAR10_SOURCES = (NpzSource("cifar10.npz"), CifarBatchesSource())
 
 
 @hookimpl
 def cnnkit_register_datasets(register: RegisterCallback) -> None:
-    register("cifar10", "cnnkit_plugins.datamodules:CIFAR10DataModule", aliases=("cifar-10",),
-             description="CIFAR-10: 50,000 train + 10,000 test colour 32x32 images, 10 classes")
+    register(
+        "cifar10",
+        "cnnkit_plugins.datamodules:CIFAR10DataModule",
+        aliases=("cifar-10",),
+        description="CIFAR-10: 50,000 train + 10,000 test colour 32x32 images, 10 classes",
+    )

@@ -45,8 +45,10 @@ class PoolingCNN(ImageClassifier):
     def build_network(self, input_shape: tuple[int, int, int], num_classes: int, preset: str) -> nn.Module:
         channels, height, width = input_shape
         return nn.Sequential(
-            _conv(channels, 32, 1, preset), nn.ReLU(),
-            _conv(32, 64, 1, preset), nn.ReLU(),
+            _conv(channels, 32, 1, preset),
+            nn.ReLU(),
+            _conv(32, 64, 1, preset),
+            nn.ReLU(),
             nn.MaxPool2d(2),
             *_head(64 * (height // 2) * (width // 2), num_classes),
         )
@@ -58,7 +60,9 @@ class StridedCNN(ImageClassifier):
     def build_network(self, input_shape: tuple[int, int, int], num_classes: int, preset: str) -> nn.Module:
         channels, height, width = input_shape
         return nn.Sequential(
-            _conv(channels, 32, 1, preset), nn.ReLU(),
-            _conv(32, 64, 2, preset), nn.ReLU(),
+            _conv(channels, 32, 1, preset),
+            nn.ReLU(),
+            _conv(32, 64, 2, preset),
+            nn.ReLU(),
             *_head(64 * -(-height // 2) * -(-width // 2), num_classes),
         )

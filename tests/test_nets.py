@@ -1,0 +1,105 @@
+"""The two nets: exact layer stacks and parameter counts, presets, init, padding, loss."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cnnkit.data import one_hot
+from cnnkit.plugins import create_plugin_manager
+from cnnkit.summary import format_summary, layer_table
+from cnnkit_plugins.networks import SameConv2d
+
+REGISTRIES = create_plugin_manager()[1]
+EXPECTED = {
+    ("mnist", "pooling_cnn"): (1_625_866, [320, 18_496, 0, 0, 1_605_760, 1_290],
+                               [(None, 28, 28, 32), (None, 28, 28, 64), (None, 14, 14, 64), (None, 12544),
+                                (None, 128), (None, 10)]),
+    ("mnist", "strided_cnn"): (1_625_866, [320, 18_496, 0, 1_605_760, 1_290],
+                               [(None, 28, 28, 32), (None, 14, 14, 64), (None, 12544), (None, 128), (None, 10)]),
+    ("cifar10", "pooling_cnn"): (2_117_962, [896, 18_496, 0, 0, 2_097_280, 1_290],
+                                 [(None, 32, 32, 32), (None, 32, 32, 64), (None, 16, 16, 64), (None, 16384),
+                                  (None, 128), (None, 10)]),
+    ("cifar10", "strided_cnn"): (2_117_962, [896, 18_496, 0, 2_097_280, 1_290],
+                                 [(None, 32, 32, 32), (None, 16, 16, 64), (None, 16384), (None, 128), (None, 10)]),
+}
+
+
+def build(dataset: str, architecture: str, preset: str = "keras", optimizer: str | None = None):
+    datamodule = REGISTRIES.datasets.get(dataset)
+    spec = REGISTRIES.optimizers.get(optimizer) if optimizer else None
+    model = REGISTRIES.architectures.get(architecture)(datamodule.input_shape(), datamodule.num_classes(), spec, preset)
+    return datamodule, model
+
+
+@pytest.mark.parametrize(("dataset", "architecture"), sorted(EXPECTED))
+@pytest.mark.parametrize("preset", ["keras", "torch"])
+def test_layer_stacks_and_parameter_counts(dataset: str, architecture: str, preset: str) -> None:
+    total, params, shapes = EXPECTED[(dataset, architecture)]
+    datamodule, model = build(dataset, architecture, preset)
+    rows = layer_table(model.network, datamodule.input_shape())
+    assert [row.params for row in rows] == params
+    assert [row.output_shape for row in rows] == shapes
+    assert sum(p.numel() for p in model.parameters()) == total
+    logits = model(torch.zeros(3, *datamodule.input_shape()))
+    assert logits.shape == (3, 10)
+
+
+def test_summary_text_is_keras_style() -> None:
+    datamodule, model = build("mnist", "net_1")
+    text = format_summary("pooling_cnn", layer_table(model.network, datamodule.input_shape()))
+    assert text.splitlines()[-1] == "Total params: 1,625,866"
+    assert "max_pooling2d (MaxPooling2D)" in text and "(None, 14, 14, 64)" in text and "1,605,760" in text
+
+
+def test_keras_same_padding_with_stride_2_pads_bottom_right() -> None:
+    conv = SameConv2d(1, 1, 3, stride=2)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0, 0, 0, 0] = 1.0  # picks the top-left pixel of each window
+        conv.bias.zero_()
+    image = torch.arange(1, 17, dtype=torch.float32).reshape(1, 1, 4, 4)
+    # TF "same", stride 2 on 4x4: output 2x2, total pad 1 all on the bottom/right, so windows start at 0 and 2.
+    assert conv(image).squeeze().tolist() == [[1.0, 3.0], [9.0, 11.0]]
+    symmetric = torch.nn.Conv2d(1, 1, 3, stride=2, padding=1)
+    symmetric.load_state_dict(conv.state_dict())
+    assert symmetric(image).squeeze().tolist() != [[1.0, 3.0], [9.0, 11.0]]
+
+
+def test_keras_preset_initialises_glorot_uniform_and_zero_biases() -> None:
+    torch.manual_seed(0)
+    _, model = build("mnist", "pooling_cnn", "keras")
+    dense = model.network[6]
+    limit = (6 / (12544 + 128)) ** 0.5
+    assert torch.count_nonzero(dense.bias) == 0
+    assert dense.weight.abs().max() <= limit and dense.weight.abs().max() > 0.95 * limit
+    _, torch_model = build("mnist", "pooling_cnn", "torch")
+    assert torch.count_nonzero(torch_model.network[6].bias) > 0
+
+
+@pytest.mark.parametrize(("name", "preset", "expected"), [
+    ("adam", "keras", {"lr": 1e-3, "eps": 1e-7, "betas": [0.9, 0.999]}),
+    ("adagrad", "keras", {"lr": 1e-3, "initial_accumulator_value": 0.1, "eps": 1e-7}),
+    ("adadelta", "keras", {"lr": 1e-3, "rho": 0.95, "eps": 1e-7}),
+    ("adam", "torch", {"lr": 1e-3, "eps": 1e-8}),
+    ("adagrad", "torch", {"lr": 1e-2, "initial_accumulator_value": 0.0, "eps": 1e-10}),
+    ("adadelta", "torch", {"lr": 1.0, "rho": 0.9, "eps": 1e-6}),
+])
+def test_preset_hyperparameters(name: str, preset: str, expected: dict) -> None:
+    resolved = REGISTRIES.optimizers.get(name).hyperparameters(preset)
+    assert {k: resolved[k] for k in expected} == expected
+    _, model = build("mnist", "net_1", preset, name)
+    group = model.configure_optimizers().param_groups[0]
+    assert group["lr"] == expected["lr"]
+
+
+def test_lr_override() -> None:
+    assert REGISTRIES.optimizers.get("adadelta").hyperparameters("keras", lr=1.0)["lr"] == 1.0
+
+
+def test_cross_entropy_on_logits_is_softmax_plus_categorical_cross_entropy_on_one_hot() -> None:
+    torch.manual_seed(1)
+    logits, labels = torch.randn(16, 10), torch.randint(0, 10, (16,))
+    categorical = -(one_hot(labels, 10) * torch.log(torch.softmax(logits, dim=1))).sum(dim=1).mean()
+    assert torch.allclose(F.cross_entropy(logits, labels), categorical, atol=1e-6)

@@ -1,0 +1,209 @@
+"""Report figures as deterministic inline SVG (matplotlib, Agg, no pyplot state) and PNG data URIs.
+
+Each figure function takes plain data plus a `text` mapping of translated labels and returns an `<svg>`
+element ready to inline into HTML: no XML prologue, no metadata, no namespace URLs, ids prefixed per figure.
+Results are memoised in-process, so rendering HTML and PDF (or a report twice) draws each figure once.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import io
+import pickle
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+from cnnkit.analysis import History, best_epoch
+
+STYLE = {
+    "svg.hashsalt": "cnnkit",
+    "svg.fonttype": "none",
+    "font.family": "DejaVu Sans",
+    "font.size": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": False,
+    "legend.frameon": False,
+}
+TRAIN, VAL = "#1f77b4", "#d62728"
+_F = TypeVar("_F", bound=Callable[..., str])
+_CACHE: dict[bytes, str] = {}
+
+
+def _memo(fn: _F) -> _F:
+    """Memoise a figure function on the pickled bytes of its arguments."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> str:
+        key = hashlib.sha256(pickle.dumps((fn.__qualname__, args, sorted(kwargs.items())))).digest()
+        if key not in _CACHE:
+            _CACHE[key] = fn(*args, **kwargs)
+        return _CACHE[key]
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _figure(width: float, height: float, ncols: int = 1) -> tuple[Any, Any]:
+    """A pyplot-free Agg figure and its axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(1, ncols, squeeze=False)[0]
+
+
+# fixed margins (fractions of the figure): much faster than tight_layout or bbox_inches="tight"
+WIDE = {"left": 0.075, "right": 0.99, "bottom": 0.17, "top": 0.97, "wspace": 0.22}
+SQUARE = {"left": 0.2, "right": 0.98, "bottom": 0.2, "top": 0.98}
+
+
+def _draw(
+    size: tuple[float, float], ncols: int, margins: dict[str, float], paint: Callable[[Sequence[Any]], None], prefix: str
+) -> str:
+    """Create a figure under the report style, let `paint` fill its axes, return inline SVG."""
+    import matplotlib
+
+    with matplotlib.rc_context(STYLE):
+        fig, axes = _figure(*size, ncols)
+        fig.subplots_adjust(**margins)
+        paint(axes)
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    return clean_svg(buf.getvalue(), prefix)
+
+
+_ID = re.compile(r'\s+id="([^"]+)"')
+_BARE_G = re.compile(r'<g id="[^"]*">$')
+
+
+def _unwrap_groups(svg: str) -> str:
+    """Drop matplotlib's `<g id=...>` wrappers (one per artist); fewer nodes make PDF rendering faster."""
+    out, stack = [], []
+    for line in svg.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith("<g") and not stripped.endswith("/>"):
+            stack.append(bool(_BARE_G.match(stripped)))
+            if stack[-1]:
+                continue
+        elif stripped == "</g>" and stack and stack.pop():
+            continue
+        out.append(stripped)
+    return "\n".join(out)
+
+
+def clean_svg(svg: str, prefix: str) -> str:
+    """Make matplotlib's SVG document inlinable: drop prologue/metadata/namespaces, prefix ids, size by CSS."""
+    svg = svg[svg.index("<svg") :]
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
+    svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
+    svg = svg.replace("xlink:href=", "href=")
+    svg = re.sub(r'(<svg[^>]*?)\s+width="[^"]*"\s+height="[^"]*"', r"\1", svg, count=1)
+    svg = _unwrap_groups(svg)
+    svg = re.sub(r"(\d\.\d\d)\d+", r"\1", svg)  # 1/100 pt is plenty; halves the markup to parse
+    for ident in sorted(set(_ID.findall(svg)), key=len, reverse=True):
+        used = f"#{ident}" in svg
+        svg = svg.replace(f' id="{ident}"', f' id="{prefix}-{ident}"' if used else "")
+        svg = svg.replace(f"#{ident}", f"#{prefix}-{ident}")
+    return svg.replace("<svg ", '<svg role="img" ', 1)
+
+
+def _curves(ax: Any, x: np.ndarray, series: Sequence[tuple[str, str, np.ndarray, np.ndarray | None]]) -> None:
+    """Plot (label, colour, mean, band-or-None) series; band is a (2, n) min/max envelope."""
+    for label, colour, y, band in series:
+        ax.plot(x, y, color=colour, lw=1.4, label=label)
+        if band is not None:
+            ax.fill_between(x, band[0], band[1], color=colour, alpha=0.15, lw=0)
+
+
+@_memo
+def learning_curves(history: History, text: Mapping[str, str], prefix: str) -> str:
+    """Two panels, loss and accuracy (%), train vs validation by epoch, best epoch marked."""
+    x = np.arange(1, history.epochs + 1)
+    best = best_epoch(history.val_loss)
+
+    def paint(axes: Sequence[Any]) -> None:
+        pairs = ((history.train_loss, history.val_loss, 1.0), (history.train_accuracy, history.val_accuracy, 100.0))
+        for ax, (tr, va, scale), ylabel in zip(axes, pairs, (text["loss"], text["accuracy_pct"])):
+            _curves(ax, x, [(text["train"], TRAIN, np.array(tr) * scale, None), (text["val"], VAL, np.array(va) * scale, None)])
+            ax.axvline(best, color="0.4", ls=":", lw=1, label=text["best_epoch"])
+            ax.set_xlabel(text["epoch"])
+            ax.set_ylabel(ylabel)
+        axes[0].legend(loc="best", fontsize=7)
+
+    return _draw((7.0, 2.5), 2, WIDE, paint, prefix)
+
+
+@_memo
+def optimizer_comparison(
+    series: Sequence[tuple[str, Sequence[History]]], text: Mapping[str, str], prefix: str
+) -> str:
+    """Validation accuracy and loss by epoch for several configurations (mean over seeds, min-max band)."""
+    import matplotlib
+
+    colours = matplotlib.colormaps["tab10"].colors
+
+    def paint(axes: Sequence[Any]) -> None:
+        for ax, (key, scale, ylabel) in zip(
+            axes, (("val_accuracy", 100.0, text["val_accuracy_pct"]), ("val_loss", 1.0, text["val_loss"]))
+        ):
+            for i, (label, histories) in enumerate(series):
+                n = min(h.epochs for h in histories)
+                ys = np.array([getattr(h, key)[:n] for h in histories]) * scale
+                band = np.vstack([ys.min(0), ys.max(0)]) if len(histories) > 1 else None
+                _curves(ax, np.arange(1, n + 1), [(label, colours[i % len(colours)], ys.mean(0), band)])
+            ax.set_xlabel(text["epoch"])
+            ax.set_ylabel(ylabel)
+        axes[0].legend(loc="best", fontsize=7)
+
+    return _draw((7.0, 2.6), 2, WIDE, paint, prefix)
+
+
+@_memo
+def confusion_heatmap(confusion: np.ndarray, class_names: Sequence[str], text: Mapping[str, str], prefix: str) -> str:
+    """Confusion matrix as a heat map with counts (rows: true class, columns: predicted)."""
+    n = len(class_names)
+
+    def paint(axes: Sequence[Any]) -> None:
+        ax = axes[0]
+        ax.grid(False)
+        ax.imshow(confusion, cmap="Blues", interpolation="nearest")
+        top, rows = confusion.max() or 1, confusion.sum(axis=1, keepdims=True)
+        # counts on the diagonal and on notable confusions only (>= 2 % of the true class): readable and light
+        for (i, j), v in np.ndenumerate(confusion):
+            if v and (i == j or v >= 0.02 * rows[i, 0]):
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=5.5, color="white" if v > top / 2 else "0.2")
+        ax.set_xticks(range(n), class_names, rotation=45 if max(map(len, class_names)) > 2 else 0, ha="right")
+        ax.set_yticks(range(n), class_names)
+        ax.tick_params(length=0, labelsize=6.5)
+        ax.set_xlabel(text["predicted"])
+        ax.set_ylabel(text["true"])
+
+    return _draw((3.6, 3.4), 1, SQUARE, paint, prefix)
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    """A uint8 HxW, HxWx1 or HxWx3 image as a base64 PNG data URI (deterministic: no metadata)."""
+    from PIL import Image
+
+    arr = np.asarray(image, dtype=np.uint8)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def misclassified_tiles(
+    images: np.ndarray, true: Sequence[int], pred: Sequence[int], class_names: Sequence[str]
+) -> list[dict[str, str]]:
+    """Grid tiles for misclassified test images: data URI plus true and predicted class names."""
+    return [
+        {"src": png_data_uri(img), "true": class_names[int(t)], "pred": class_names[int(p)]}
+        for img, t, p in zip(images, true, pred)
+    ]

@@ -1,0 +1,176 @@
+"""Synthetic study directories with realistic result files (no training), for analysis and report tests."""
+
+from __future__ import annotations
+
+import csv
+import json
+import zlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MNIST_CLASSES = [str(i) for i in range(10)]
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+DATASETS = {
+    "mnist": {"shape": [28, 28, 1], "classes": MNIST_CLASSES, "train": 48000, "val": 12000, "test": 10000},
+    "cifar10": {"shape": [32, 32, 3], "classes": CIFAR_CLASSES, "train": 40000, "val": 10000, "test": 10000},
+}
+HPARAMS = {
+    "adam": {"lr": 0.001, "beta_1": 0.9, "beta_2": 0.999, "eps": 1e-07, "weight_decay": 0.0},
+    "adagrad": {"lr": 0.001, "initial_accumulator_value": 0.1, "eps": 1e-07, "weight_decay": 0.0},
+    "adadelta": {"lr": 0.001, "rho": 0.95, "eps": 1e-07, "weight_decay": 0.0},
+}
+# (dataset, architecture, optimizer, epochs, published reference or None)
+ASSIGNMENT_RUNS: list[tuple[str, str, str, int, dict[str, Any] | None]] = [
+    ("mnist", "pooling_cnn", "adadelta", 10, {"test_loss": 0.4901, "test_accuracy": 0.8736}),
+    ("mnist", "pooling_cnn", "adam", 10, None),
+    ("mnist", "strided_cnn", "adadelta", 10, {"test_loss": 0.5062, "test_accuracy": 0.8735}),
+    ("mnist", "strided_cnn", "adam", 10, None),
+    ("cifar10", "pooling_cnn", "adam", 30, {"test_loss": 2.8947, "test_accuracy": 0.6597}),
+    ("cifar10", "pooling_cnn", "adagrad", 30, {"test_loss": 1.4304, "test_accuracy": 0.4914}),
+    ("cifar10", "pooling_cnn", "adadelta", 30, {"test_loss": 1.9030, "test_accuracy": 0.3556}),
+]
+# Curve shapes: (final val accuracy, final train accuracy, convergence rate, val-loss rise after its minimum)
+SHAPES = {
+    ("mnist", "adadelta"): (0.865, 0.845, 0.18, 0.0),
+    ("mnist", "adam"): (0.990, 0.998, 1.5, 0.25),
+    ("cifar10", "adam"): (0.665, 0.985, 0.5, 1.8),
+    ("cifar10", "adagrad"): (0.495, 0.530, 0.12, 0.0),
+    ("cifar10", "adadelta"): (0.360, 0.350, 0.06, 0.0),
+}
+N_TEST = 2000
+
+
+def run_dir(dataset: str, architecture: str, optimizer: str, seed: int = 0) -> str:
+    return f"{dataset}-{architecture}-{optimizer}-seed{seed}"
+
+
+def layers(dataset: str, architecture: str) -> list[dict[str, Any]]:
+    """Keras-style summary rows of net_1 (pooling) or net_2 (strided)."""
+    h, w, c = DATASETS[dataset]["shape"]
+    rows = [{"name": "conv2d", "type": "Conv2D", "output_shape": [None, h, w, 32], "params": 9 * c * 32 + 32}]
+    if architecture == "pooling_cnn":
+        rows.append({"name": "conv2d_1", "type": "Conv2D", "output_shape": [None, h, w, 64], "params": 18496})
+        rows.append({"name": "max_pooling2d", "type": "MaxPooling2D", "output_shape": [None, h // 2, w // 2, 64]})
+    else:
+        rows.append({"name": "conv2d_1", "type": "Conv2D", "output_shape": [None, h // 2, w // 2, 64], "params": 18496})
+    flat = h // 2 * w // 2 * 64
+    rows.append({"name": "flatten", "type": "Flatten", "output_shape": [None, flat]})
+    rows.append({"name": "dense", "type": "Dense", "output_shape": [None, 128], "params": flat * 128 + 128})
+    rows.append({"name": "dense_1", "type": "Dense", "output_shape": [None, 10], "params": 1290})
+    for row in rows:
+        row.setdefault("params", 0)
+    return rows
+
+
+def _history(dataset: str, optimizer: str, epochs: int, rng: np.random.Generator) -> dict[str, list[float]]:
+    val_end, train_end, rate, rise = SHAPES.get((dataset, optimizer), (0.8, 0.85, 0.3, 0.1))
+    t = np.arange(1, epochs + 1, dtype=float)
+    chance = 0.1
+    progress = (1 - np.exp(-rate * t)) / (1 - np.exp(-rate * epochs))
+    val_acc = chance + (val_end - chance) * progress + rng.normal(0, 0.003, epochs)
+    train_acc = chance + (train_end - chance) * progress + rng.normal(0, 0.002, epochs)
+    train_loss = -np.log(np.clip(train_acc, 0.05, 0.999)) * 1.2 + 0.01
+    val_loss = -np.log(np.clip(val_acc, 0.05, 0.999)) * 1.3 + 0.02
+    turn = max(1, epochs // 4)
+    val_loss = val_loss + rise * np.clip(t - turn, 0, None) / max(1, epochs - turn) * (val_loss.min() + 0.5)
+    clip = lambda a: np.clip(a, 0.0, 1.0).round(6).tolist()  # noqa: E731
+    return {
+        "train_loss": train_loss.round(6).tolist(),
+        "train_accuracy": clip(train_acc),
+        "val_loss": val_loss.round(6).tolist(),
+        "val_accuracy": clip(val_acc),
+    }
+
+
+def _predictions(accuracy: float, n_classes: int, shape: Sequence[int], rng: np.random.Generator) -> dict:
+    y_true = rng.integers(0, n_classes, N_TEST)
+    wrong = rng.random(N_TEST) > accuracy
+    # errors go mostly to a "neighbour" class, like 4<->9 or cat<->dog
+    offset = np.where(rng.random(N_TEST) < 0.6, 1, rng.integers(1, n_classes, N_TEST))
+    y_pred = np.where(wrong, (y_true + offset) % n_classes, y_true)
+    idx = np.flatnonzero(y_pred != y_true)[:16]
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    images = []
+    for k in idx:
+        cy, cx = rng.uniform(6, shape[0] - 6, 2)
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (3 + y_true[k]) ** 2))
+        images.append(np.repeat((blob * 255)[..., None], shape[2], axis=2).astype(np.uint8))
+    return {
+        "y_true": y_true.astype(np.int64),
+        "y_pred": y_pred.astype(np.int64),
+        "misclassified_images": np.asarray(images, dtype=np.uint8).reshape(len(idx), *shape),
+        "misclassified_true": y_true[idx].astype(np.int64),
+        "misclassified_pred": y_pred[idx].astype(np.int64),
+    }
+
+
+def _write_run(path: Path, study: str, dataset: str, arch: str, opt: str, seed: int, epochs: int) -> None:
+    info = DATASETS[dataset]
+    rng = np.random.default_rng([seed, zlib.crc32(f"{dataset}-{arch}-{opt}-{epochs}".encode())])
+    hist = _history(dataset, opt, epochs, rng)
+    net = layers(dataset, arch)
+    params = sum(r["params"] for r in net)
+    config = {
+        "study": study, "dataset": dataset, "architecture": arch, "optimizer": opt, "preset": "keras",
+        "seed": seed, "epochs": epochs, "batch_size": 128, "val_split": 0.2, "subset": None,
+        "optimizer_hparams": HPARAMS.get(opt, {"lr": 0.01}), "init": "glorot_uniform kernels, zero biases",
+        "data": {"source": f"/data/{dataset}.npz", "train": info["train"], "val": info["val"], "test": info["test"],
+                 "image_shape": info["shape"], "num_classes": 10, "class_names": info["classes"]},
+        "model": {"params": params, "layers": net},
+        "trainer": {"accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": "32-true",
+                    "num_nodes": 1, "deterministic": True},
+        "device": "CPU (2 threads)",
+        "versions": {"cnnkit": "0.1.0", "python": "3.11.7", "torch": "2.14.1", "lightning": "2.5.0",
+                     "torchvision": "0.29.1", "torchmetrics": "1.6.0", "numpy": "2.4.6"},
+        "platform": "Linux-6.1-x86_64",
+    }  # fmt: skip
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").write_text(json.dumps(config, indent=2))
+    with (path / "metrics.csv").open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["epoch", *hist])
+        for e in range(epochs):
+            out.writerow([e + 1, *(hist[k][e] for k in hist)])
+    best = int(np.argmin(hist["val_loss"]))
+    epoch_s = (rng.normal(20.0 if dataset == "mnist" else 30.0, 0.5, epochs)).round(3).tolist()
+    result = {
+        "dataset": dataset, "architecture": arch, "optimizer": opt, "preset": "keras", "seed": seed,
+        "epochs": epochs, "batch_size": 128, "params": params,
+        "test_loss": round(hist["val_loss"][-1] * 1.01, 6), "test_accuracy": round(hist["val_accuracy"][-1] - 0.002, 6),
+        "best_epoch": best + 1, "best_test_loss": round(hist["val_loss"][best] * 1.01, 6),
+        "best_test_accuracy": round(hist["val_accuracy"][best] - 0.001, 6), "history": hist,
+        "train_seconds": round(sum(epoch_s), 3), "images_per_second": round(info["train"] / np.mean(epoch_s), 1),
+        "epoch_seconds": epoch_s, "device": "CPU (2 threads)",
+    }  # fmt: skip
+    (path / "result.json").write_text(json.dumps(result, indent=2))
+    preds = _predictions(result["test_accuracy"], 10, info["shape"], rng)
+    np.savez(path / "predictions.npz", class_names=np.array(info["classes"]), **preds)
+
+
+def make_study(
+    path: Path,
+    runs: Sequence[tuple[str, str, str, int, dict[str, Any] | None]] = ASSIGNMENT_RUNS,
+    seeds: int = 1,
+    missing: Iterable[str] = (),
+    name: str = "assignment",
+) -> Path:
+    """Write study.json and every run's files under `path`; run dirs named in `missing` are listed but not written."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    missing = set(missing)
+    entries = []
+    for dataset, arch, opt, epochs, ref in runs:
+        for seed in range(seeds):
+            d = run_dir(dataset, arch, opt, seed)
+            reference = {**ref, "label": "original assignment (Keras)"} if ref else None
+            entries.append({"dir": d, "dataset": dataset, "architecture": arch, "optimizer": opt, "seed": seed,
+                            "epochs": epochs, "batch_size": 128, "val_split": 0.2, "preset": "keras",
+                            "reference": reference})  # fmt: skip
+            if d not in missing:
+                _write_run(path / d, name, dataset, arch, opt, seed, epochs)
+    study = {"name": name, "description": "Synthetic study for tests.", "runs": entries}
+    (path / "study.json").write_text(json.dumps(study, indent=2))
+    return path

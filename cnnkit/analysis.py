@@ -7,6 +7,7 @@ metrics.csv, result.json, predictions.npz); nothing is trained or imported from 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -438,7 +439,7 @@ def rankings(groups: Sequence[Group], vary: str, metric: str) -> list[Ranking]:
         if len(members) < 2:
             continue
         ordered = sorted(members, key=lambda g: sign * g.stats(metric).mean)
-        steps = [compare(x, y, metric) for x, y in zip(ordered, ordered[1:])]
+        steps = [compare(x, y, metric) for x, y in itertools.pairwise(ordered)]
         out.append(Ranking(vary, metric, ordered, steps))
     return out
 

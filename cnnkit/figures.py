@@ -64,7 +64,11 @@ SQUARE = {"left": 0.2, "right": 0.98, "bottom": 0.2, "top": 0.98}
 
 
 def _draw(
-    size: tuple[float, float], ncols: int, margins: dict[str, float], paint: Callable[[Sequence[Any]], None], prefix: str
+    size: tuple[float, float],
+    ncols: int,
+    margins: dict[str, float],
+    paint: Callable[[Sequence[Any]], None],
+    prefix: str,
 ) -> str:
     """Create a figure under the report style, let `paint` fill its axes, return inline SVG."""
     import matplotlib
@@ -129,8 +133,12 @@ def learning_curves(history: History, text: Mapping[str, str], prefix: str) -> s
 
     def paint(axes: Sequence[Any]) -> None:
         pairs = ((history.train_loss, history.val_loss, 1.0), (history.train_accuracy, history.val_accuracy, 100.0))
-        for ax, (tr, va, scale), ylabel in zip(axes, pairs, (text["loss"], text["accuracy_pct"])):
-            _curves(ax, x, [(text["train"], TRAIN, np.array(tr) * scale, None), (text["val"], VAL, np.array(va) * scale, None)])
+        for ax, (tr, va, scale), ylabel in zip(axes, pairs, (text["loss"], text["accuracy_pct"]), strict=True):
+            _curves(
+                ax,
+                x,
+                [(text["train"], TRAIN, np.array(tr) * scale, None), (text["val"], VAL, np.array(va) * scale, None)],
+            )
             ax.axvline(best, color="0.4", ls=":", lw=1, label=text["best_epoch"])
             ax.set_xlabel(text["epoch"])
             ax.set_ylabel(ylabel)
@@ -140,9 +148,7 @@ def learning_curves(history: History, text: Mapping[str, str], prefix: str) -> s
 
 
 @_memo
-def optimizer_comparison(
-    series: Sequence[tuple[str, Sequence[History]]], text: Mapping[str, str], prefix: str
-) -> str:
+def optimizer_comparison(series: Sequence[tuple[str, Sequence[History]]], text: Mapping[str, str], prefix: str) -> str:
     """Validation accuracy and loss by epoch for several configurations (mean over seeds, min-max band)."""
     import matplotlib
 
@@ -150,7 +156,7 @@ def optimizer_comparison(
 
     def paint(axes: Sequence[Any]) -> None:
         for ax, (key, scale, ylabel) in zip(
-            axes, (("val_accuracy", 100.0, text["val_accuracy_pct"]), ("val_loss", 1.0, text["val_loss"]))
+            axes, (("val_accuracy", 100.0, text["val_accuracy_pct"]), ("val_loss", 1.0, text["val_loss"])), strict=True
         ):
             for i, (label, histories) in enumerate(series):
                 n = min(h.epochs for h in histories)
@@ -205,5 +211,5 @@ def misclassified_tiles(
     """Grid tiles for misclassified test images: data URI plus true and predicted class names."""
     return [
         {"src": png_data_uri(img), "true": class_names[int(t)], "pred": class_names[int(p)]}
-        for img, t, p in zip(images, true, pred)
+        for img, t, p in zip(images, true, pred, strict=True)
     ]

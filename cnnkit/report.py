@@ -44,7 +44,9 @@ def load_text(lang: str) -> dict[str, Any]:
     return tomllib.loads((resources.files(TEMPLATES) / "i18n" / f"{lang}.toml").read_text(encoding="utf-8"))
 
 
-def _formats(formats: Iterable[str]) -> list[str]:
+def _formats(formats: str | Iterable[str]) -> list[str]:
+    if isinstance(formats, str):
+        formats = [formats]
     wanted = [f.strip().lower() for item in formats for f in str(item).split(",") if f.strip()]
     bad = [f for f in wanted if f not in FORMATS]
     if bad or not wanted:
@@ -131,11 +133,13 @@ def _layer_contrast(archs: list[dict[str, Any]], ranking: an.Ranking) -> dict[st
     a, b = tables
     convs = [[x for x in t["layers"] if x["macs"]] for t in (a, b)]
     out = {"a": a, "b": b, "layer": None, "pooling_vs_strided": False}
-    for la, lb in zip(*convs):
+    for la, lb in zip(*convs, strict=False):  # layer lists may differ in length
         if la["macs"] != lb["macs"]:
             out.update(layer=la["name"], macs_a=la["macs"], macs_b=lb["macs"], ratio=lb["macs"] / la["macs"])
             break
     out["pooling_vs_strided"] = bool(out["layer"]) and {a["architecture"], b["architecture"]} == POOL_VS_STRIDE
+    if out["pooling_vs_strided"]:
+        out["strided_ratio"] = out["ratio"] if b["architecture"] == "strided_cnn" else 1 / out["ratio"]
     return out
 
 
@@ -163,7 +167,7 @@ def _figures(study: an.Study, text: dict[str, Any]) -> dict[str, Any]:
         pred = run.predictions
         if pred is not None:
             cm[run.dir] = fg.confusion_heatmap(pred.confusion, pred.class_names, words, f"cm{i}")
-            per_class[run.dir] = list(zip(pred.class_names, an.per_class_accuracy(pred.confusion)))
+            per_class[run.dir] = list(zip(pred.class_names, an.per_class_accuracy(pred.confusion), strict=True))
             tiles[run.dir] = fg.misclassified_tiles(pred.images, pred.images_true, pred.images_pred, pred.class_names)
     return {"lc": lc, "cm": cm, "tiles": tiles, "per_class": per_class}
 
@@ -219,7 +223,16 @@ def _namers(text: dict[str, Any], seeds_of: dict[tuple[Any, ...], int]) -> dict[
     def config_rows(run: an.Run, keys: Sequence[str]) -> list[tuple[str, str]]:
         return [(k, fmt_value(run.config[k])) for k in keys if k in run.config]
 
-    return {"nm": nm, "label": label, "epoch_time": epoch_time, "config_rows": config_rows, "labels": lambda runs: [label(r) for r in runs], "join": join, "ranked": ranked, "opt_leads": opt_leads}
+    return {
+        "nm": nm,
+        "label": label,
+        "epoch_time": epoch_time,
+        "config_rows": config_rows,
+        "labels": lambda runs: [label(r) for r in runs],
+        "join": join,
+        "ranked": ranked,
+        "opt_leads": opt_leads,
+    }
 
 
 def build_context(study: an.Study, text: dict[str, Any]) -> dict[str, Any]:
@@ -236,11 +249,15 @@ def build_context(study: an.Study, text: dict[str, Any]) -> dict[str, Any]:
         envs.setdefault(repr(sorted(env.items(), key=str)), {**env, "runs": []})["runs"].append(run)
     helpers = _namers(text, seeds_of)
     slow_fast = _adadelta_vs_adam(groups)
+    references = [r for r in study.runs if r.reference]
 
     def names_of(kind: str) -> str:
         return helpers["join"](helpers["nm"](kind, v) for v in dict.fromkeys(r[kind] for r in study.runs))
 
-    keywords = [*text["meta"]["keywords"], *(helpers["nm"](k, r[k]) for r in study.runs for k in ("dataset", "optimizer"))]
+    keywords = [
+        *text["meta"]["keywords"],
+        *(helpers["nm"](k, r[k]) for r in study.runs for k in ("dataset", "optimizer")),
+    ]
     return {
         **helpers,
         "names_of": names_of,
@@ -257,20 +274,24 @@ def build_context(study: an.Study, text: dict[str, Any]) -> dict[str, Any]:
         "archs": archs,
         "arch_contrasts": [(rk, _layer_contrast(archs, rk)) for rk in arch_rankings],
         "adadelta_vs_adam": slow_fast,
-        "mnist_puzzle": any(r.reference for r in study.runs) and any(x["slow"]["dataset"] == "mnist" for x in slow_fast),
-        "opt_families": list(zip(rank[("optimizer", "test_accuracy")], rank[("optimizer", "test_loss")])),
+        "mnist_puzzle": bool(references) and any(x["slow"]["dataset"] == "mnist" for x in slow_fast),
+        "opt_families": list(zip(rank[("optimizer", "test_accuracy")], rank[("optimizer", "test_loss")], strict=True)),
         "keras_defaults": any(r["preset"] == "keras" and r["optimizer"] in ("adadelta", "adagrad") for r in study.runs),
         "verdicts": verdicts,
         "datasets": {r["dataset"]: r.config.get("data") or {} for r in study.runs},
         "envs": list(envs.values()),
-        "references": [r for r in study.runs if r.reference],
+        "references": references,
         "best_by_dataset": {
             ds: max((r for r in study.runs if r["dataset"] == ds), key=lambda r: r["test_accuracy"])
             for ds in dict.fromkeys(r["dataset"] for r in study.runs)
         },
         "fig": _figures(study, text),
-        "rule": {"strong_rise": an.STRONG_VAL_LOSS_RISE, "strong_gap": an.STRONG_ACC_GAP,
-                 "mild_rise": an.MILD_VAL_LOSS_RISE, "mild_gap": an.MILD_ACC_GAP},  # fmt: skip
+        "rule": {
+            "strong_rise": an.STRONG_VAL_LOSS_RISE,
+            "strong_gap": an.STRONG_ACC_GAP,
+            "mild_rise": an.MILD_VAL_LOSS_RISE,
+            "mild_gap": an.MILD_ACC_GAP,
+        },
     }
 
 

@@ -131,13 +131,9 @@ def prepare_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None
         try:
             stored = json.loads(config_file.read_text()).get("run", {})
         except (OSError, ValueError) as exc:
-            raise RunError(
-                f"{config_file} is unreadable ({exc}); pass --fresh to start this run over"
-            ) from exc
+            raise RunError(f"{config_file} is unreadable ({exc}); pass --fresh to start this run over") from exc
         differences = [
-            f"{k} {stored.get(k)!r} there vs {v!r} now"
-            for k, v in asdict(config).items()
-            if stored.get(k) != v
+            f"{k} {stored.get(k)!r} there vs {v!r} now" for k, v in asdict(config).items() if stored.get(k) != v
         ]
         if differences:
             raise RunError(
@@ -153,22 +149,28 @@ def prepare_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None
         raise RunError(f"cannot write to {run_dir}: {exc.strerror or exc}; choose another --out") from exc
 
 
+def _drop_advertisements(record: logging.LogRecord) -> bool:
+    return "Tip:" not in record.getMessage()
+
+
 @contextmanager
 def _quiet_lightning(quiet: bool) -> Iterator[None]:
-    """Keep Lightning's start-up chatter and advice warnings off the user's terminal."""
+    """Keep Lightning's start-up chatter, product tips and advice warnings off the user's terminal."""
+    import lightning.pytorch  # noqa: F401  (installs the handlers filtered below)
+
     loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning")]
     levels = [lg.level for lg in loggers]
+    handlers = [handler for lg in loggers for handler in lg.handlers]
     for lg in loggers:
         lg.setLevel(logging.WARNING if quiet else logging.INFO)
+    for handler in handlers:
+        handler.addFilter(_drop_advertisements)
     with warnings.catch_warnings():
         for pattern in (
             ".*does not have many workers.*",
-            ".*LitLogger.*",
-            ".*TensorBoard.*",
             ".*checkpoint directory.*exists and is not empty.*",
             ".*GPU available but not used.*",
-            ".*`isinstance\\(treespec, LeafSpec\\)`.*",
-            ".*_pytree.*",
+            ".*LeafSpec.*",
         ):
             warnings.filterwarnings("ignore", message=pattern)
         try:
@@ -176,6 +178,8 @@ def _quiet_lightning(quiet: bool) -> Iterator[None]:
         finally:
             for lg, level in zip(loggers, levels, strict=True):
                 lg.setLevel(level)
+            for handler in handlers:
+                handler.removeFilter(_drop_advertisements)
 
 
 @contextmanager
@@ -199,15 +203,14 @@ def _stop_on_sigint(stopper: Any) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _train(
-    config: RunConfig, options: TrainerOptions, run_dir: Path, study: str, registries: Registries
-) -> RunOutcome:
+def _train(config: RunConfig, options: TrainerOptions, run_dir: Path, study: str, registries: Registries) -> RunOutcome:
     import lightning as L
     import numpy as np
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 
     from cnnkit.callbacks import EpochLog, OnTrainStart, RunInterrupted, StopOnRequest
+    from cnnkit.resume import AtomicCheckpointIO, RngState
     from cnnkit.summary import layer_table
 
     L.seed_everything(config.seed, workers=True, verbose=False)
@@ -275,7 +278,7 @@ def _train(
             },
         )
 
-    callbacks: list[L.Callback] = [checkpoint, epoch_log, stopper, OnTrainStart(write_config)]
+    callbacks: list[L.Callback] = [checkpoint, epoch_log, stopper, RngState(), OnTrainStart(write_config)]
     if not options.quiet:
         callbacks.append(TQDMProgressBar(refresh_rate=1))
     on_cpu = options.accelerator == "cpu" or (options.accelerator == "auto" and not torch.cuda.is_available())
@@ -289,6 +292,7 @@ def _train(
             precision=options.precision,
             num_nodes=options.num_nodes,
             logger=False,
+            plugins=[AtomicCheckpointIO()],
             callbacks=callbacks,
             enable_progress_bar=not options.quiet,
             enable_model_summary=False,
@@ -308,9 +312,7 @@ def _train(
             final = trainer.test(model, datamodule=datamodule, verbose=False)[0]
             predictions = model.test_predictions
             best_path = checkpoint.best_model_path or str(last)
-            best = trainer.test(
-                model, datamodule=datamodule, ckpt_path=best_path, verbose=False, weights_only=False
-            )[0]
+            best = trainer.test(model, datamodule=datamodule, ckpt_path=best_path, verbose=False, weights_only=False)[0]
         except RunInterrupted:
             raise KeyboardInterrupt from None
 
@@ -334,9 +336,7 @@ def _train(
         "best_test_accuracy": best["test_accuracy"],
         "history": history,
         "train_seconds": train_seconds,
-        "images_per_second": train_images * len(epoch_log.epoch_seconds) / train_seconds
-        if train_seconds
-        else None,
+        "images_per_second": train_images * len(epoch_log.epoch_seconds) / train_seconds if train_seconds else None,
         "epoch_seconds": epoch_log.epoch_seconds,
         "device": describe_device(trainer.strategy.root_device),
     }

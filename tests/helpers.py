@@ -33,8 +33,13 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 def cli_subprocess(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run `cnnkit ARGS` in a fresh interpreter (real entry points, real signals)."""
-    return subprocess.run([sys.executable, "-m", "cnnkit.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "cnnkit.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
 
 
 def write_mnist_npz(directory: Path, train: int = 60_000, test: int = 10_000, seed: int = 0) -> Path:

@@ -40,33 +40,45 @@ def test_list_text_and_plugins(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and "cnnkit:nets" in out and "ok" in out
 
 
-@pytest.mark.parametrize(("architecture", "dataset", "total"), [
-    ("net_1", "mnist", "1,625,866"), ("net_2", "mnist", "1,625,866"),
-    ("net_1", "cifar10", "2,117,962"), ("strided_cnn", "cifar10", "2,117,962"),
-])
+@pytest.mark.parametrize(
+    ("architecture", "dataset", "total"),
+    [
+        ("net_1", "mnist", "1,625,866"),
+        ("net_2", "mnist", "1,625,866"),
+        ("net_1", "cifar10", "2,117,962"),
+        ("strided_cnn", "cifar10", "2,117,962"),
+    ],
+)
 def test_summary_totals(capsys: pytest.CaptureFixture[str], architecture: str, dataset: str, total: str) -> None:
     code, out, _ = cli(capsys, "summary", architecture, "--dataset", dataset)
     assert code == 0 and out.rstrip().splitlines()[-1] == f"Total params: {total}"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["run", "mnsit", "net_1"], "unknown dataset 'mnsit'; did you mean 'mnist'?"),
-    (["run", "mnist", "net_3"], "unknown architecture 'net_3'; did you mean 'net_"),
-    (["run", "mnist", "net_1", "--optimizer", "adamw"], "unknown optimizer 'adamw'; did you mean 'adam'?"),
-    (["run", "--study", "asignment"], "unknown study 'asignment'; did you mean 'assignment'?"),
-    (["run", "mnist", "net_1", "--epochs", "ten"], "--epochs must be an integer, got 'ten'"),
-    (["run", "mnist", "net_1", "--epochs", "0"], "--epochs must be at least 1, got 0"),
-    (["run", "mnist", "net_1", "--batch-size", "-5"], "--batch-size must be at least 1, got -5"),
-    (["run", "mnist", "net_1", "--subset", "0"], "--subset must be at least 2, got 0"),
-    (["run", "mnist", "net_1", "--val-split", "1.2"], "--val-split must be between 0.0 and 1.0 (exclusive), got 1.2"),
-    (["run", "mnist", "net_1", "--val-split", "0"], "--val-split must be between 0.0 and 1.0 (exclusive), got 0"),
-    (["run", "mnist", "net_1", "--preset", "jax"], "unknown preset 'jax' (choose one of: keras, torch)"),
-    (["run", "mnist"], "give DATASET and ARCH"),
-    (["summary", "net_1", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
-    (["report", "/nonexistent/study"], "/nonexistent/study"),
-])
-def test_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str],
-                                      message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "mnsit", "net_1"], "unknown dataset 'mnsit'; did you mean 'mnist'?"),
+        (["run", "mnist", "net_3"], "unknown architecture 'net_3'; did you mean 'net_"),
+        (["run", "mnist", "net_1", "--optimizer", "adamw"], "unknown optimizer 'adamw'; did you mean 'adam'?"),
+        (["run", "--study", "asignment"], "unknown study 'asignment'; did you mean 'assignment'?"),
+        (["run", "mnist", "net_1", "--epochs", "ten"], "--epochs must be an integer, got 'ten'"),
+        (["run", "mnist", "net_1", "--epochs", "0"], "--epochs must be at least 1, got 0"),
+        (["run", "mnist", "net_1", "--batch-size", "-5"], "--batch-size must be at least 1, got -5"),
+        (["run", "mnist", "net_1", "--subset", "0"], "--subset must be at least 2, got 0"),
+        (
+            ["run", "mnist", "net_1", "--val-split", "1.2"],
+            "--val-split must be between 0.0 and 1.0 (exclusive), got 1.2",
+        ),
+        (["run", "mnist", "net_1", "--val-split", "0"], "--val-split must be between 0.0 and 1.0 (exclusive), got 0"),
+        (["run", "mnist", "net_1", "--preset", "jax"], "unknown preset 'jax' (choose one of: keras, torch)"),
+        (["run", "mnist"], "give DATASET and ARCH"),
+        (["summary", "net_1", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["report", "/nonexistent/study"], "/nonexistent/study"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], message: str
+) -> None:
     code, out, err = cli(capsys, *args, *(["--out", str(tmp_path / "runs")] if args[0] == "run" else []))
     assert code == 2
     assert message in err
@@ -74,16 +86,26 @@ def test_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], tmp_pa
     assert not (tmp_path / "runs").exists()
 
 
-def test_no_data_and_no_network_says_where_it_looked(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_data_and_no_network_says_where_it_looked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import torchvision.datasets.utils as tv_utils
 
     def offline(*args, **kwargs):
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(tv_utils, "download_url", offline)
-    code, _, err = cli(capsys, "run", "mnist", "net_1", "--data-dir", str(tmp_path / "empty"), "--quiet",
-                       "--out", str(tmp_path / "runs"))
+    code, _, err = cli(
+        capsys,
+        "run",
+        "mnist",
+        "net_1",
+        "--data-dir",
+        str(tmp_path / "empty"),
+        "--quiet",
+        "--out",
+        str(tmp_path / "runs"),
+    )
     assert code == 2
     assert "no mnist data in" in err and "mnist.npz" in err and "train-images-idx3-ubyte" in err
     assert "Traceback" not in err

@@ -51,8 +51,9 @@ def test_shuffled_batches_cover_the_split_once_and_reshuffle_per_epoch() -> None
 
 def test_ddp_shards_are_disjoint_and_padded_to_equal_length() -> None:
     images, labels = torch.zeros(11, 1, 1, 1, dtype=torch.uint8), torch.arange(11)
-    shards = [torch.cat([y for _, y in TensorBatches(images, labels, 2, shuffle=True, rank=r, world=2)])
-              for r in range(2)]
+    shards = [
+        torch.cat([y for _, y in TensorBatches(images, labels, 2, shuffle=True, rank=r, world=2)]) for r in range(2)
+    ]
     assert len(shards[0]) == len(shards[1]) == 6
     assert set(shards[0].tolist()) | set(shards[1].tolist()) == set(range(11))
 
@@ -89,12 +90,15 @@ def test_datamodule_split_subset_and_scaling(synthetic_dir: Path) -> None:
     assert same_labels is labels
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"val_split": 0.0}, "--val-split must be between 0 and 1"),
-    ({"val_split": 1.5}, "--val-split must be between 0 and 1"),
-    ({"batch_size": 0}, "--batch-size must be a positive integer"),
-    ({"subset": 1}, "--subset must be an integer of at least 2"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"val_split": 0.0}, "--val-split must be between 0 and 1"),
+        ({"val_split": 1.5}, "--val-split must be between 0 and 1"),
+        ({"batch_size": 0}, "--batch-size must be a positive integer"),
+        ({"subset": 1}, "--subset must be an integer of at least 2"),
+    ],
+)
 def test_datamodule_refuses_bad_settings(synthetic_dir: Path, kwargs: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         MNISTDataModule(data_dir=synthetic_dir, **kwargs)

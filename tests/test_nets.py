@@ -13,16 +13,26 @@ from cnnkit_plugins.networks import SameConv2d
 
 REGISTRIES = create_plugin_manager()[1]
 EXPECTED = {
-    ("mnist", "pooling_cnn"): (1_625_866, [320, 18_496, 0, 0, 1_605_760, 1_290],
-                               [(None, 28, 28, 32), (None, 28, 28, 64), (None, 14, 14, 64), (None, 12544),
-                                (None, 128), (None, 10)]),
-    ("mnist", "strided_cnn"): (1_625_866, [320, 18_496, 0, 1_605_760, 1_290],
-                               [(None, 28, 28, 32), (None, 14, 14, 64), (None, 12544), (None, 128), (None, 10)]),
-    ("cifar10", "pooling_cnn"): (2_117_962, [896, 18_496, 0, 0, 2_097_280, 1_290],
-                                 [(None, 32, 32, 32), (None, 32, 32, 64), (None, 16, 16, 64), (None, 16384),
-                                  (None, 128), (None, 10)]),
-    ("cifar10", "strided_cnn"): (2_117_962, [896, 18_496, 0, 2_097_280, 1_290],
-                                 [(None, 32, 32, 32), (None, 16, 16, 64), (None, 16384), (None, 128), (None, 10)]),
+    ("mnist", "pooling_cnn"): (
+        1_625_866,
+        [320, 18_496, 0, 0, 1_605_760, 1_290],
+        [(None, 28, 28, 32), (None, 28, 28, 64), (None, 14, 14, 64), (None, 12544), (None, 128), (None, 10)],
+    ),
+    ("mnist", "strided_cnn"): (
+        1_625_866,
+        [320, 18_496, 0, 1_605_760, 1_290],
+        [(None, 28, 28, 32), (None, 14, 14, 64), (None, 12544), (None, 128), (None, 10)],
+    ),
+    ("cifar10", "pooling_cnn"): (
+        2_117_962,
+        [896, 18_496, 0, 0, 2_097_280, 1_290],
+        [(None, 32, 32, 32), (None, 32, 32, 64), (None, 16, 16, 64), (None, 16384), (None, 128), (None, 10)],
+    ),
+    ("cifar10", "strided_cnn"): (
+        2_117_962,
+        [896, 18_496, 0, 2_097_280, 1_290],
+        [(None, 32, 32, 32), (None, 16, 16, 64), (None, 16384), (None, 128), (None, 10)],
+    ),
 }
 
 
@@ -78,14 +88,17 @@ def test_keras_preset_initialises_glorot_uniform_and_zero_biases() -> None:
     assert torch.count_nonzero(torch_model.network[6].bias) > 0
 
 
-@pytest.mark.parametrize(("name", "preset", "expected"), [
-    ("adam", "keras", {"lr": 1e-3, "eps": 1e-7, "betas": [0.9, 0.999]}),
-    ("adagrad", "keras", {"lr": 1e-3, "initial_accumulator_value": 0.1, "eps": 1e-7}),
-    ("adadelta", "keras", {"lr": 1e-3, "rho": 0.95, "eps": 1e-7}),
-    ("adam", "torch", {"lr": 1e-3, "eps": 1e-8}),
-    ("adagrad", "torch", {"lr": 1e-2, "initial_accumulator_value": 0.0, "eps": 1e-10}),
-    ("adadelta", "torch", {"lr": 1.0, "rho": 0.9, "eps": 1e-6}),
-])
+@pytest.mark.parametrize(
+    ("name", "preset", "expected"),
+    [
+        ("adam", "keras", {"lr": 1e-3, "eps": 1e-7, "betas": [0.9, 0.999]}),
+        ("adagrad", "keras", {"lr": 1e-3, "initial_accumulator_value": 0.1, "eps": 1e-7}),
+        ("adadelta", "keras", {"lr": 1e-3, "rho": 0.95, "eps": 1e-7}),
+        ("adam", "torch", {"lr": 1e-3, "eps": 1e-8}),
+        ("adagrad", "torch", {"lr": 1e-2, "initial_accumulator_value": 0.0, "eps": 1e-10}),
+        ("adadelta", "torch", {"lr": 1.0, "rho": 0.9, "eps": 1e-6}),
+    ],
+)
 def test_preset_hyperparameters(name: str, preset: str, expected: dict) -> None:
     resolved = REGISTRIES.optimizers.get(name).hyperparameters(preset)
     assert {k: resolved[k] for k in expected} == expected

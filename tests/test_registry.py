@@ -37,7 +37,10 @@ def test_builtins_come_through_the_cnnkit_entry_point_group() -> None:
     assert registries.architectures.canonical("net_2") == "strided_cnn"
     group = importlib.metadata.entry_points(group="cnnkit")
     assert {ep.value for ep in group if ep.dist and ep.dist.name == "cnnkit"} >= {
-        "cnnkit_plugins.mnist", "cnnkit_plugins.nets", "cnnkit_plugins.optimizers"}
+        "cnnkit_plugins.mnist",
+        "cnnkit_plugins.nets",
+        "cnnkit_plugins.optimizers",
+    }
 
 
 def test_a_plugin_registered_for_one_test() -> None:
@@ -111,7 +114,8 @@ def _with_fake_entry_point(monkeypatch: pytest.MonkeyPatch, value: str, dist: st
 
 
 def test_plugin_failing_to_import_is_reported_by_distribution_and_spares_the_others(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     _with_fake_entry_point(monkeypatch, "cnnkit_no_such_plugin_module", "acme-cnn")
     _, registries = create_plugin_manager()
     assert [(p.distribution, p.loaded) for p in registries.failures] == [("acme-cnn", False)]
@@ -132,7 +136,9 @@ def test_registering_and_listing_do_not_import_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from cnnkit.plugins import create_plugin_manager; create_plugin_manager(); "
-            "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))")
+    code = (
+        "import sys; from cnnkit.plugins import create_plugin_manager; create_plugin_manager(); "
+        "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

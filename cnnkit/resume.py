@@ -1,0 +1,42 @@
+"""What makes a killed run resumable with identical numbers: atomic checkpoints and saved RNG states."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from cnnkit.atomic import write_atomic
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written to a temp file, fsynced, then renamed: a SIGKILL never leaves a torn last.ckpt."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        write_atomic(path, lambda handle: torch.save(checkpoint, handle))
+
+
+class RngState(L.Callback):
+    """Saves the python, numpy and torch RNG states with each checkpoint and restores them on resume.
+
+    The training shuffle itself is a pure function of (seed, epoch), so it needs no state.
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        random.setstate(state_dict["python"])
+        np.random.set_state(state_dict["numpy"])
+        torch.set_rng_state(state_dict["torch"])
+        if state_dict.get("cuda") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])

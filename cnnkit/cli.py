@@ -26,9 +26,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _number(
-    kind: type, minimum: float, label: str, exclusive_max: float | None = None
-) -> Callable[[str], Any]:
+def _number(kind: type, minimum: float, label: str, exclusive_max: float | None = None) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
             value = kind(text)
@@ -41,11 +39,7 @@ def _number(
             or (exclusive_max is not None and value >= exclusive_max)
             or (kind is float and exclusive_max is not None and value <= minimum)
         ):
-            bound = (
-                f"between {minimum} and {exclusive_max} (exclusive)"
-                if exclusive_max
-                else f"at least {minimum}"
-            )
+            bound = f"between {minimum} and {exclusive_max} (exclusive)" if exclusive_max else f"at least {minimum}"
             raise argparse.ArgumentTypeError(f"{label} must be {bound}, got {text}")
         return value
 
@@ -98,9 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--study", metavar="NAME_OR_TOML", help="a registered study or a study TOML file")
     run.add_argument("--optimizer", default=None, help="optimizer name (default adam)")
     run.add_argument("--lr", type=_number(float, 0.0, "--lr"), help="learning rate (default: the preset's)")
-    run.add_argument(
-        "--epochs", type=_number(int, 1, "--epochs"), help="epochs (default 10; studies: their own)"
-    )
+    run.add_argument("--epochs", type=_number(int, 1, "--epochs"), help="epochs (default 10; studies: their own)")
     run.add_argument("--batch-size", type=_number(int, 1, "--batch-size"), default=None, help="default 128")
     run.add_argument(
         "--val-split",
@@ -110,19 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--seed", type=_number(int, 0, "--seed"), help="random seed (default 0)")
     run.add_argument("--seeds", type=_number(int, 1, "--seeds"), help="studies: run seeds 0..N-1")
-    run.add_argument(
-        "--preset", default=None, help="keras (default: Keras defaults, as the assignment) or torch"
-    )
-    run.add_argument(
-        "--subset", type=_number(int, 2, "--subset"), help="keep only the first N training images"
-    )
+    run.add_argument("--preset", default=None, help="keras (default: Keras defaults, as the assignment) or torch")
+    run.add_argument("--subset", type=_number(int, 2, "--subset"), help="keep only the first N training images")
     run.add_argument("--out", type=Path, default=Path("runs"), help="results directory (default ./runs)")
-    run.add_argument(
-        "--data-dir", help="where datasets are read/downloaded (default $CNNKIT_DATA_DIR or cache)"
-    )
-    run.add_argument(
-        "--fresh", action="store_true", help="discard existing results of these runs and start over"
-    )
+    run.add_argument("--data-dir", help="where datasets are read/downloaded (default $CNNKIT_DATA_DIR or cache)")
+    run.add_argument("--fresh", action="store_true", help="discard existing results of these runs and start over")
     run.add_argument("--quiet", action="store_true", help="no progress bar or Lightning messages")
     run.add_argument("--accelerator", default="auto", help="cpu, gpu, auto (default)...")
     run.add_argument("--devices", default="auto", help="number of devices or 'auto'")
@@ -141,12 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", default="html,pdf", help="comma-separated: html, pdf (default both)")
     report.add_argument("--lang", default="en", help="en (default) or es")
 
-    data = commands.add_parser(
-        "data", help="check or fetch datasets", description="Manage the data directory."
-    )
-    data_commands = data.add_subparsers(
-        dest="data_command", metavar="ACTION", parser_class=_Parser, required=True
-    )
+    data = commands.add_parser("data", help="check or fetch datasets", description="Manage the data directory.")
+    data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
     for name, text in (
         ("verify", "check what the data directory holds"),
         ("download", "download the official files (checksums verified)"),
@@ -154,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub = data_commands.add_parser(name, help=text, description=text)
         sub.add_argument("datasets", nargs="*", help="dataset names (default: all)")
         sub.add_argument("--data-dir", help="default $CNNKIT_DATA_DIR or the per-user cache")
+    importing = data_commands.add_parser(
+        "import",
+        help="copy dataset files you already have into the data directory (validated)",
+        description="Copy files such as mnist.npz, the MNIST IDX files or cifar-10-python.tar.gz into the data "
+        "directory; they are validated there, and an invalid one is removed again. Existing files are never replaced.",
+    )
+    importing.add_argument("files", nargs="+", type=Path)
+    importing.add_argument("--data-dir", help="default $CNNKIT_DATA_DIR or the per-user cache")
     return parser
 
 
@@ -233,9 +221,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     architecture = registries.architectures.entry(args.architecture)
     from cnnkit.summary import format_summary, layer_table
 
-    model = architecture.load()(
-        datamodule.input_shape(), datamodule.num_classes(), None, check_preset(args.preset)
-    )
+    model = architecture.load()(datamodule.input_shape(), datamodule.num_classes(), None, check_preset(args.preset))
     rows = layer_table(model.network, datamodule.input_shape())
     print(format_summary(f"{architecture.name} on {registries.datasets.canonical(args.dataset)}", rows))
     return 0
@@ -298,11 +284,7 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
     if ignored:
         raise UsageError(f"{', '.join(ignored)} cannot override a study; write a study TOML file instead")
     name = "assignment" if args.all else args.study
-    study = (
-        load_study_file(name)
-        if name.endswith(".toml") or os.path.sep in name
-        else registries.studies.get(name)
-    )
+    study = load_study_file(name) if name.endswith(".toml") or os.path.sep in name else registries.studies.get(name)
     seeds = [args.seed] if args.seed is not None else (list(range(args.seeds)) if args.seeds else None)
     outcomes = run_study(
         study,
@@ -346,26 +328,71 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from cnnkit.formats import default_data_dir, describe_source_status
+    from cnnkit.formats import default_data_dir, describe_source_status, load_image_set
     from cnnkit.plugins import get_registries
 
     registries = get_registries()
     data_dir = default_data_dir(args.data_dir)
-    names = args.datasets or [entry.name for entry in registries.datasets]
     print(f"data directory: {data_dir}")
-    failed = False
+    if args.data_command == "import":
+        names = _import_files(args.files, data_dir, registries)
+    else:
+        names = args.datasets or [entry.name for entry in registries.datasets]
+    invalid = False
     for name in names:
         module = registries.datasets.get(name)
         if args.data_command == "download":
-            from cnnkit.formats import load_image_set
-
-            arrays = load_image_set(module.spec, module.sources, data_dir, download=True)
-            print(f"{name}: ready ({arrays.source})")
+            print(f"{name}: ready ({load_image_set(module.spec, module.sources, data_dir, download=True).source})")
             continue
         for line in describe_source_status(module.spec, module.sources, data_dir):
-            failed = failed or "ERROR" in line or "invalid" in line.lower()
+            invalid = invalid or " INVALID: " in line
             print(line)
-    return 2 if failed else 0
+    return 2 if invalid else 0
+
+
+def _import_files(files: list[Path], data_dir: Path, registries: Any) -> list[str]:
+    """Copy each known dataset file into `data_dir` (never over an existing one); the datasets they belong to."""
+    from cnnkit.atomic import write_atomic
+    from cnnkit.errors import DataError
+    from cnnkit.formats import describe_source_status
+
+    known = {}
+    for entry in registries.datasets:
+        for source in getattr(entry.load(), "sources", ()):
+            for pattern in source.filenames():
+                base = pattern.removesuffix("[.gz]").rstrip("/")
+                known.update(
+                    {base: entry.name, f"{base}.gz": entry.name} if pattern.endswith("[.gz]") else {base: entry.name}
+                )
+    datasets: list[str] = []
+    for path in files:
+        if not path.is_file():
+            raise UsageError(f"{path} is not a file")
+        if path.name not in known:
+            names = sorted(name for name in known if "/" not in name and not name.endswith(".gz"))
+            raise UsageError(
+                f"{path.name} is not a dataset file cnnkit knows (known: {', '.join(names)}; IDX files may be gzipped)"
+            )
+        target = data_dir / path.name
+        if target.exists():
+            raise UsageError(f"{target} already exists; remove it first to replace it")
+        try:
+            with open(path, "rb") as source:
+                write_atomic(target, lambda handle, source=source: handle.write(source.read()))
+        except OSError as exc:
+            raise DataError(f"cannot copy {path} to {data_dir}: {exc.strerror or exc}") from exc
+        module = registries.datasets.get(known[path.name])
+        problems = [
+            line
+            for line in describe_source_status(module.spec, module.sources, data_dir)
+            if " INVALID: " in line and str(target) in line
+        ]
+        if problems:
+            target.unlink()
+            raise DataError(f"{problems[0].split(' INVALID: ', 1)[1]} (not imported)")
+        print(f"imported {path.name} ({known[path.name]})")
+        datasets.append(known[path.name])
+    return sorted(set(datasets))
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -116,3 +116,31 @@ def test_entry_point_script_runs_in_a_fresh_process() -> None:
     assert result.returncode == 0 and "Total params: 1,625,866" in result.stdout
     result = cli_subprocess("run", "mnist", "net_1", "--epochs", "-1")
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_data_import_validates_and_never_overwrites(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from helpers import write_mnist_npz
+
+    source = tmp_path / "src"
+    source.mkdir()
+    good = write_mnist_npz(source, train=60_000, test=10_000)
+    data = tmp_path / "data"
+    code, out, _ = cli(capsys, "data", "import", str(good), "--data-dir", str(data))
+    assert code == 0 and "imported mnist.npz (mnist)" in out and "OK: train 60000, test 10000" in out
+    before = (data / "mnist.npz").read_bytes()
+    code, _, err = cli(capsys, "data", "import", str(good), "--data-dir", str(data))
+    assert code == 2 and "already exists" in err and (data / "mnist.npz").read_bytes() == before
+    truncated = tmp_path / "cut" / "mnist.npz"
+    truncated.parent.mkdir()
+    truncated.write_bytes(before[:5000])
+    fresh = tmp_path / "fresh"
+    code, _, err = cli(capsys, "data", "import", str(truncated), "--data-dir", str(fresh))
+    assert code == 2 and "mnist.npz" in err and "not imported" in err and not (fresh / "mnist.npz").exists()
+    code, _, err = cli(capsys, "data", "import", str(tmp_path / "cut"), "--data-dir", str(fresh))
+    assert code == 2 and "is not a file" in err
+
+
+def test_data_verify_reports_a_corrupt_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "mnist.npz").write_bytes(b"PK\x03\x04 broken")
+    code, out, _ = cli(capsys, "data", "verify", "mnist", "--data-dir", str(tmp_path))
+    assert code == 2 and "mnist: INVALID:" in out and str(tmp_path / "mnist.npz") in out

@@ -17,8 +17,12 @@ from cnnkit.study import load_study_file, manifest
 from helpers import cli_subprocess, real_data_dir
 
 ASSIGNMENT_DIRS = [
-    "mnist-pooling_cnn-adadelta-seed0", "mnist-strided_cnn-adadelta-seed0", "mnist-pooling_cnn-adam-seed0",
-    "mnist-strided_cnn-adam-seed0", "cifar10-pooling_cnn-adam-seed0", "cifar10-pooling_cnn-adagrad-seed0",
+    "mnist-pooling_cnn-adadelta-seed0",
+    "mnist-strided_cnn-adadelta-seed0",
+    "mnist-pooling_cnn-adam-seed0",
+    "mnist-strided_cnn-adam-seed0",
+    "cifar10-pooling_cnn-adam-seed0",
+    "cifar10-pooling_cnn-adagrad-seed0",
     "cifar10-pooling_cnn-adadelta-seed0",
 ]
 
@@ -30,8 +34,13 @@ def test_assignment_study_has_the_seven_runs() -> None:
     assert [config.epochs for config, _ in planned] == [10] * 4 + [30] * 3
     assert {(c.batch_size, c.val_split, c.preset) for c, _ in planned} == {(128, 0.2, "keras")}
     references = {c.dir_name: spec.reference["test_accuracy"] for c, spec in planned if spec.reference}
-    assert references == {ASSIGNMENT_DIRS[0]: 0.8736, ASSIGNMENT_DIRS[1]: 0.8735, ASSIGNMENT_DIRS[4]: 0.6597,
-                          ASSIGNMENT_DIRS[5]: 0.4914, ASSIGNMENT_DIRS[6]: 0.3556}
+    assert references == {
+        ASSIGNMENT_DIRS[0]: 0.8736,
+        ASSIGNMENT_DIRS[1]: 0.8735,
+        ASSIGNMENT_DIRS[4]: 0.6597,
+        ASSIGNMENT_DIRS[5]: 0.4914,
+        ASSIGNMENT_DIRS[6]: 0.3556,
+    }
     overridden = study.expand(epochs=1, subset=2000, seeds=[0, 1])
     assert len(overridden) == 14 and {(c.epochs, c.subset) for c, _ in overridden} == {(1, 2000)}
     assert manifest(study, planned)["runs"][0]["reference"]["test_loss"] == 0.4901
@@ -69,16 +78,19 @@ def test_study_file_is_read_with_defaults(tmp_path: Path) -> None:
     assert len(study.expand()) == 4
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    (GOOD.replace('optimizer = "adam"', 'optimiser = "adam"'), "line 11: unknown key 'optimiser' in run 1"),
-    (GOOD.replace("lr = 0.01", 'lr = "fast"'), "line 16: 'lr' in run 2 must be float, got str 'fast'"),
-    (GOOD.replace("epochs = 3", "epochs = 3.5"), "line 5: 'epochs' in run 1 must be int"),
-    (GOOD.replace("epochs = 3", "epochs = "), "TOML syntax error"),
-    (GOOD.replace("seeds = [0, 1]", "seeds = []"), "'seeds' in run 1 must be a non-empty list"),
-    ('name = "x"\n', "a study needs at least one [[runs]] table"),
-    (GOOD.replace('architecture = "net_2"\n', ""), "line 13: run 2 has no 'architecture'"),
-    ("colour = 1\n" + GOOD, "line 1: unknown key 'colour'"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GOOD.replace('optimizer = "adam"', 'optimiser = "adam"'), "line 11: unknown key 'optimiser' in run 1"),
+        (GOOD.replace("lr = 0.01", 'lr = "fast"'), "line 16: 'lr' in run 2 must be float, got str 'fast'"),
+        (GOOD.replace("epochs = 3", "epochs = 3.5"), "line 5: 'epochs' in run 1 must be int"),
+        (GOOD.replace("epochs = 3", "epochs = "), "TOML syntax error"),
+        (GOOD.replace("seeds = [0, 1]", "seeds = []"), "'seeds' in run 1 must be a non-empty list"),
+        ('name = "x"\n', "a study needs at least one [[runs]] table"),
+        (GOOD.replace('architecture = "net_2"\n', ""), "line 13: run 2 has no 'architecture'"),
+        ("colour = 1\n" + GOOD, "line 1: unknown key 'colour'"),
+    ],
+)
 def test_malformed_study_files_name_the_line_and_key(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(UsageError) as error:
         load_study_file(write(tmp_path, text))
@@ -102,8 +114,22 @@ def test_unknown_names_in_a_study_are_refused_before_anything_runs(tmp_path: Pat
 @pytest.mark.realdata
 def test_run_all_end_to_end_killed_between_runs_then_resumed(tmp_path: Path) -> None:
     data = real_data_dir("mnist.npz", "cifar10.npz")
-    args = [sys.executable, "-m", "cnnkit.cli", "run", "--all", "--epochs", "1", "--subset", "2000", "--quiet",
-            "--out", str(tmp_path), "--data-dir", str(data)]
+    args = [
+        sys.executable,
+        "-m",
+        "cnnkit.cli",
+        "run",
+        "--all",
+        "--epochs",
+        "1",
+        "--subset",
+        "2000",
+        "--quiet",
+        "--out",
+        str(tmp_path),
+        "--data-dir",
+        str(data),
+    ]
     study_dir = tmp_path / "assignment"
     first = study_dir / ASSIGNMENT_DIRS[0] / "result.json"
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 PRESETS = ("keras", "torch")
 DEFAULT_PRESET = "keras"
+# Switches of torch's implementation, not of the algorithm: left at their defaults and not reported.
+IMPLEMENTATION_FLAGS = frozenset({"foreach", "maximize", "capturable", "differentiable", "fused"})
 INIT_DESCRIPTION = {
     "keras": "glorot-uniform kernels, zero biases (Keras defaults)",
     "torch": "PyTorch default initialisation (kaiming-uniform)",
@@ -55,7 +57,7 @@ class OptimizerSpec:
         defaults = {
             name: p.default
             for name, p in inspect.signature(self.optimizer_class().__init__).parameters.items()
-            if name not in ("self", "params")
+            if name not in ("self", "params", *IMPLEMENTATION_FLAGS)
             and p.default is not inspect.Parameter.empty
             and isinstance(p.default, (int, float, bool, tuple))
         }

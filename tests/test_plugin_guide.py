@@ -1,0 +1,172 @@
+"""docs/plugins.md: its complete minimal plugin registers, builds, runs forward and trains as the guide says."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnkit import hookimpl
+from cnnkit.cli import main
+from cnnkit.errors import PluginError, UsageError
+from cnnkit.plugins import Registries, create_plugin_manager, set_registries
+
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
+HEADING = "## A complete minimal plugin"
+MODULE_NAME = "cnnkit_tinymlp"
+MLP_PARAMS = 28 * 28 * 64 + 64 + 64 * 10 + 10  # 50,890, as the guide's `cnnkit summary` line says
+
+
+def guide_block(heading: str = HEADING, language: str = "python") -> str:
+    """The first ```language block after `heading` in the guide."""
+    text = GUIDE.read_text(encoding="utf-8")
+    assert heading in text, f"{GUIDE} has no heading {heading!r}"
+    match = re.search(rf"^```{language}\n(.*?)^```", text.split(heading, 1)[1], re.MULTILINE | re.DOTALL)
+    assert match, f"no ```{language} block after {heading!r} in {GUIDE}"
+    return match.group(1)
+
+
+def load_guide_plugin(name: str = MODULE_NAME) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__file__ = f"{GUIDE}#{name}"
+    exec(compile(guide_block(), module.__file__, "exec"), module.__dict__)
+    return module
+
+
+class SyntheticSource:
+    """A `cnnkit.formats.Source` that makes a learnable 28x28x1 set: the class sets the row of a bright band."""
+
+    def filenames(self) -> list[str]:
+        return ["(synthetic)"]
+
+    def present(self, data_dir: Path) -> bool:
+        return True
+
+    def read(self, data_dir: Path, spec: object) -> object:
+        from cnnkit import ImageArrays
+
+        rng = np.random.default_rng(0)
+
+        def images(count: int) -> tuple[np.ndarray, np.ndarray]:
+            labels = rng.integers(0, 10, count)
+            x = rng.integers(0, 60, (count, 28, 28, 1), dtype=np.uint8)
+            for digit in range(10):
+                x[labels == digit, 2 * digit : 2 * digit + 6, 4:24] = 250
+            return x, labels.astype(np.int64)
+
+        return ImageArrays(*images(SYNTHETIC_TRAIN), *images(SYNTHETIC_TEST), "synthetic")
+
+    def can_download(self) -> bool:
+        return False
+
+    def download(self, data_dir: Path) -> None:
+        raise AssertionError("nothing to download")
+
+
+SYNTHETIC_TRAIN, SYNTHETIC_TEST = 1280, 256
+
+
+class SyntheticDatasetPlugin:
+    """A test-only plugin (a class works as well as a module) registering the synthetic dataset."""
+
+    @staticmethod
+    @hookimpl
+    def cnnkit_register_datasets(register):
+        from cnnkit import ImageSetSpec, InMemoryDataModule
+
+        class Synthetic(InMemoryDataModule):
+            spec = ImageSetSpec("synthetic", 28, 28, 1, 10, SYNTHETIC_TRAIN, SYNTHETIC_TEST)
+            sources = (SyntheticSource(),)
+
+        register("synthetic", Synthetic, description="bands of 10 heights")
+
+
+@pytest.fixture
+def plugin(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    module = load_guide_plugin()
+    monkeypatch.setitem(sys.modules, MODULE_NAME, module)
+    return module
+
+
+@pytest.fixture
+def registries(monkeypatch: pytest.MonkeyPatch, plugin: types.ModuleType) -> Iterator[Registries]:
+    """The built-ins plus the guide's plugin, for this test only (and for the CLI run in-process)."""
+    monkeypatch.setenv("CNNKIT_DISABLE_PLUGIN_AUTOLOAD", "1")
+    _, registries = create_plugin_manager(extra_plugins=[plugin, SyntheticDatasetPlugin])
+    set_registries(registries)
+    yield registries
+    set_registries(None)
+
+
+def test_the_guide_marks_its_minimal_plugin_and_its_pyproject() -> None:
+    code = guide_block()
+    assert "@hookimpl" in code and "ImageClassifier" in code
+    assert len(code.strip().splitlines()) <= 40, "the minimal plugin should stay about 30 lines"
+    toml = guide_block(language="toml")
+    assert "[project.entry-points.cnnkit]" in toml and f'= "{MODULE_NAME}"' in toml
+
+
+def test_minimal_plugin_registers_with_its_name_and_aliases(registries: Registries, plugin) -> None:
+    entry = registries.architectures.entry("mlp")
+    assert entry.name == "tiny_mlp"
+    assert entry.aliases == ("mlp",)
+    assert entry.load() is plugin.TinyMLP
+    assert entry.description.startswith("Flatten")
+    assert registries.architectures.canonical("tiny_mlp") == "tiny_mlp"
+    assert "pooling_cnn" in registries.architectures  # the built-ins are still there
+
+
+def test_minimal_plugin_is_gone_outside_the_test() -> None:
+    _, fresh = create_plugin_manager()
+    assert "tiny_mlp" not in fresh.architectures
+
+
+def test_minimal_plugin_builds_for_mnist_and_gives_logits(registries: Registries) -> None:
+    import torch
+
+    mnist = registries.datasets.get("mnist")
+    model = registries.architectures.get("tiny_mlp")(mnist.input_shape(), mnist.num_classes())
+    assert sum(p.numel() for p in model.parameters()) == MLP_PARAMS
+    logits = model(torch.rand(5, *mnist.input_shape()))
+    assert logits.shape == (5, 10)
+    assert logits.dtype == torch.float32
+
+
+def test_guide_claims_about_names_hold(plugin) -> None:
+    """Unknown names suggest the closest; a second plugin with the same names is refused, naming both."""
+    _, registries = create_plugin_manager(extra_plugins=[plugin])
+    with pytest.raises(UsageError, match=r"did you mean 'tiny_mlp'\?.*available: .*tiny_mlp"):
+        registries.architectures.get("tiny_mpl")
+    twin = load_guide_plugin("cnnkit_tinymlp_twin")
+    with pytest.raises(PluginError, match="registered twice") as error:
+        create_plugin_manager(extra_plugins=[plugin, twin])
+    assert MODULE_NAME in str(error.value) and "cnnkit_tinymlp_twin" in str(error.value)
+
+
+def test_cli_lists_and_summarises_the_minimal_plugin(
+    registries: Registries, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["list", "architectures", "--json"]) == 0
+    listed = {e["name"]: e for e in json.loads(capsys.readouterr().out)["architectures"]}
+    assert listed["tiny_mlp"]["aliases"] == ["mlp"]
+    assert main(["summary", "mlp", "--dataset", "mnist"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(f"Total params: {MLP_PARAMS:,}")
+
+
+def test_minimal_plugin_trains_through_cnnkit_run(
+    registries: Registries, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cnnkit run synthetic mlp`: 4 epochs of 8 batches on CPU, through Lightning and the results contract."""
+    args = ["run", "synthetic", "mlp", "--epochs", "4", "--quiet", "--accelerator", "cpu", "--devices", "1"]
+    assert main([*args, "--out", str(tmp_path), "--data-dir", str(tmp_path / "data")]) == 0
+    result = json.loads((tmp_path / "single" / "synthetic-tiny_mlp-adam-seed0" / "result.json").read_text())
+    assert (result["dataset"], result["architecture"], result["params"]) == ("synthetic", "tiny_mlp", MLP_PARAMS)
+    assert len(result["history"]["train_loss"]) == 4
+    assert result["history"]["train_loss"][-1] < result["history"]["train_loss"][0]
+    assert result["test_accuracy"] > 0.5  # chance is 0.1

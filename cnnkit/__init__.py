@@ -26,6 +26,7 @@ _LAZY = {
     "ImageSetSpec": "cnnkit.formats",
     "ImageArrays": "cnnkit.formats",
     "NpzSource": "cnnkit.formats",
+    "Source": "cnnkit.formats",
     "IdxSource": "cnnkit.formats",
     "CifarBatchesSource": "cnnkit.formats",
 }

@@ -86,7 +86,6 @@ class ImageArrays:
     source: str
 
 
-
 @dataclass(frozen=True)
 class DownloadResource:
     """One official file: its name, md5 and the URLs to try in turn."""
@@ -269,8 +268,7 @@ class NpzSource:
                 missing = [k for k in self.KEYS if k not in npz.files]
                 if missing:
                     raise DataError(
-                        f"{path}: missing array(s) {', '.join(missing)} "
-                        f"(holds {', '.join(npz.files) or 'nothing'})"
+                        f"{path}: missing array(s) {', '.join(missing)} (holds {', '.join(npz.files) or 'nothing'})"
                     )
                 arrays = {k: npz[k] for k in self.KEYS}
         except DataError:
@@ -340,15 +338,13 @@ def _read_idx(path: Path, images: bool, spec: ImageSetSpec) -> np.ndarray:
                 )
             if len(header) < header_len:
                 raise DataError(
-                    f"{path}: truncated: {len(header)} bytes{unit}, "
-                    f"shorter than the {header_len}-byte IDX header"
+                    f"{path}: truncated: {len(header)} bytes{unit}, shorter than the {header_len}-byte IDX header"
                 )
             if images:
                 n, rows, cols = struct.unpack(">III", header[4:16])
                 if (rows, cols) != (spec.height, spec.width):
                     raise DataError(
-                        f"{path}: images are {rows}x{cols}, "
-                        f"expected {spec.height}x{spec.width} for {spec.name}"
+                        f"{path}: images are {rows}x{cols}, expected {spec.height}x{spec.width} for {spec.name}"
                     )
                 payload = n * rows * cols
                 what = f"{n} images of {rows}x{cols} ({header_len + payload} bytes)"
@@ -396,21 +392,28 @@ class IdxSource:
         torchvision_dataset: str | None = None,
         subfolder: str = "",
         extra_dirs: Sequence[Path] = (),
+        top_level: bool = True,
     ) -> None:
+        """`top_level=False` keeps to `subfolder` (reading and downloading): for datasets such as Fashion-MNIST
+        whose files have exactly MNIST's names."""
+        if not top_level and not subfolder:
+            raise ValueError("IdxSource(top_level=False) needs a subfolder")
         self.names = (train_images, train_labels, test_images, test_labels)
         self.torchvision_dataset = torchvision_dataset
         self.subfolder = subfolder
         self.extra_dirs = tuple(Path(d) for d in extra_dirs)
+        self.top_level = top_level
 
     def __repr__(self) -> str:
         return f"IdxSource(torchvision_dataset={self.torchvision_dataset!r}, subfolder={self.subfolder!r})"
 
     def filenames(self) -> list[str]:
-        return [f"{name}[.gz]" for name in self.names]
+        prefix = "" if self.top_level else f"{self.subfolder}/"
+        return [f"{prefix}{name}[.gz]" for name in self.names]
 
     def search_dirs(self, data_dir: Path) -> list[Path]:
         """Where the files are looked for, in order."""
-        dirs = [Path(data_dir)]
+        dirs = [Path(data_dir)] if self.top_level else []
         if self.subfolder:
             dirs.append(Path(data_dir) / self.subfolder)
         return dirs + list(self.extra_dirs)
@@ -479,7 +482,7 @@ class IdxSource:
         return out
 
     def download(self, data_dir: Path) -> None:
-        _download_all(self.resources(), Path(data_dir))
+        _download_all(self.resources(), Path(data_dir) if self.top_level else Path(data_dir) / self.subfolder)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -619,9 +622,7 @@ class CifarBatchesSource:
         batch = _unpickle(data, where)
         for key in ("data", "labels"):
             if key not in batch:
-                raise DataError(
-                    f"{where}: not a CIFAR batch: no {key!r} entry (holds {', '.join(map(str, batch))})"
-                )
+                raise DataError(f"{where}: not a CIFAR batch: no {key!r} entry (holds {', '.join(map(str, batch))})")
         x, labels = batch["data"], batch["labels"]
         row = spec.channels * spec.height * spec.width
         if not isinstance(x, np.ndarray) or x.dtype != np.uint8:
@@ -664,13 +665,9 @@ class CifarBatchesSource:
         y_train = np.concatenate([y for _, y in train])
         x_test = self._to_hwc(x_test, spec)
         if len(x_train) != spec.train_count:
-            raise DataError(
-                f"{where}: the training batches hold {len(x_train)} images, expected {spec.train_count}"
-            )
+            raise DataError(f"{where}: the training batches hold {len(x_train)} images, expected {spec.train_count}")
         if len(x_test) != spec.test_count:
-            raise DataError(
-                f"{where}: {self.TEST_BATCH} holds {len(x_test)} images, expected {spec.test_count}"
-            )
+            raise DataError(f"{where}: {self.TEST_BATCH} holds {len(x_test)} images, expected {spec.test_count}")
         return ImageArrays(x_train, y_train, x_test, y_test, where)
 
     def can_download(self) -> bool:
@@ -708,9 +705,7 @@ def _looked_for(sources: Sequence[Source]) -> str:
     return ", ".join(name for source in sources for name in source.filenames())
 
 
-def load_image_set(
-    spec: ImageSetSpec, sources: Sequence[Source], data_dir: Path, download: bool = True
-) -> ImageArrays:
+def load_image_set(spec: ImageSetSpec, sources: Sequence[Source], data_dir: Path, download: bool = True) -> ImageArrays:
     """Read the first source present in `data_dir` (validated); if none is, download the first that can.
 
     A present source that fails validation is an error (no silent fallback to another source).

@@ -18,8 +18,9 @@ import pytest
 
 pytest.importorskip("cnnkit_fashion", reason="cnnkit-fashion is not installed (pip install ./examples/cnnkit-fashion)")
 
-from cnnkit_fashion.plugin import FASHION_MNIST_SOURCES, FASHION_MNIST_SPEC, FASHION_STUDY, FolderIdxSource
+from cnnkit_fashion.plugin import FASHION_MNIST_SOURCES, FASHION_MNIST_SPEC, FASHION_STUDY
 
+from cnnkit import IdxSource
 from cnnkit.formats import default_data_dir
 
 DISTRIBUTION = "cnnkit-fashion"
@@ -109,7 +110,7 @@ def test_dataset_facts_and_the_study() -> None:
 
 def test_idx_files_at_the_top_of_the_data_dir_are_mnists_not_ours(tmp_path: Path) -> None:
     """Fashion-MNIST shares MNIST's file names: only its own subfolder (and the extra dirs) are read."""
-    source = FolderIdxSource(torchvision_dataset="FashionMNIST", subfolder="FashionMNIST/raw")
+    source = IdxSource(torchvision_dataset="FashionMNIST", subfolder="FashionMNIST/raw", top_level=False)
     for name in IDX_NAMES:
         (tmp_path / f"{name}.gz").write_bytes(b"")
     assert not source.present(tmp_path)

@@ -36,27 +36,13 @@ FASHION_MNIST_SPEC = ImageSetSpec(
 )
 
 
-class FolderIdxSource(IdxSource):
-    """IDX files kept in `subfolder` of the data directory (and in `extra_dirs`), never at its top level.
-
-    Fashion-MNIST's files have exactly MNIST's names, and cnnkit's MNIST reads and downloads them at the top
-    of the data directory; so this source looks in, and downloads into, its own subfolder only.
-    """
-
-    def search_dirs(self, data_dir: Path) -> list[Path]:
-        return [Path(data_dir) / self.subfolder, *self.extra_dirs]
-
-    def filenames(self) -> list[str]:
-        return [f"{self.subfolder}/{name}" for name in super().filenames()]
-
-    def download(self, data_dir: Path) -> None:
-        super().download(Path(data_dir) / self.subfolder)
-
-
 # The official IDX files: <data dir>/FashionMNIST/raw (torchvision's layout, where downloads go, md5-checked
-# against torchvision's list), else the OS package's folder.
+# against torchvision's list), else the OS package's folder; never the top level, where MNIST's files of the
+# same names live.
 FASHION_MNIST_SOURCES = (
-    FolderIdxSource(torchvision_dataset="FashionMNIST", subfolder="FashionMNIST/raw", extra_dirs=[SYSTEM_DIR]),
+    IdxSource(
+        torchvision_dataset="FashionMNIST", subfolder="FashionMNIST/raw", extra_dirs=[SYSTEM_DIR], top_level=False
+    ),
 )
 
 FASHION_STUDY = Study(

@@ -55,8 +55,10 @@ def epoch_permutation(count: int, seed: int, epoch: int) -> torch.Tensor:
 class TensorBatches:
     """Batches of (uint8 images, labels) cut from tensors that already live on the device.
 
-    Shuffled loaders draw a new permutation each time they are iterated (`epoch()` is asked then) and, under DDP, keep every `world`-th index
-    (padded like `DistributedSampler` so every rank runs the same number of steps).
+    Shuffled loaders draw a new permutation each time they are iterated (`epoch()` is asked then) and, under DDP,
+    keep every `world`-th index from `rank` on (padded like `DistributedSampler` so every rank runs the same number
+    of steps): with a per-process batch of B/world, step i of all ranks together covers exactly the B images of step
+    i of a single-process run with batch B.
     """
 
     def __init__(
@@ -112,7 +114,8 @@ class InMemoryDataModule(L.LightningDataModule):
 
     spec: ClassVar[ImageSetSpec]
     sources: ClassVar[Sequence[Source]]
-    eval_batch_size: ClassVar[int] = 1000
+    # Evaluation batches stay small: a 1,000-image batch of the pooling net holds ~400 MiB of activations on CPU.
+    eval_batch_size: ClassVar[int] = 256
 
     def __init__(
         self,
@@ -140,6 +143,7 @@ class InMemoryDataModule(L.LightningDataModule):
         )
         self.source = ""
         self._splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._arrays: ImageArrays | None = None
 
     # -- facts the model and the report need ------------------------------------------------------------
     @classmethod
@@ -160,7 +164,10 @@ class InMemoryDataModule(L.LightningDataModule):
 
     # -- Lightning hooks --------------------------------------------------------------------------------
     def load_arrays(self) -> ImageArrays:
-        return load_image_set(self.spec, self.sources, self.data_dir, download=self.download)
+        """The validated arrays, read (or downloaded) once and kept until `setup` has turned them into tensors."""
+        if self._arrays is None:
+            self._arrays = load_image_set(self.spec, self.sources, self.data_dir, download=self.download)
+        return self._arrays
 
     def prepare_data(self) -> None:
         if not any(source.present(self.data_dir) for source in self.sources):
@@ -170,6 +177,7 @@ class InMemoryDataModule(L.LightningDataModule):
         if self._splits:
             return
         arrays = self.load_arrays()
+        self._arrays = None  # the tensors below replace them
         self.source = arrays.source
         x_train, y_train = arrays.x_train, arrays.y_train
         if self.subset is not None:
@@ -189,9 +197,7 @@ class InMemoryDataModule(L.LightningDataModule):
         }
 
     @staticmethod
-    def _to_tensors(
-        images: np.ndarray, labels: np.ndarray, device: torch.device
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _to_tensors(images: np.ndarray, labels: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """HWC uint8 numpy -> NCHW uint8 tensor on `device` (scaling to float happens per batch)."""
         x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
         return x.to(device), torch.from_numpy(labels.astype(np.int64)).to(device)

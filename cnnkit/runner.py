@@ -10,7 +10,7 @@ import shutil
 import signal
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -108,39 +108,49 @@ def execute(
     study: str = SINGLE_STUDY,
     fresh: bool = False,
     registries: Registries | None = None,
+    before_write: Callable[[], None] | None = None,
 ) -> RunOutcome:
-    """Train, evaluate and record one run; a finished run is skipped, an unfinished one resumed."""
+    """Train, evaluate and record one run; a finished run is skipped, an unfinished one resumed.
+
+    Everything that can be refused (names, numbers, data files, devices) is checked before anything is written;
+    `before_write` is called just before the run directory is first touched.
+    """
     registries = registries or get_registries()
     config = config.checked(registries)
     run_dir = run_directory(out, study, config)
-    prepare_run_directory(run_dir, config, fresh)
-    if (run_dir / "result.json").exists():
+    check_run_directory(run_dir, config, fresh)
+    if not fresh and (run_dir / "result.json").exists():
         return RunOutcome(run_dir, json.loads((run_dir / "result.json").read_text()), skipped=True)
     with _quiet_lightning(options.quiet):
-        return _train(config, options, run_dir, study, registries)
+        return _train(config, options, run_dir, study, registries, fresh, before_write)
 
 
-def prepare_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None:
-    """Create the run directory, or check that what is there belongs to this very run (or wipe it: --fresh)."""
+def check_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None:
+    """Refuse a run directory that holds another configuration (unless --fresh) or is not a run directory."""
     config_file = run_dir / "config.json"
-    if fresh and run_dir.exists():
-        if not (config_file.exists() or (run_dir / "checkpoints").exists()):
+    if fresh:
+        if run_dir.exists() and not (config_file.exists() or (run_dir / "checkpoints").exists()):
             raise RunError(f"{run_dir} exists but is not a cnnkit run directory; refusing to delete it")
-        shutil.rmtree(run_dir)
-    if config_file.exists():
-        try:
-            stored = json.loads(config_file.read_text()).get("run", {})
-        except (OSError, ValueError) as exc:
-            raise RunError(f"{config_file} is unreadable ({exc}); pass --fresh to start this run over") from exc
-        differences = [
-            f"{k} {stored.get(k)!r} there vs {v!r} now" for k, v in asdict(config).items() if stored.get(k) != v
-        ]
-        if differences:
-            raise RunError(
-                f"{run_dir} holds a run with another configuration ({'; '.join(differences)}); "
-                "pass --fresh to start over or --out to write elsewhere"
-            )
+        return
+    if not config_file.exists():
+        return
     try:
+        stored = json.loads(config_file.read_text()).get("run", {})
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{config_file} is unreadable ({exc}); pass --fresh to start this run over") from exc
+    differences = [f"{k} {stored.get(k)!r} there vs {v!r} now" for k, v in asdict(config).items() if stored.get(k) != v]
+    if differences:
+        raise RunError(
+            f"{run_dir} holds a run with another configuration ({'; '.join(differences)}); "
+            "pass --fresh to start over or --out to write elsewhere"
+        )
+
+
+def create_run_directory(run_dir: Path, fresh: bool) -> None:
+    """Make the run directory (emptied first with --fresh) and check that it can be written."""
+    try:
+        if fresh and run_dir.exists():
+            shutil.rmtree(run_dir)
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"
         probe.write_bytes(b"")
@@ -203,7 +213,15 @@ def _stop_on_sigint(stopper: Any) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _train(config: RunConfig, options: TrainerOptions, run_dir: Path, study: str, registries: Registries) -> RunOutcome:
+def _train(
+    config: RunConfig,
+    options: TrainerOptions,
+    run_dir: Path,
+    study: str,
+    registries: Registries,
+    fresh: bool,
+    before_write: Callable[[], None] | None,
+) -> RunOutcome:
     import lightning as L
     import numpy as np
     import torch
@@ -221,6 +239,7 @@ def _train(config: RunConfig, options: TrainerOptions, run_dir: Path, study: str
         subset=config.subset,
         seed=config.seed,
     )
+    datamodule.load_arrays()  # reads and validates the files now, before anything is written
     optimizer = registries.optimizers.get(config.optimizer)
     hyperparameters = optimizer.hyperparameters(config.preset, config.lr)
     model = registries.architectures.get(config.architecture)(
@@ -281,6 +300,11 @@ def _train(config: RunConfig, options: TrainerOptions, run_dir: Path, study: str
     callbacks: list[L.Callback] = [checkpoint, epoch_log, stopper, RngState(), OnTrainStart(write_config)]
     if not options.quiet:
         callbacks.append(TQDMProgressBar(refresh_rate=1))
+    if options.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UsageError(
+            f"--accelerator {options.accelerator} was asked for, but no usable GPU is visible to PyTorch here; "
+            "use --accelerator cpu (or auto)"
+        )
     on_cpu = options.accelerator == "cpu" or (options.accelerator == "auto" and not torch.cuda.is_available())
     deterministic = on_cpu  # bit-identical reruns on CPU; on GPUs the fast non-deterministic kernels
     try:
@@ -303,6 +327,9 @@ def _train(config: RunConfig, options: TrainerOptions, run_dir: Path, study: str
         )
     except Exception as exc:  # Lightning's MisconfigurationException and friends
         raise UsageError(f"cannot set up training: {exc}") from exc
+    if before_write is not None:
+        before_write()
+    create_run_directory(run_dir, fresh)
 
     last = checkpoints / "last.ckpt"
     resume_from = last if last.exists() else None

@@ -114,9 +114,7 @@ def load_study_file(path: str | Path) -> Study:
         for key, value in merged.items():
             where = index if key in table else None
             if key not in RUN_KEYS:
-                raise fail(
-                    f"unknown key '{key}' in run {index + 1} (allowed: {', '.join(RUN_KEYS)})", key, where
-                )
+                raise fail(f"unknown key '{key}' in run {index + 1} (allowed: {', '.join(RUN_KEYS)})", key, where)
             if not _type_ok(value, RUN_KEYS[key]):
                 raise fail(
                     f"'{key}' in run {index + 1} must be {RUN_KEYS[key].__name__}, "
@@ -129,9 +127,7 @@ def load_study_file(path: str | Path) -> Study:
                 raise fail(f"run {index + 1} has no '{required}'", None, index)
         if "seeds" in merged:
             if not merged["seeds"] or not all(_type_ok(s, int) and s >= 0 for s in merged["seeds"]):
-                raise fail(
-                    f"'seeds' in run {index + 1} must be a non-empty list of integers >= 0", "seeds", index
-                )
+                raise fail(f"'seeds' in run {index + 1} must be a non-empty list of integers >= 0", "seeds", index)
             merged["seeds"] = tuple(merged["seeds"])
         specs.append(RunSpec(**merged))
     description = data.get("description", "")
@@ -203,20 +199,18 @@ def run_study(
     planned = [(config.checked(registries), spec) for config, spec in study.expand(epochs, subset, seeds)]
     study_dir = Path(out) / study.name
     outcomes = []
+
+    def write_manifest() -> None:
+        try:
+            write_json_atomic(study_dir / "study.json", manifest(study, planned))
+        except OSError as exc:
+            raise UsageError(f"cannot write to {study_dir}: {exc.strerror or exc}; choose another --out") from exc
+
     for number, (config, _spec) in enumerate(planned, start=1):
-        if number == 1:
-            try:
-                write_json_atomic(study_dir / "study.json", manifest(study, planned))
-            except OSError as exc:
-                raise UsageError(
-                    f"cannot write to {study_dir}: {exc.strerror or exc}; choose another --out"
-                ) from exc
-        print(
-            f"[{number}/{len(planned)}] {config.dir_name} ({config.epochs} epochs)",
-            file=sys.stderr,
-            flush=True,
+        print(f"[{number}/{len(planned)}] {config.dir_name} ({config.epochs} epochs)", file=sys.stderr, flush=True)
+        outcome = execute(
+            config, options, out, study=study.name, fresh=fresh, registries=registries, before_write=write_manifest
         )
-        outcome = execute(config, options, out, study=study.name, fresh=fresh, registries=registries)
         if outcome.skipped:
             print("    already complete, skipped (use --fresh to run it again)", file=sys.stderr)
         outcomes.append(outcome)

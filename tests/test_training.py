@@ -147,3 +147,36 @@ def test_rerun_of_a_finished_run_is_skipped_and_other_config_refused(tmp_path: P
     )
     assert other.returncode == 2 and "another configuration (epochs 1 there vs 2 now)" in other.stderr
     assert (run_dir / "result.json").read_bytes() == before
+
+
+def test_ctrl_c_stops_safely_keeps_the_checkpoint_and_says_how_to_resume(tmp_path: Path) -> None:
+    data = real_data_dir("mnist.npz")
+    run_dir = tmp_path / "single" / "mnist-strided_cnn-adam-seed0"
+    args = [
+        "run",
+        "mnist",
+        "net_2",
+        "--epochs",
+        "4",
+        "--subset",
+        "3000",
+        "--quiet",
+        "--out",
+        str(tmp_path),
+        "--data-dir",
+        str(data),
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnnkit.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300
+    while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Stopping at the next safe point" in err
+    assert f"Resume with: cnnkit {' '.join(args)}" in err
+    assert "Traceback" not in err
+    assert (run_dir / "checkpoints" / "last.ckpt").exists() and not (run_dir / "result.json").exists()

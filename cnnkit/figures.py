@@ -120,7 +120,8 @@ def clean_svg(svg: str, prefix: str) -> str:
 def _curves(ax: Any, x: np.ndarray, series: Sequence[tuple[str, str, np.ndarray, np.ndarray | None]]) -> None:
     """Plot (label, colour, mean, band-or-None) series; band is a (2, n) min/max envelope."""
     for label, colour, y, band in series:
-        ax.plot(x, y, color=colour, lw=1.4, label=label)
+        # Markers keep short runs (one or two epochs) visible; long ones get a plain line.
+        ax.plot(x, y, color=colour, lw=1.4, label=label, marker="o" if len(x) <= 12 else None, ms=3)
         if band is not None:
             ax.fill_between(x, band[0], band[1], color=colour, alpha=0.15, lw=0)
 

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# One prepared GPU check for cnnkit (about 5-8 minutes on one H100), run from a checkout:
+#
+#     OUT=/some/dir bash benchmarks/gpu_check.sh
+#
+# Expects: torch + lightning + torchmetrics (+ pluggy, jinja2, numpy, tqdm, matplotlib; weasyprint for the PDF)
+# already installed, cnnkit NOT installed, no network. Data: mnist.npz and cifar10.npz in $CNNKIT_DATA_DIR
+# (default: .data/ in the checkout). Steps:
+#   1. environment report;
+#   2. make cnnkit importable with its entry points: `pip install --no-deps --no-build-isolation --no-index -e .`,
+#      else (no setuptools/wheel) a shim: a cnnkit-*.dist-info with the entry points plus the import-name links,
+#      on PYTHONPATH;
+#   3. benchmarks/throughput.py --device cuda, fp32 then bf16-mixed (the ratio lines);
+#   4. `cnnkit run --all --quiet` (the whole assignment + report): wall time and the sum of train_seconds;
+#   5. if time is left: throughput with --compile and --channels-last (bf16-mixed).
+# Everything is logged to $OUT/gpu_check.log; results (no checkpoints) and the report are copied to $OUT.
+# The closing SUMMARY block holds every figure the closing note needs.
+
+set -u -o pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+OUT=${OUT:-$REPO/gpu-check-out}
+mkdir -p "$OUT"
+export CNNKIT_DATA_DIR=${CNNKIT_DATA_DIR:-$REPO/.data}
+export PYTHONUNBUFFERED=1
+PY=${PYTHON:-python}
+RUNS=${RUNS_DIR:-$(mktemp -d /tmp/cnnkit-gpu-runs.XXXXXX)}
+LOG=$OUT/gpu_check.log
+exec > >(tee -a "$LOG") 2>&1
+T0=$(date +%s)
+elapsed() { echo $(($(date +%s) - T0)); }
+section() { echo; echo "=== $* (t=$(elapsed) s) ==="; }
+# Benchmark output goes to a file; only its own lines (not the progress bars) are shown here.
+show() { tr '\r' '\n' <"$1" | grep -aE '^(throughput:|data:|repeat |cnnkit:|plain:|per-repeat|cnnkit Trainer|cnnkit/plain|Traceback|[A-Za-z]*Error)' || true; }
+
+section "environment"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+"$PY" - <<'EOF'
+import importlib, platform, sys
+print("python", sys.version.split()[0], platform.platform())
+for name in ("torch", "lightning", "torchmetrics", "pluggy", "jinja2", "numpy", "tqdm", "matplotlib", "weasyprint",
+             "setuptools", "wheel"):
+    try:
+        print(f"{name:13s} {getattr(importlib.import_module(name), '__version__', '?')}")
+    except Exception as exc:
+        print(f"{name:13s} MISSING ({type(exc).__name__})")
+import torch
+print("cuda", torch.cuda.is_available(), torch.version.cuda,
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else "-", "bf16", torch.cuda.is_bf16_supported())
+EOF
+ls -la "$CNNKIT_DATA_DIR" || echo "no data directory at $CNNKIT_DATA_DIR"
+
+section "install cnnkit (offline, no dependencies)"
+entry_points_ok() {
+  "$PY" -c "import importlib.metadata as m, sys; sys.exit(0 if {'nets','mnist'} <= {e.name for e in m.entry_points(group='cnnkit')} else 1)"
+}
+if "$PY" -m pip install --no-deps --no-build-isolation --no-index -e . >"$OUT/pip.log" 2>&1 && entry_points_ok; then
+  echo "installed editable with pip"
+else
+  echo "pip install failed (see pip.log, tail below); using a PYTHONPATH shim with the entry points"
+  tail -5 "$OUT/pip.log"
+  SHIM=$(mktemp -d /tmp/cnnkit-shim.XXXXXX)
+  ln -s "$REPO/plugins" "$SHIM/cnnkit_plugins"
+  ln -s "$REPO/templates" "$SHIM/cnnkit_templates"
+  "$PY" - "$SHIM" <<'EOF'
+import pathlib, re, sys
+shim = pathlib.Path(sys.argv[1])
+# pyproject.toml's [project] version, [project.scripts] and [project.entry-points.*] (no tomllib before 3.11).
+section, version, groups = "", "0", {}
+for raw in pathlib.Path("pyproject.toml").read_text().splitlines():
+    line = raw.split("#", 1)[0].strip()
+    if line.startswith("["):
+        section = line.strip("[]")
+        continue
+    match = re.match(r'^"?([\w.-]+)"?\s*=\s*"([^"]*)"$', line)
+    if not match:
+        continue
+    key, value = match.groups()
+    if section == "project" and key == "version":
+        version = value
+    elif section == "project.scripts":
+        groups.setdefault("console_scripts", []).append(f"{key} = {value}")
+    elif section.startswith("project.entry-points."):
+        groups.setdefault(section.split(".", 2)[2], []).append(f"{key} = {value}")
+info = shim / f"cnnkit-{version}.dist-info"
+info.mkdir()
+(info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: cnnkit\nVersion: {version}\n")
+(info / "entry_points.txt").write_text("".join(f"[{g}]\n" + "\n".join(v) + "\n\n" for g, v in groups.items()))
+print("shim:", info, {g: len(v) for g, v in groups.items()})
+EOF
+  export PYTHONPATH=$REPO:$SHIM${PYTHONPATH:+:$PYTHONPATH}
+  entry_points_ok && echo "shim OK" || echo "shim FAILED: entry points still not visible"
+fi
+CNNKIT=("$PY" -m cnnkit.cli)
+"${CNNKIT[@]}" --version
+"${CNNKIT[@]}" list architectures
+
+section "throughput fp32 (cuda)"
+timeout 180 "$PY" benchmarks/throughput.py --device cuda >"$OUT/throughput_fp32.txt" 2>"$OUT/throughput_fp32.err"
+echo "exit $?"; show "$OUT/throughput_fp32.txt"; tail -3 "$OUT/throughput_fp32.err"
+
+section "throughput bf16-mixed (cuda)"
+timeout 180 "$PY" benchmarks/throughput.py --device cuda --precision bf16-mixed \
+  >"$OUT/throughput_bf16.txt" 2>"$OUT/throughput_bf16.err"
+echo "exit $?"; show "$OUT/throughput_bf16.txt"; tail -3 "$OUT/throughput_bf16.err"
+
+section "cnnkit run --all --quiet (the whole assignment, then the report)"
+ALL0=$(date +%s.%N)
+timeout 420 "${CNNKIT[@]}" run --all --quiet --out "$RUNS" >"$OUT/run_all.txt" 2>"$OUT/run_all.err"
+ALL_RC=$?
+ALL_WALL=$("$PY" -c "import time; print(f'{time.time() - $ALL0:.1f}')")
+echo "exit $ALL_RC, wall $ALL_WALL s"; cat "$OUT/run_all.txt"; tail -5 "$OUT/run_all.err"
+if [ ! -f "$RUNS/assignment/report/report.html" ] && [ -d "$RUNS/assignment" ]; then
+  echo "no report from run --all; rendering HTML only"
+  timeout 120 "${CNNKIT[@]}" report "$RUNS/assignment" --format html || true
+fi
+"$PY" - "$RUNS/assignment" "$ALL_WALL" <<'EOF' | tee "$OUT/run_all_summary.txt"
+import json, pathlib, sys
+study, wall = pathlib.Path(sys.argv[1]), float(sys.argv[2])
+results = sorted(study.glob("*/result.json"))
+total = 0.0
+for path in results:
+    r = json.loads(path.read_text())
+    total += r["train_seconds"]
+    print(f"{path.parent.name:40s} epochs {r['epochs']:2d}  train {r['train_seconds']:7.1f} s  "
+          f"{r['images_per_second']:9.0f} img/s  test acc {r['test_accuracy']:.4f}  device {r.get('device', '?')}")
+print(f"runs complete: {len(results)} of 7; sum of train_seconds: {total:.1f} s; wall time of run --all: {wall:.1f} s")
+EOF
+mkdir -p "$OUT/runs"
+for d in "$RUNS"/assignment/*/; do
+  [ -f "$d/result.json" ] || continue
+  mkdir -p "$OUT/runs/$(basename "$d")"
+  cp "$d"/result.json "$d"/metrics.csv "$d"/config.json "$OUT/runs/$(basename "$d")/" 2>/dev/null
+done
+[ -d "$RUNS/assignment/report" ] && cp -r "$RUNS/assignment/report" "$OUT/report"
+
+if [ "$(elapsed)" -lt 330 ]; then
+  section "throughput bf16-mixed + channels_last + torch.compile (cuda)"
+  timeout 150 "$PY" benchmarks/throughput.py --device cuda --precision bf16-mixed --channels-last --compile \
+    --repeats 3 >"$OUT/throughput_bf16_cl_compile.txt" 2>"$OUT/throughput_bf16_cl_compile.err"
+  echo "exit $?"; show "$OUT/throughput_bf16_cl_compile.txt"; tail -3 "$OUT/throughput_bf16_cl_compile.err"
+else
+  echo "skipping the compile/channels_last extra: $(elapsed) s used"
+fi
+
+section "SUMMARY"
+nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1
+"$PY" -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__)"
+for f in throughput_fp32 throughput_bf16 throughput_bf16_cl_compile; do
+  [ -f "$OUT/$f.txt" ] && echo "$f: $(tr '\r' '\n' <"$OUT/$f.txt" | grep -a '^cnnkit/plain throughput ratio' | tail -1)"
+done
+tail -1 "$OUT/run_all_summary.txt" 2>/dev/null
+echo "report: $(ls "$OUT"/report 2>/dev/null | tr '\n' ' ')"
+echo "total time of this check: $(elapsed) s"

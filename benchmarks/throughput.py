@@ -41,7 +41,7 @@ import torch.nn.functional as F  # noqa: E402
 from cnnkit.data import epoch_permutation, normalize_images  # noqa: E402
 from cnnkit.formats import ImageArrays  # noqa: E402
 from cnnkit.plugins import get_registries  # noqa: E402
-from cnnkit.runner import RunConfig, TrainerOptions  # noqa: E402
+from cnnkit.runner import RunConfig, TrainerOptions, trainer_kwargs  # noqa: E402
 
 BATCH_SIZE = 128
 SHARED_DATA = Path("/work/shared/data")
@@ -127,56 +127,17 @@ def make_datamodule(args: argparse.Namespace, config: RunConfig) -> tuple[L.Ligh
     return datamodule, (f"{directory}" if real else "synthetic uint8")
 
 
-def runner_trainer_kwargs(config: RunConfig, options: TrainerOptions, run_dir: Path) -> dict[str, Any]:
-    """The runner's Trainer settings: `cnnkit.runner.trainer_kwargs` when it exists, else a copy of what it passes."""
-    from cnnkit import runner
-
-    factory = getattr(runner, "trainer_kwargs", None)
-    if factory is not None:
-        return dict(factory(config, options, run_dir))
-    # Mirror of runner._train's L.Trainer(...) call (keep in step until the runner exports trainer_kwargs).
-    on_cpu = options.accelerator == "cpu" or (options.accelerator == "auto" and not torch.cuda.is_available())
-    deterministic = on_cpu
-    return {
-        "max_epochs": config.epochs,
-        "accelerator": options.accelerator,
-        "devices": runner._devices(options.devices),
-        "strategy": options.strategy,
-        "precision": options.precision,
-        "num_nodes": options.num_nodes,
-        "logger": False,
-        "enable_progress_bar": not options.quiet,
-        "enable_model_summary": False,
-        "num_sanity_val_steps": 0,
-        "deterministic": deterministic,
-        "default_root_dir": run_dir,
-        "benchmark": not deterministic,
-    }
-
-
 def runner_callbacks(options: TrainerOptions, run_dir: Path) -> list[L.Callback]:
     """The callbacks a run gets (checkpoints, metrics.csv, Ctrl-C handling, progress bar)."""
-    from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
-
     from cnnkit import runner
     from cnnkit.callbacks import EpochLog, StopOnRequest
 
-    checkpoint = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="best",
-        monitor="val_loss",
-        mode="min",
-        save_last=True,
-        save_top_k=1,
-        enable_version_counter=False,
-    )
-    callbacks: list[L.Callback] = [checkpoint, EpochLog(run_dir / "metrics.csv"), StopOnRequest()]
-    progress = getattr(runner, "progress_callbacks", None)
-    if progress is not None:
-        callbacks += progress(options)
-    elif not options.quiet:
-        callbacks.append(TQDMProgressBar(refresh_rate=1))
-    return callbacks
+    return [
+        runner.checkpoint_callback(run_dir / "checkpoints"),
+        EpochLog(run_dir / "metrics.csv"),
+        StopOnRequest(),
+        *runner.progress_callbacks(options),
+    ]
 
 
 class StepTimer(L.Callback):
@@ -240,7 +201,7 @@ class Bench:
     def run_cnnkit(self) -> float:
         self.model.network.load_state_dict(self.initial)
         run_dir = self.workdir / "run"
-        kwargs = runner_trainer_kwargs(self.config, self.options, run_dir)
+        kwargs = trainer_kwargs(self.config, self.options, run_dir)
         timer = StepTimer(self.args.warmup, self.total - 1)
         kwargs.update(
             max_epochs=1,

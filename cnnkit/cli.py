@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", default="32-true", help="e.g. 32-true (default), bf16-mixed, 16-mixed")
     run.add_argument("--num-nodes", type=_number(int, 1, "--num-nodes"), default=1, help="nodes for ddp")
     run.add_argument("--compile", action="store_true", help="torch.compile the network (GPU speed-up)")
+    run.add_argument("--channels-last", action="store_true", help="channels_last memory format (GPU speed-up)")
     run.add_argument("--lang", default="en", help="report language after --all (en or es)")
 
     report = commands.add_parser(
@@ -241,6 +242,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         quiet=args.quiet,
         compile=args.compile,
+        channels_last=args.channels_last,
     )
     if args.all or args.study:
         return _run_study(args, registries, options)

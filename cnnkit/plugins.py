@@ -53,9 +53,7 @@ def autoload_disabled() -> bool:
     return os.environ.get(AUTOLOAD_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
-def _load_entry_points(
-    pm: pluggy.PluginManager, infos: list[PluginInfo], origin: dict[str, tuple[str, str]]
-) -> None:
+def _load_entry_points(pm: pluggy.PluginManager, infos: list[PluginInfo], origin: dict[str, tuple[str, str]]) -> None:
     only_builtin = autoload_disabled()
     for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         dist = ep.dist.name if ep.dist is not None else "unknown"
@@ -110,18 +108,14 @@ def _fill(pm: pluggy.PluginManager, registries: Registries, origin: dict[str, tu
                 _registry: Registry[Any] = registry,
                 _kind: str = kind,
             ) -> None:
-                _registry.add(
-                    Entry(_kind, name, target, _plugin, _dist, _version, tuple(aliases), description)
-                )
+                _registry.add(Entry(_kind, name, target, _plugin, _dist, _version, tuple(aliases), description))
 
             try:
                 impl.function(register=register)
             except PluginError:
                 raise
             except Exception as exc:
-                raise PluginError(
-                    f"plugin '{plugin}' failed in {hook_name}: {type(exc).__name__}: {exc}"
-                ) from exc
+                raise PluginError(f"plugin '{plugin}' failed in {hook_name}: {type(exc).__name__}: {exc}") from exc
 
 
 _default: Registries | None = None

@@ -20,9 +20,7 @@ T = TypeVar("T")
 class RegisterCallback(Protocol):
     """The callback each hook receives."""
 
-    def __call__(
-        self, name: str, target: Any, *, aliases: Iterable[str] = (), description: str = ""
-    ) -> None: ...
+    def __call__(self, name: str, target: Any, *, aliases: Iterable[str] = (), description: str = "") -> None: ...
 
 
 @dataclass
@@ -80,9 +78,7 @@ class Registry(Generic[T]):
     def add(self, entry: Entry[T]) -> None:
         for key in (entry.name, *entry.aliases):
             if not key or not isinstance(key, str):
-                raise PluginError(
-                    f"plugin '{entry.plugin}' registered a {self.kind} with an empty or non-text name"
-                )
+                raise PluginError(f"plugin '{entry.plugin}' registered a {self.kind} with an empty or non-text name")
             if key in self._names:
                 other = self._names[key]
                 raise PluginError(

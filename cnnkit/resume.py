@@ -27,16 +27,19 @@ class RngState(L.Callback):
     """
 
     def state_dict(self) -> dict[str, Any]:
+        # Plain types and tensors only, so that checkpoints load with torch.load(weights_only=True).
+        kind, keys, position, has_gauss, gauss = np.random.get_state()
         return {
             "python": random.getstate(),
-            "numpy": np.random.get_state(),
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         random.setstate(state_dict["python"])
-        np.random.set_state(state_dict["numpy"])
+        kind, keys, position, has_gauss, gauss = state_dict["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
         torch.set_rng_state(state_dict["torch"])
         if state_dict.get("cuda") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state_dict["cuda"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import platform
 import shutil
 import signal
@@ -87,6 +88,7 @@ class TrainerOptions:
     data_dir: str | None = None
     quiet: bool = False
     compile: bool = False
+    channels_last: bool = False
 
 
 @dataclass
@@ -149,10 +151,11 @@ def check_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None:
 def create_run_directory(run_dir: Path, fresh: bool) -> None:
     """Make the run directory (emptied first with --fresh) and check that it can be written."""
     try:
-        if fresh and run_dir.exists():
+        # Under DDP Lightning re-executes the CLI in each further process: only the launching one may wipe.
+        if fresh and run_dir.exists() and not _launched_by_lightning():
             shutil.rmtree(run_dir)
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
+        probe = run_dir / f".write-test-{os.getpid()}"  # one per process: DDP ranks probe at the same time
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
@@ -213,6 +216,59 @@ def _stop_on_sigint(stopper: Any) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _launched_by_lightning() -> bool:
+    """True in the processes Lightning's DDP launcher started (ranks other than local 0 on node 0)."""
+    return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
+
+
+def trainer_kwargs(config: RunConfig, options: TrainerOptions, run_dir: Path) -> dict[str, Any]:
+    """The run's `L.Trainer` settings except its callbacks (benchmarks/throughput.py builds its Trainer from these)."""
+    import torch
+
+    from cnnkit.resume import AtomicCheckpointIO
+
+    on_cpu = options.accelerator == "cpu" or (options.accelerator == "auto" and not torch.cuda.is_available())
+    deterministic = on_cpu  # bit-identical reruns on CPU; on GPUs the fast non-deterministic kernels
+    return {
+        "max_epochs": config.epochs,
+        "accelerator": options.accelerator,
+        "devices": _devices(options.devices),
+        "strategy": options.strategy,
+        "precision": options.precision,
+        "num_nodes": options.num_nodes,
+        "logger": False,
+        "plugins": [AtomicCheckpointIO()],
+        "enable_progress_bar": not options.quiet,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+        "deterministic": deterministic,
+        "default_root_dir": run_dir,
+        "benchmark": not deterministic,
+    }
+
+
+def checkpoint_callback(directory: Path) -> Any:
+    """last.ckpt after every epoch and best.ckpt (lowest val_loss), overwritten in place."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    return ModelCheckpoint(
+        dirpath=directory,
+        filename="best",
+        monitor="val_loss",
+        mode="min",
+        save_last=True,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+
+
+def progress_callbacks(options: TrainerOptions) -> list[Any]:
+    """The progress bar a run shows: redrawn at most 5 times a second (per-batch redraws cost GPU runs time)."""
+    from cnnkit.callbacks import ThrottledProgressBar
+
+    return [] if options.quiet else [ThrottledProgressBar(interval=0.2)]
+
+
 def _train(
     config: RunConfig,
     options: TrainerOptions,
@@ -225,10 +281,9 @@ def _train(
     import lightning as L
     import numpy as np
     import torch
-    from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 
     from cnnkit.callbacks import EpochLog, OnTrainStart, RunInterrupted, StopOnRequest
-    from cnnkit.resume import AtomicCheckpointIO, RngState
+    from cnnkit.resume import RngState
     from cnnkit.summary import layer_table
 
     L.seed_everything(config.seed, workers=True, verbose=False)
@@ -246,19 +301,13 @@ def _train(
         datamodule.input_shape(), datamodule.num_classes(), optimizer, config.preset, config.lr
     )
     layers = layer_table(model.network, datamodule.input_shape())
+    if options.channels_last:
+        model.set_channels_last(True)
     if options.compile:
-        model.network = torch.compile(model.network)
+        model.network.compile()  # in place: checkpoints keep the plain parameter names (no `_orig_mod.`)
 
     checkpoints = run_dir / "checkpoints"
-    checkpoint = ModelCheckpoint(
-        dirpath=checkpoints,
-        filename="best",
-        monitor="val_loss",
-        mode="min",
-        save_last=True,
-        save_top_k=1,
-        enable_version_counter=False,
-    )
+    checkpoint = checkpoint_callback(checkpoints)
     epoch_log = EpochLog(run_dir / "metrics.csv")
     stopper = StopOnRequest()
 
@@ -290,6 +339,7 @@ def _train(
                     "num_nodes": trainer.num_nodes,
                     "deterministic": deterministic,
                     "compile": options.compile,
+                    "channels_last": options.channels_last,
                 },
                 "device": describe_device(trainer.strategy.root_device),
                 "versions": library_versions(),
@@ -298,33 +348,16 @@ def _train(
         )
 
     callbacks: list[L.Callback] = [checkpoint, epoch_log, stopper, RngState(), OnTrainStart(write_config)]
-    if not options.quiet:
-        callbacks.append(TQDMProgressBar(refresh_rate=1))
+    callbacks += progress_callbacks(options)
     if options.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UsageError(
             f"--accelerator {options.accelerator} was asked for, but no usable GPU is visible to PyTorch here; "
             "use --accelerator cpu (or auto)"
         )
-    on_cpu = options.accelerator == "cpu" or (options.accelerator == "auto" and not torch.cuda.is_available())
-    deterministic = on_cpu  # bit-identical reruns on CPU; on GPUs the fast non-deterministic kernels
+    settings = trainer_kwargs(config, options, run_dir)
+    deterministic = settings["deterministic"]
     try:
-        trainer = L.Trainer(
-            max_epochs=config.epochs,
-            accelerator=options.accelerator,
-            devices=_devices(options.devices),
-            strategy=options.strategy,
-            precision=options.precision,
-            num_nodes=options.num_nodes,
-            logger=False,
-            plugins=[AtomicCheckpointIO()],
-            callbacks=callbacks,
-            enable_progress_bar=not options.quiet,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            deterministic=deterministic,
-            default_root_dir=run_dir,
-            benchmark=not deterministic,
-        )
+        trainer = L.Trainer(callbacks=callbacks, **settings)
     except Exception as exc:  # Lightning's MisconfigurationException and friends
         raise UsageError(f"cannot set up training: {exc}") from exc
     if before_write is not None:

@@ -37,9 +37,7 @@ class Layer:
 
 
 def _keras_type(module: nn.Module) -> str:
-    return getattr(module, "keras_type", None) or _KERAS_TYPES.get(
-        type(module).__name__, type(module).__name__
-    )
+    return getattr(module, "keras_type", None) or _KERAS_TYPES.get(type(module).__name__, type(module).__name__)
 
 
 def _snake(type_name: str) -> str:

@@ -10,9 +10,7 @@ OPTIMIZERS = {
         "Adam (Kingma & Ba, 2015)",
     ),
     "adagrad": (
-        OptimizerSpec(
-            "torch.optim.Adagrad", keras={"lr": 1e-3, "initial_accumulator_value": 0.1, "eps": 1e-7}
-        ),
+        OptimizerSpec("torch.optim.Adagrad", keras={"lr": 1e-3, "initial_accumulator_value": 0.1, "eps": 1e-7}),
         "Adagrad (Duchi et al., 2011)",
     ),
     "adadelta": (

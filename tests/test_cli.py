@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import cli, cli_subprocess
 
 from cnnkit import __version__
-from helpers import cli, cli_subprocess
 
 
 def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -79,7 +79,7 @@ def test_summary_totals(capsys: pytest.CaptureFixture[str], architecture: str, d
 def test_bad_input_is_one_line_exit_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], message: str
 ) -> None:
-    code, out, err = cli(capsys, *args, *(["--out", str(tmp_path / "runs")] if args[0] == "run" else []))
+    code, _, err = cli(capsys, *args, *(["--out", str(tmp_path / "runs")] if args[0] == "run" else []))
     assert code == 2
     assert message in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cnnkit_plugins.datamodules import MNISTDataModule
+from helpers import write_mnist_npz
 
 from cnnkit.data import TensorBatches, epoch_permutation, keras_validation_split, normalize_images, one_hot
 from cnnkit.errors import UsageError
-from cnnkit_plugins.datamodules import MNISTDataModule
-from helpers import write_mnist_npz
 
 
 def test_normalize_images_divides_by_255() -> None:

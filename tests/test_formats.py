@@ -100,9 +100,7 @@ def write_file(path: Path, data: bytes, gz: bool = False) -> Path:
 def write_idx_set(directory: Path, arrays: ImageArrays, gz: bool = False) -> list[Path]:
     """The four MNIST IDX files (images without the channel axis)."""
     contents = (arrays.x_train[..., 0], arrays.y_train, arrays.x_test[..., 0], arrays.y_test)
-    return [
-        write_file(directory / name, idx_bytes(a), gz) for name, a in zip(IDX_NAMES, contents, strict=True)
-    ]
+    return [write_file(directory / name, idx_bytes(a), gz) for name, a in zip(IDX_NAMES, contents, strict=True)]
 
 
 def write_npz(path: Path, arrays: ImageArrays, drop_channel: bool = True, **overrides: np.ndarray) -> Path:
@@ -350,9 +348,7 @@ def test_idx_truncated(tmp_path: Path, gz: bool) -> None:
     data = paths[0].read_bytes()
     paths[0].unlink()
     bad = write_file(paths[0], data[:1000], gz=gz)
-    with raises_data_error(
-        str(bad), "truncated", "header says 50 images of 28x28 (39216 bytes)", "holds 1000 bytes"
-    ):
+    with raises_data_error(str(bad), "truncated", "header says 50 images of 28x28 (39216 bytes)", "holds 1000 bytes"):
         IdxSource().read(tmp_path, MNIST_SMALL)
 
 
@@ -545,9 +541,7 @@ def test_cifar_wrong_structure(tmp_path: Path) -> None:
     (folder / "test_batch").write_bytes(pickle.dumps({"labels": [1]}))
     with raises_data_error(str(folder / "test_batch"), "no 'data' entry"):
         CifarBatchesSource().read(tmp_path, CIFAR_SMALL)
-    (folder / "test_batch").write_bytes(
-        pickle.dumps({"data": np.zeros((2, 3000), np.uint8), "labels": [1, 2]})
-    )
+    (folder / "test_batch").write_bytes(pickle.dumps({"data": np.zeros((2, 3000), np.uint8), "labels": [1, 2]}))
     with raises_data_error(str(folder / "test_batch"), "'data' has shape (2, 3000), expected (N, 3072)"):
         CifarBatchesSource().read(tmp_path, CIFAR_SMALL)
     (folder / "test_batch").write_bytes(b"\x80\x02garbage")
@@ -601,9 +595,7 @@ def test_cifar_archive_missing_member(tmp_path: Path) -> None:
 # Downloads (no network: torchvision's download_url is replaced)
 
 
-def fake_server(
-    monkeypatch: pytest.MonkeyPatch, files: dict[str, Path], fail: set[str] = frozenset()
-) -> list:
+def fake_server(monkeypatch: pytest.MonkeyPatch, files: dict[str, Path], fail: set[str] = frozenset()) -> list:
     """Serve `files` (url -> local file) via torchvision.datasets.utils.download_url; URLError elsewhere."""
     import torchvision.datasets.utils as tv_utils
 
@@ -737,9 +729,7 @@ def test_describe_source_status(tmp_path: Path) -> None:
     write_npz(tmp_path / "mnist.npz", make_arrays(MNIST_SMALL))
     paths = write_idx_set(tmp_path, make_arrays(MNIST_SMALL), gz=True)
     paths[0].write_bytes(b"junk")
-    lines = describe_source_status(
-        MNIST_SMALL, [NpzSource("mnist.npz"), IdxSource(), CifarBatchesSource()], tmp_path
-    )
+    lines = describe_source_status(MNIST_SMALL, [NpzSource("mnist.npz"), IdxSource(), CifarBatchesSource()], tmp_path)
     assert len(lines) == 3
     assert lines[0] == f"mnist: {tmp_path / 'mnist.npz'} OK: train 50, test 20, 28x28x1, 10 classes"
     assert lines[1].startswith("mnist: INVALID: ") and str(paths[0]) in lines[1]
@@ -780,9 +770,7 @@ def test_real_mnist() -> None:
 @pytest.mark.realdata
 def test_real_cifar10() -> None:
     data_dir = _real_dir("cifar10.npz")
-    arrays = load_image_set(
-        CIFAR10_SPEC, [NpzSource("cifar10.npz"), CifarBatchesSource()], data_dir, download=False
-    )
+    arrays = load_image_set(CIFAR10_SPEC, [NpzSource("cifar10.npz"), CifarBatchesSource()], data_dir, download=False)
     assert arrays.x_train.shape == (50000, 32, 32, 3) and arrays.x_test.shape == (10000, 32, 32, 3)
     assert np.bincount(arrays.y_train).tolist() == [5000] * 10
     assert np.bincount(arrays.y_test).tolist() == [1000] * 10

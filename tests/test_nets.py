@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from cnnkit_plugins.networks import SameConv2d
 
 from cnnkit.data import one_hot
 from cnnkit.plugins import create_plugin_manager
 from cnnkit.summary import format_summary, layer_table
-from cnnkit_plugins.networks import SameConv2d
 
 REGISTRIES = create_plugin_manager()[1]
 EXPECTED = {

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import cli_subprocess, real_data_dir
 
 from cnnkit.errors import UsageError
 from cnnkit.plugins import create_plugin_manager
 from cnnkit.study import load_study_file, manifest
-from helpers import cli_subprocess, real_data_dir
 
 ASSIGNMENT_DIRS = [
     "mnist-pooling_cnn-adadelta-seed0",

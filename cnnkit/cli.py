@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-nodes", type=_number(int, 1, "--num-nodes"), default=1, help="nodes for ddp")
     run.add_argument("--compile", action="store_true", help="torch.compile the network (GPU speed-up)")
     run.add_argument("--channels-last", action="store_true", help="channels_last memory format (GPU speed-up)")
-    run.add_argument("--lang", default="en", help="report language after --all (en or es)")
+    run.add_argument("--lang", default="en", help="report language after --all/--study (en or es)")
+    run.add_argument("--report-format", default="html,pdf", help="report formats after --all/--study (html,pdf)")
 
     report = commands.add_parser(
         "report",
@@ -285,6 +286,10 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
     ]
     if ignored:
         raise UsageError(f"{', '.join(ignored)} cannot override a study; write a study TOML file instead")
+    from cnnkit.report import check_formats, load_text
+
+    formats = check_formats(args.report_format)  # refuse a typo now, not after hours of training
+    load_text(args.lang)
     name = "assignment" if args.all else args.study
     study = load_study_file(name) if name.endswith(".toml") or os.path.sep in name else registries.studies.get(name)
     seeds = [args.seed] if args.seed is not None else (list(range(args.seeds)) if args.seeds else None)
@@ -300,11 +305,10 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
     )
     for outcome in outcomes:
         _print_outcome(outcome)
-    if args.all or args.study:
-        from cnnkit.report import render_report
+    from cnnkit.report import render_report
 
-        for path in render_report(Path(args.out) / study.name, lang=args.lang):
-            print(f"report: {path}")
+    for path in render_report(Path(args.out) / study.name, formats=formats, lang=args.lang):
+        print(f"report: {path}")
     return 0
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from importlib import resources
@@ -17,6 +16,7 @@ from typing import Any
 
 from cnnkit import analysis as an
 from cnnkit import figures as fg
+from cnnkit.atomic import write_bytes_atomic
 from cnnkit.errors import UsageError
 
 try:
@@ -44,7 +44,8 @@ def load_text(lang: str) -> dict[str, Any]:
     return tomllib.loads((resources.files(TEMPLATES) / "i18n" / f"{lang}.toml").read_text(encoding="utf-8"))
 
 
-def _formats(formats: str | Iterable[str]) -> list[str]:
+def check_formats(formats: str | Iterable[str]) -> list[str]:
+    """The valid report formats asked for, in canonical order; UsageError for an unknown one."""
     if isinstance(formats, str):
         formats = [formats]
     wanted = [f.strip().lower() for item in formats for f in str(item).split(",") if f.strip()]
@@ -335,32 +336,20 @@ def html_to_pdf(html: str, base: Path) -> bytes:
     """PDF bytes from the report HTML (A4, page numbers from the CSS); dates come from the HTML's meta tags."""
     import logging
 
-    import weasyprint
+    try:
+        import weasyprint
+    except (ImportError, OSError) as exc:  # OSError: WeasyPrint installed but Pango missing
+        raise UsageError(
+            f"PDF output needs WeasyPrint and the Pango library ({exc}); install them or ask for --format html"
+        ) from exc
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     return weasyprint.HTML(string=html, base_url=str(base)).write_pdf(pdf_identifier=b"cnnkit-report")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same directory, fsync, then rename over the target."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def render_report(study_dir: Path, formats: Sequence[str] = FORMATS, lang: str = "en") -> list[Path]:
     """Write STUDY_DIR/report/report.html and/or report.pdf; return the paths written."""
-    wanted = _formats(formats)
+    wanted = check_formats(formats)
     load_text(lang)  # validate before any work
     study = an.load_study(Path(study_dir))
     html = render_html(study, lang)
@@ -368,9 +357,9 @@ def render_report(study_dir: Path, formats: Sequence[str] = FORMATS, lang: str =
     out.mkdir(parents=True, exist_ok=True)
     written = []
     if "html" in wanted:
-        write_atomic(out / "report.html", html.encode("utf-8"))
+        write_bytes_atomic(out / "report.html", html.encode("utf-8"))
         written.append(out / "report.html")
     if "pdf" in wanted:
-        write_atomic(out / "report.pdf", html_to_pdf(html, out))
+        write_bytes_atomic(out / "report.pdf", html_to_pdf(html, out))
         written.append(out / "report.pdf")
     return written

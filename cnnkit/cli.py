@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -179,16 +180,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     registries = get_registries()
     if args.plugins:
-        plugins = [
-            {
-                "name": p.name,
-                "distribution": p.distribution,
-                "version": p.version,
-                "loaded": p.loaded,
-                "error": p.error,
-            }
-            for p in registries.plugins
-        ]
+        plugins = [dataclasses.asdict(p) for p in registries.plugins]
         if args.json:
             print(json.dumps(plugins, indent=2))
         for p in [] if args.json else plugins:

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import os
-import platform
 import shutil
-import signal
-import sys
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnkit.atomic import write_atomic, write_json_atomic
+from cnnkit.atomic import write_json_atomic
+from cnnkit.console import quiet_lightning, stop_on_sigint
 from cnnkit.errors import RunError, UsageError
 from cnnkit.plugins import Registries, get_registries
-from cnnkit.presets import INIT_DESCRIPTION, check_preset
+from cnnkit.presets import check_preset
+from cnnkit.records import config_record, result_record, write_predictions
 
 DEFAULT_OUT = Path("runs")
 SINGLE_STUDY = "single"
-MISCLASSIFIED_SAMPLES = 16
 
 
 @dataclass(frozen=True)
@@ -96,7 +90,6 @@ class RunOutcome:
     run_dir: Path
     result: dict[str, Any]
     skipped: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 def run_directory(out: Path, study: str, config: RunConfig) -> Path:
@@ -123,7 +116,7 @@ def execute(
     check_run_directory(run_dir, config, fresh)
     if not fresh and (run_dir / "result.json").exists():
         return RunOutcome(run_dir, json.loads((run_dir / "result.json").read_text()), skipped=True)
-    with _quiet_lightning(options.quiet):
+    with quiet_lightning(options.quiet):
         return _train(config, options, run_dir, study, registries, fresh, before_write)
 
 
@@ -160,60 +153,6 @@ def create_run_directory(run_dir: Path, fresh: bool) -> None:
         probe.unlink()
     except OSError as exc:
         raise RunError(f"cannot write to {run_dir}: {exc.strerror or exc}; choose another --out") from exc
-
-
-def _drop_advertisements(record: logging.LogRecord) -> bool:
-    return "Tip:" not in record.getMessage()
-
-
-@contextmanager
-def _quiet_lightning(quiet: bool) -> Iterator[None]:
-    """Keep Lightning's start-up chatter, product tips and advice warnings off the user's terminal."""
-    import lightning.pytorch  # noqa: F401  (installs the handlers filtered below)
-
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning")]
-    levels = [lg.level for lg in loggers]
-    handlers = [handler for lg in loggers for handler in lg.handlers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING if quiet else logging.INFO)
-    for handler in handlers:
-        handler.addFilter(_drop_advertisements)
-    with warnings.catch_warnings():
-        for pattern in (
-            ".*does not have many workers.*",
-            ".*checkpoint directory.*exists and is not empty.*",
-            ".*GPU available but not used.*",
-            ".*LeafSpec.*",
-        ):
-            warnings.filterwarnings("ignore", message=pattern)
-        try:
-            yield
-        finally:
-            for lg, level in zip(loggers, levels, strict=True):
-                lg.setLevel(level)
-            for handler in handlers:
-                handler.removeFilter(_drop_advertisements)
-
-
-@contextmanager
-def _stop_on_sigint(stopper: Any) -> Iterator[None]:
-    """First Ctrl-C asks the run to stop at the next batch; a second one stops at once."""
-
-    def request(signum: int, frame: Any) -> None:
-        if stopper.requested:
-            raise KeyboardInterrupt
-        stopper.requested = True
-        print("\nStopping at the next safe point (Ctrl-C again to abort at once)...", file=sys.stderr)
-
-    try:
-        previous = signal.signal(signal.SIGINT, request)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _launched_by_lightning() -> bool:
@@ -279,7 +218,6 @@ def _train(
     before_write: Callable[[], None] | None,
 ) -> RunOutcome:
     import lightning as L
-    import numpy as np
     import torch
 
     from cnnkit.callbacks import EpochLog, OnTrainStart, RunInterrupted, StopOnRequest
@@ -312,40 +250,8 @@ def _train(
     stopper = StopOnRequest()
 
     def write_config(trainer: L.Trainer) -> None:
-        write_json_atomic(
-            run_dir / "config.json",
-            {
-                "study": study,
-                "run": asdict(config),
-                **asdict(config),
-                "optimizer_hparams": hyperparameters,
-                "init": INIT_DESCRIPTION[config.preset],
-                "data": {
-                    "source": datamodule.source,
-                    **datamodule.split_sizes(),
-                    "image_shape": [datamodule.spec.height, datamodule.spec.width, datamodule.spec.channels],
-                    "num_classes": datamodule.num_classes(),
-                    "class_names": datamodule.class_names(),
-                },
-                "model": {
-                    "params": sum(row.params for row in layers),
-                    "layers": [row.as_dict() for row in layers],
-                },
-                "trainer": {
-                    "accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
-                    "devices": trainer.num_devices,
-                    "strategy": type(trainer.strategy).__name__,
-                    "precision": str(trainer.precision),
-                    "num_nodes": trainer.num_nodes,
-                    "deterministic": deterministic,
-                    "compile": options.compile,
-                    "channels_last": options.channels_last,
-                },
-                "device": describe_device(trainer.strategy.root_device),
-                "versions": library_versions(),
-                "platform": platform.platform(),
-            },
-        )
+        record = config_record(study, config, hyperparameters, datamodule, layers, trainer, options, deterministic)
+        write_json_atomic(run_dir / "config.json", record)
 
     callbacks: list[L.Callback] = [checkpoint, epoch_log, stopper, RngState(), OnTrainStart(write_config)]
     callbacks += progress_callbacks(options)
@@ -366,90 +272,24 @@ def _train(
 
     last = checkpoints / "last.ckpt"
     resume_from = last if last.exists() else None
-    with _stop_on_sigint(stopper):
+    with stop_on_sigint(stopper):
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
             final = trainer.test(model, datamodule=datamodule, verbose=False)[0]
             predictions = model.test_predictions
             best_path = checkpoint.best_model_path or str(last)
-            best = trainer.test(model, datamodule=datamodule, ckpt_path=best_path, verbose=False, weights_only=False)[0]
+            best = trainer.test(model, datamodule=datamodule, ckpt_path=best_path, verbose=False)[0]
         except RunInterrupted:
             raise KeyboardInterrupt from None
 
     if not trainer.is_global_zero:
         return RunOutcome(run_dir, {})
-    history = {
-        name: [row.get(name) for row in epoch_log.rows]
-        for name in ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
-    }
-    best_epoch = 1 + int(np.nanargmin(np.array(history["val_loss"], dtype=float)))
-    train_seconds = float(sum(epoch_log.epoch_seconds))
-    train_images = datamodule.split_sizes()["train"]
-    result = {
-        **{k: v for k, v in asdict(config).items() if k not in ("lr",)},
-        "lr": hyperparameters.get("lr"),
-        "params": sum(row.params for row in layers),
-        "test_loss": final["test_loss"],
-        "test_accuracy": final["test_accuracy"],
-        "best_epoch": best_epoch,
-        "best_test_loss": best["test_loss"],
-        "best_test_accuracy": best["test_accuracy"],
-        "history": history,
-        "train_seconds": train_seconds,
-        "images_per_second": train_images * len(epoch_log.epoch_seconds) / train_seconds if train_seconds else None,
-        "epoch_seconds": epoch_log.epoch_seconds,
-        "device": describe_device(trainer.strategy.root_device),
-    }
+    result = result_record(config, hyperparameters, layers, final, best, epoch_log, datamodule, trainer)
     if predictions is not None:
-        _write_predictions(run_dir / "predictions.npz", datamodule, predictions)
+        write_predictions(run_dir / "predictions.npz", datamodule, predictions)
     write_json_atomic(run_dir / "result.json", result)
     return RunOutcome(run_dir, result)
 
 
 def _devices(value: str) -> Any:
     return int(value) if isinstance(value, str) and value.isdigit() else value
-
-
-def _write_predictions(path: Path, datamodule: Any, predictions: Any) -> None:
-    """Test labels and predictions (final weights) plus a few misclassified images, for the report."""
-    import numpy as np
-
-    images, labels = datamodule._splits["test"]
-    y_true = labels.cpu().numpy()
-    y_pred = predictions.numpy().astype(np.int64)
-    wrong = np.flatnonzero(y_true != y_pred)[:MISCLASSIFIED_SAMPLES]
-    arrays = {
-        "y_true": y_true,
-        "y_pred": y_pred,
-        "misclassified_images": images[wrong].cpu().numpy().transpose(0, 2, 3, 1),
-        "misclassified_true": y_true[wrong],
-        "misclassified_pred": y_pred[wrong],
-        "class_names": np.array(datamodule.class_names()),
-    }
-
-    def write(handle: Any) -> None:
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        handle.write(buffer.getvalue())
-
-    write_atomic(path, write)
-
-
-def describe_device(device: Any) -> str:
-    import torch
-
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU {platform.machine()} ({torch.get_num_threads()} threads)"
-
-
-def library_versions() -> dict[str, str]:
-    import importlib.metadata
-
-    versions = {"python": platform.python_version()}
-    for name in ("cnnkit", "torch", "lightning", "torchvision", "torchmetrics", "numpy"):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "unknown"
-    return versions

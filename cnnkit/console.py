@@ -1,0 +1,65 @@
+"""What a run shows on the terminal and how it reacts to Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+def _drop_advertisements(record: logging.LogRecord) -> bool:
+    return "Tip:" not in record.getMessage()
+
+
+@contextmanager
+def quiet_lightning(quiet: bool) -> Iterator[None]:
+    """Keep Lightning's start-up chatter, product tips and advice warnings off the user's terminal."""
+    import lightning.pytorch  # noqa: F401  (installs the handlers filtered below)
+
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning")]
+    levels = [lg.level for lg in loggers]
+    handlers = [handler for lg in loggers for handler in lg.handlers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING if quiet else logging.INFO)
+    for handler in handlers:
+        handler.addFilter(_drop_advertisements)
+    with warnings.catch_warnings():
+        for pattern in (
+            ".*does not have many workers.*",
+            ".*checkpoint directory.*exists and is not empty.*",
+            ".*GPU available but not used.*",
+            ".*LeafSpec.*",
+        ):
+            warnings.filterwarnings("ignore", message=pattern)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
+            for handler in handlers:
+                handler.removeFilter(_drop_advertisements)
+
+
+@contextmanager
+def stop_on_sigint(stopper: Any) -> Iterator[None]:
+    """First Ctrl-C asks the run to stop at the next batch; a second one stops at once."""
+
+    def request(signum: int, frame: Any) -> None:
+        if stopper.requested:
+            raise KeyboardInterrupt
+        stopper.requested = True
+        print("\nStopping at the next safe point (Ctrl-C again to abort at once)...", file=sys.stderr)
+
+    try:
+        previous = signal.signal(signal.SIGINT, request)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

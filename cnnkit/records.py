@@ -1,0 +1,134 @@
+"""What a finished (or starting) run writes: config.json, result.json and predictions.npz contents."""
+
+from __future__ import annotations
+
+import io
+import platform
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from cnnkit.atomic import write_atomic
+from cnnkit.presets import INIT_DESCRIPTION
+
+MISCLASSIFIED_SAMPLES = 16
+HISTORY_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+
+
+def config_record(
+    study: str,
+    config: Any,
+    hyperparameters: dict[str, Any],
+    datamodule: Any,
+    layers: list[Any],
+    trainer: Any,
+    options: Any,
+    deterministic: bool,
+) -> dict[str, Any]:
+    """Every resolved setting of a run, written to config.json when training starts."""
+    return {
+        "study": study,
+        "run": asdict(config),
+        **asdict(config),
+        "optimizer_hparams": hyperparameters,
+        "init": INIT_DESCRIPTION[config.preset],
+        "data": {
+            "source": datamodule.source,
+            **datamodule.split_sizes(),
+            "image_shape": [datamodule.spec.height, datamodule.spec.width, datamodule.spec.channels],
+            "num_classes": datamodule.num_classes(),
+            "class_names": datamodule.class_names(),
+        },
+        "model": {"params": sum(row.params for row in layers), "layers": [row.as_dict() for row in layers]},
+        "trainer": {
+            "accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
+            "devices": trainer.num_devices,
+            "strategy": type(trainer.strategy).__name__,
+            "precision": str(trainer.precision),
+            "num_nodes": trainer.num_nodes,
+            "deterministic": deterministic,
+            "compile": options.compile,
+            "channels_last": options.channels_last,
+        },
+        "device": describe_device(trainer.strategy.root_device),
+        "versions": library_versions(),
+        "platform": platform.platform(),
+    }
+
+
+def result_record(
+    config: Any,
+    hyperparameters: dict[str, Any],
+    layers: list[Any],
+    final: dict[str, float],
+    best: dict[str, float],
+    epoch_log: Any,
+    datamodule: Any,
+    trainer: Any,
+) -> dict[str, Any]:
+    """result.json: the test figures of the final and of the best-val_loss weights, history and timings."""
+    import numpy as np
+
+    history = {name: [row.get(name) for row in epoch_log.rows] for name in HISTORY_COLUMNS}
+    train_seconds = float(sum(epoch_log.epoch_seconds))
+    trained_images = datamodule.split_sizes()["train"] * len(epoch_log.epoch_seconds)
+    return {
+        **{k: v for k, v in asdict(config).items() if k != "lr"},
+        "lr": hyperparameters.get("lr"),
+        "params": sum(row.params for row in layers),
+        "test_loss": final["test_loss"],
+        "test_accuracy": final["test_accuracy"],
+        "best_epoch": 1 + int(np.nanargmin(np.array(history["val_loss"], dtype=float))),
+        "best_test_loss": best["test_loss"],
+        "best_test_accuracy": best["test_accuracy"],
+        "history": history,
+        "train_seconds": train_seconds,
+        "images_per_second": trained_images / train_seconds if train_seconds else None,
+        "epoch_seconds": epoch_log.epoch_seconds,
+        "device": describe_device(trainer.strategy.root_device),
+    }
+
+
+def write_predictions(path: Path, datamodule: Any, predictions: Any) -> None:
+    """Test labels and predictions (final weights) plus a few misclassified images, for the report."""
+    import numpy as np
+
+    images, labels = datamodule._splits["test"]
+    y_true = labels.cpu().numpy()
+    y_pred = predictions.numpy().astype(np.int64)
+    wrong = np.flatnonzero(y_true != y_pred)[:MISCLASSIFIED_SAMPLES]
+    arrays = {
+        "y_true": y_true,
+        "y_pred": y_pred,
+        "misclassified_images": images[wrong].cpu().numpy().transpose(0, 2, 3, 1),
+        "misclassified_true": y_true[wrong],
+        "misclassified_pred": y_pred[wrong],
+        "class_names": np.array(datamodule.class_names()),
+    }
+
+    def write(handle: Any) -> None:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        handle.write(buffer.getvalue())
+
+    write_atomic(path, write)
+
+
+def describe_device(device: Any) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU {platform.machine()} ({torch.get_num_threads()} threads)"
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata
+
+    versions = {"python": platform.python_version()}
+    for name in ("cnnkit", "torch", "lightning", "torchvision", "torchmetrics", "numpy"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions

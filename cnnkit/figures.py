@@ -78,7 +78,7 @@ def _draw(
         fig.subplots_adjust(**margins)
         paint(axes)
         buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None})
+        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight", pad_inches=0.04)
     return clean_svg(buf.getvalue(), prefix)
 
 
@@ -109,7 +109,12 @@ def clean_svg(svg: str, prefix: str) -> str:
     svg = svg.replace("xlink:href=", "href=")
     svg = re.sub(r'(<svg[^>]*?)\s+width="[^"]*"\s+height="[^"]*"', r"\1", svg, count=1)
     svg = _unwrap_groups(svg)
-    svg = re.sub(r"(\d\.\d\d)\d+", r"\1", svg)  # 1/100 pt is plenty; halves the markup to parse
+    # 1/100 pt is plenty for coordinates (halves the markup to parse); text (tick labels) keeps every digit.
+    svg = re.sub(
+        r'(\s(?:d|x|y|x1|x2|y1|y2|width|height|transform|points)="[^"]*")',
+        lambda m: re.sub(r"(\d\.\d\d)\d+", r"\1", m.group(1)),
+        svg,
+    )
     for ident in sorted(set(_ID.findall(svg)), key=len, reverse=True):
         used = f"#{ident}" in svg
         svg = svg.replace(f' id="{ident}"', f' id="{prefix}-{ident}"' if used else "")
@@ -118,7 +123,12 @@ def clean_svg(svg: str, prefix: str) -> str:
 
 
 def _curves(ax: Any, x: np.ndarray, series: Sequence[tuple[str, str, np.ndarray, np.ndarray | None]]) -> None:
-    """Plot (label, colour, mean, band-or-None) series; band is a (2, n) min/max envelope."""
+    """Plot (label, colour, mean, band-or-None) series by epoch; band is a (2, n) min/max envelope."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # epochs are whole numbers
+    ax.set_xlim(0.5, len(x) + 0.5)
+    ax.ticklabel_format(axis="y", useOffset=False)  # no "1e-3 + 2.3" offsets on flat curves
     for label, colour, y, band in series:
         # Markers keep short runs (one or two epochs) visible; long ones get a plain line.
         ax.plot(x, y, color=colour, lw=1.4, label=label, marker="o" if len(x) <= 12 else None, ms=3)

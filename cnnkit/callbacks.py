@@ -55,6 +55,12 @@ class EpochLog(L.Callback):
         if trainer.is_global_zero:
             write_text_atomic(self.path, format_metrics_csv(self.rows))
 
+    def snapshot(self) -> EpochLog:
+        """A copy of the rows and timings so far (loading a checkpoint later replaces them with that epoch's)."""
+        copy = EpochLog(self.path)
+        copy.rows, copy.epoch_seconds = [dict(row) for row in self.rows], list(self.epoch_seconds)
+        return copy
+
     def state_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "epoch_seconds": self.epoch_seconds}
 

@@ -275,6 +275,8 @@ def _train(
     with stop_on_sigint(stopper):
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+            # Testing the best checkpoint below restores the callbacks' state of that epoch: keep the whole log now.
+            log = epoch_log.snapshot()
             final = trainer.test(model, datamodule=datamodule, verbose=False)[0]
             predictions = model.test_predictions
             best_path = checkpoint.best_model_path or str(last)
@@ -284,7 +286,7 @@ def _train(
 
     if not trainer.is_global_zero:
         return RunOutcome(run_dir, {})
-    result = result_record(config, hyperparameters, layers, final, best, epoch_log, datamodule, trainer)
+    result = result_record(config, hyperparameters, layers, final, best, log, datamodule, trainer)
     if predictions is not None:
         write_predictions(run_dir / "predictions.npz", datamodule, predictions)
     write_json_atomic(run_dir / "result.json", result)

@@ -1,0 +1,73 @@
+"""The results contract on a run whose best epoch is not its last (synthetic data, CPU, deterministic)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from helpers import write_mnist_npz
+
+from cnnkit.cli import main
+
+
+@pytest.fixture(scope="module")
+def diverging_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SGD with a learning rate far too large: validation loss bottoms out before the last epoch."""
+    data = tmp_path_factory.mktemp("data")
+    write_mnist_npz(data)
+    out = tmp_path_factory.mktemp("runs")
+    args = [
+        "run",
+        "mnist",
+        "net_2",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.5",
+        "--subset",
+        "1000",
+        "--epochs",
+        "4",
+        "--quiet",
+        "--data-dir",
+        str(data),
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    return out / "single" / "mnist-strided_cnn-sgd-seed0"
+
+
+def test_history_covers_every_epoch_even_when_the_best_is_earlier(diverging_run: Path) -> None:
+    result = json.loads((diverging_run / "result.json").read_text())
+    with open(diverging_run / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert result["best_epoch"] < result["epochs"] == 4  # the situation this test is about
+    assert len(rows) == 4 and all(len(values) == 4 for values in result["history"].values())
+    for name, values in result["history"].items():
+        assert [round(v, 6) for v in values] == [float(row[name]) for row in rows]
+    assert len(result["epoch_seconds"]) == 4
+    assert result["train_seconds"] == pytest.approx(sum(result["epoch_seconds"]))
+    assert result["images_per_second"] == pytest.approx(800 * 4 / result["train_seconds"])
+    assert result["best_epoch"] == 1 + min(range(4), key=lambda i: result["history"]["val_loss"][i])
+
+
+def test_config_records_every_resolved_setting(diverging_run: Path) -> None:
+    config = json.loads((diverging_run / "config.json").read_text())
+    assert config["run"] == {
+        "dataset": "mnist",
+        "architecture": "strided_cnn",
+        "optimizer": "sgd",
+        "preset": "keras",
+        "seed": 0,
+        "epochs": 4,
+        "batch_size": 128,
+        "val_split": 0.2,
+        "subset": 1000,
+        "lr": 0.5,
+    }
+    assert config["optimizer_hparams"]["lr"] == 0.5 and config["optimizer_hparams"]["momentum"] == 0.0
+    assert config["model"]["params"] == 1_625_866 and config["data"]["train"] == 800
+    assert config["trainer"]["deterministic"] is True and config["versions"]["lightning"]

@@ -133,7 +133,7 @@ def runner_callbacks(options: TrainerOptions, run_dir: Path) -> list[L.Callback]
     from cnnkit.callbacks import EpochLog, StopOnRequest
 
     return [
-        runner.checkpoint_callback(run_dir / "checkpoints"),
+        *runner.checkpoint_callbacks(run_dir / "checkpoints"),
         EpochLog(run_dir / "metrics.csv"),
         StopOnRequest(),
         *runner.progress_callbacks(options),

@@ -186,19 +186,19 @@ def trainer_kwargs(config: RunConfig, options: TrainerOptions, run_dir: Path) ->
     }
 
 
-def checkpoint_callback(directory: Path) -> Any:
-    """last.ckpt after every epoch and best.ckpt (lowest val_loss), overwritten in place."""
+def checkpoint_callbacks(directory: Path) -> tuple[Any, Any]:
+    """best.ckpt (lowest val_loss) and last.ckpt (after every epoch), each overwritten in place.
+
+    Two callbacks, because Lightning 2.6's `save_last` only writes when a top-k checkpoint was saved in the same
+    step: with one callback last.ckpt would stop at the best epoch, and a resumed run would start over from there.
+    """
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    return ModelCheckpoint(
-        dirpath=directory,
-        filename="best",
-        monitor="val_loss",
-        mode="min",
-        save_last=True,
-        save_top_k=1,
-        enable_version_counter=False,
+    best = ModelCheckpoint(
+        dirpath=directory, filename="best", monitor="val_loss", mode="min", save_top_k=1, enable_version_counter=False
     )
+    last = ModelCheckpoint(dirpath=directory, filename="last", save_top_k=1, enable_version_counter=False)
+    return best, last
 
 
 def progress_callbacks(options: TrainerOptions) -> list[Any]:
@@ -245,7 +245,7 @@ def _train(
         model.network.compile()  # in place: checkpoints keep the plain parameter names (no `_orig_mod.`)
 
     checkpoints = run_dir / "checkpoints"
-    checkpoint = checkpoint_callback(checkpoints)
+    checkpoint, last_checkpoint = checkpoint_callbacks(checkpoints)
     epoch_log = EpochLog(run_dir / "metrics.csv")
     stopper = StopOnRequest()
 
@@ -253,7 +253,14 @@ def _train(
         record = config_record(study, config, hyperparameters, datamodule, layers, trainer, options, deterministic)
         write_json_atomic(run_dir / "config.json", record)
 
-    callbacks: list[L.Callback] = [checkpoint, epoch_log, stopper, RngState(), OnTrainStart(write_config)]
+    callbacks: list[L.Callback] = [
+        checkpoint,
+        last_checkpoint,
+        epoch_log,
+        stopper,
+        RngState(),
+        OnTrainStart(write_config),
+    ]
     callbacks += progress_callbacks(options)
     if options.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UsageError(

@@ -71,3 +71,15 @@ def test_config_records_every_resolved_setting(diverging_run: Path) -> None:
     assert config["optimizer_hparams"]["lr"] == 0.5 and config["optimizer_hparams"]["momentum"] == 0.0
     assert config["model"]["params"] == 1_625_866 and config["data"]["train"] == 800
     assert config["trainer"]["deterministic"] is True and config["versions"]["lightning"]
+
+
+def test_last_checkpoint_is_the_last_epoch_and_best_the_best(diverging_run: Path) -> None:
+    import torch
+
+    result = json.loads((diverging_run / "result.json").read_text())
+
+    def load(name: str) -> dict:
+        return torch.load(diverging_run / "checkpoints" / name, map_location="cpu", weights_only=True)
+
+    assert load("last.ckpt")["epoch"] == 3  # 0-based: after the 4th epoch, so a resumed run continues from there
+    assert load("best.ckpt")["epoch"] == result["best_epoch"] - 1

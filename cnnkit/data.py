@@ -166,7 +166,9 @@ class InMemoryDataModule(L.LightningDataModule):
     def load_arrays(self) -> ImageArrays:
         """The validated arrays, read (or downloaded) once and kept until `setup` has turned them into tensors."""
         if self._arrays is None:
-            self._arrays = load_image_set(self.spec, self.sources, self.data_dir, download=self.download)
+            arrays = load_image_set(self.spec, self.sources, self.data_dir, download=self.download)
+            self.split_points(len(arrays.y_train))  # refuse a bad --subset/--val-split before any work
+            self.source, self._arrays = arrays.source, arrays
         return self._arrays
 
     def prepare_data(self) -> None:
@@ -178,23 +180,25 @@ class InMemoryDataModule(L.LightningDataModule):
             return
         arrays = self.load_arrays()
         self._arrays = None  # the tensors below replace them
-        self.source = arrays.source
-        x_train, y_train = arrays.x_train, arrays.y_train
-        if self.subset is not None:
-            if self.subset > len(y_train):
-                raise UsageError(f"--subset {self.subset} is larger than the {len(y_train)} training images")
-            x_train, y_train = x_train[: self.subset], y_train[: self.subset]
-        cut = keras_validation_split(len(y_train), self.val_split)
-        if cut < 1 or cut >= len(y_train):
-            raise UsageError(
-                f"--val-split {self.val_split} of {len(y_train)} images leaves an empty training or validation set"
-            )
+        used, cut = self.split_points(len(arrays.y_train))
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         self._splits = {
-            "train": self._to_tensors(x_train[:cut], y_train[:cut], device),
-            "val": self._to_tensors(x_train[cut:], y_train[cut:], device),
+            "train": self._to_tensors(arrays.x_train[:cut], arrays.y_train[:cut], device),
+            "val": self._to_tensors(arrays.x_train[cut:used], arrays.y_train[cut:used], device),
             "test": self._to_tensors(arrays.x_test, arrays.y_test, device),
         }
+
+    def split_points(self, count: int) -> tuple[int, int]:
+        """(images used, where validation starts) for `count` training images, after --subset; checks both."""
+        used = count if self.subset is None else self.subset
+        if used > count:
+            raise UsageError(f"--subset {self.subset} is larger than the {count} training images")
+        cut = keras_validation_split(used, self.val_split)
+        if cut < 1 or cut >= used:
+            raise UsageError(
+                f"--val-split {self.val_split} of {used} images leaves an empty training or validation set"
+            )
+        return used, cut
 
     @staticmethod
     def _to_tensors(images: np.ndarray, labels: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -208,11 +208,13 @@ def _download_all(resources: Sequence[DownloadResource], data_dir: Path) -> None
     """
     from torchvision.datasets import utils as tv_utils
 
+    created = not data_dir.exists()
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".cnnkit-download-", dir=data_dir))
     except OSError as exc:
         raise DataError(f"{data_dir}: cannot create the data directory ({exc.strerror or exc})") from exc
+    complete = False
     try:
         for res in resources:
             target = tmp / res.filename
@@ -234,8 +236,11 @@ def _download_all(resources: Sequence[DownloadResource], data_dir: Path) -> None
                 raise DataError(f"could not download {res.filename} ({'; '.join(errors)})")
         for res in resources:
             os.replace(tmp / res.filename, data_dir / res.filename)
+        complete = True
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if created and not complete:
+            shutil.rmtree(data_dir, ignore_errors=True)  # leave no empty directory behind a failed download
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -182,3 +182,26 @@ def test_plugin_raising_inside_a_hook(capsys: pytest.CaptureFixture[str], plugin
     plugin_module(cnnkit_register_optimizers=explode)
     code, _, err = cli(capsys, "list")
     assert code == 2 and "plugin 'acme-cnn:acme' failed in cnnkit_register_optimizers: KeyError" in err
+
+
+def test_subset_larger_than_the_training_set_writes_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = write_npz(tmp_path / "data")
+    err = run_fails(capsys, tmp_path, data, "--subset", "70000")
+    assert "--subset 70000 is larger than the 60000 training images" in err
+
+
+def test_no_data_and_no_network_leaves_no_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torchvision.datasets.utils as tv_utils
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(tv_utils, "download_url", offline)
+    missing = tmp_path / "not-yet"
+    code, _, err = cli(
+        capsys, "run", "mnist", "net_1", "--quiet", "--data-dir", str(missing), "--out", str(tmp_path / "runs")
+    )
+    assert code == 2 and "no mnist data in" in err and "network is unreachable" in err
+    assert not missing.exists() and not (tmp_path / "runs").exists()

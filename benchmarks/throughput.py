@@ -218,7 +218,7 @@ class Bench:
 
     # plain: index the same uint8 tensor by the same permutation, /255, forward, cross_entropy, backward, step.
     def run_plain(self) -> float:
-        images, labels = self.datamodule._splits["train"]
+        images, labels = self.datamodule.split("train")
         images, labels = images.to(self.device), labels.to(self.device)
         network = self.network
         network.load_state_dict(self.initial)

@@ -27,20 +27,31 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _number(kind: type, minimum: float, label: str, exclusive_max: float | None = None) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
+def _integer(label: str, minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least `minimum`."""
+
+    def parse(text: str) -> int:
         try:
-            value = kind(text)
+            value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{label} must be {'an integer' if kind is int else 'a number'}, got '{text}'"
-            ) from None
-        if (
-            value < minimum
-            or (exclusive_max is not None and value >= exclusive_max)
-            or (kind is float and exclusive_max is not None and value <= minimum)
-        ):
-            bound = f"between {minimum} and {exclusive_max} (exclusive)" if exclusive_max else f"at least {minimum}"
+            raise argparse.ArgumentTypeError(f"{label} must be an integer, got '{text}'") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{label} must be at least {minimum}, got {text}")
+        return value
+
+    return parse
+
+
+def _number(label: str, above: float, below: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a number strictly above `above` (and strictly below `below`, when given)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{label} must be a number, got '{text}'") from None
+        if value <= above or (below is not None and value >= below):
+            bound = f"between {above} and {below} (exclusive)" if below is not None else f"greater than {above}"
             raise argparse.ArgumentTypeError(f"{label} must be {bound}, got {text}")
         return value
 
@@ -92,19 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="run the 'assignment' study, then write its report")
     which.add_argument("--study", metavar="NAME_OR_TOML", help="a registered study or a study TOML file")
     run.add_argument("--optimizer", default=None, help="optimizer name (default adam)")
-    run.add_argument("--lr", type=_number(float, 0.0, "--lr"), help="learning rate (default: the preset's)")
-    run.add_argument("--epochs", type=_number(int, 1, "--epochs"), help="epochs (default 10; studies: their own)")
-    run.add_argument("--batch-size", type=_number(int, 1, "--batch-size"), default=None, help="default 128")
+    run.add_argument("--lr", type=_number("--lr", 0.0), help="learning rate (default: the preset's)")
+    run.add_argument("--epochs", type=_integer("--epochs", 1), help="epochs (default 10; studies: their own)")
+    run.add_argument("--batch-size", type=_integer("--batch-size", 1), default=None, help="default 128")
     run.add_argument(
         "--val-split",
-        type=_number(float, 0.0, "--val-split", 1.0),
+        type=_number("--val-split", 0.0, 1.0),
         default=None,
         help="fraction of the training set (its end, as Keras) kept for validation (default 0.2)",
     )
-    run.add_argument("--seed", type=_number(int, 0, "--seed"), help="random seed (default 0)")
-    run.add_argument("--seeds", type=_number(int, 1, "--seeds"), help="studies: run seeds 0..N-1")
+    run.add_argument("--seed", type=_integer("--seed", 0), help="random seed (default 0)")
+    run.add_argument("--seeds", type=_integer("--seeds", 1), help="studies: run seeds 0..N-1")
     run.add_argument("--preset", default=None, help="keras (default: Keras defaults, as the assignment) or torch")
-    run.add_argument("--subset", type=_number(int, 2, "--subset"), help="keep only the first N training images")
+    run.add_argument("--subset", type=_integer("--subset", 2), help="keep only the first N training images")
     run.add_argument("--out", type=Path, default=Path("runs"), help="results directory (default ./runs)")
     run.add_argument("--data-dir", help="where datasets are read/downloaded (default $CNNKIT_DATA_DIR or cache)")
     run.add_argument("--fresh", action="store_true", help="discard existing results of these runs and start over")
@@ -113,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--devices", default="auto", help="number of devices or 'auto'")
     run.add_argument("--strategy", default="auto", help="e.g. ddp (Lightning strategies)")
     run.add_argument("--precision", default="32-true", help="e.g. 32-true (default), bf16-mixed, 16-mixed")
-    run.add_argument("--num-nodes", type=_number(int, 1, "--num-nodes"), default=1, help="nodes for ddp")
+    run.add_argument("--num-nodes", type=_integer("--num-nodes", 1), default=1, help="nodes for ddp")
     run.add_argument("--compile", action="store_true", help="torch.compile the network (GPU speed-up)")
     run.add_argument("--channels-last", action="store_true", help="channels_last memory format (GPU speed-up)")
     run.add_argument("--lang", default="en", help="report language after --all/--study (en or es)")

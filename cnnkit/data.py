@@ -159,6 +159,10 @@ class InMemoryDataModule(L.LightningDataModule):
     def class_names(cls) -> list[str]:
         return list(cls.spec.class_names) or [str(i) for i in range(cls.spec.num_classes)]
 
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(uint8 images NCHW, labels) of "train", "val" or "test", as they live on the device after `setup`."""
+        return self._splits[name]
+
     def split_sizes(self) -> dict[str, int]:
         return {name: len(labels) for name, (_, labels) in self._splits.items()}
 

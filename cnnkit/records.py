@@ -93,7 +93,7 @@ def write_predictions(path: Path, datamodule: Any, predictions: Any) -> None:
     """Test labels and predictions (final weights) plus a few misclassified images, for the report."""
     import numpy as np
 
-    images, labels = datamodule._splits["test"]
+    images, labels = datamodule.split("test")
     y_true = labels.cpu().numpy()
     y_pred = predictions.numpy().astype(np.int64)
     wrong = np.flatnonzero(y_true != y_pred)[:MISCLASSIFIED_SAMPLES]

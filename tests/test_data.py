@@ -78,7 +78,7 @@ def test_datamodule_split_subset_and_scaling(synthetic_dir: Path) -> None:
     datamodule.setup("fit")
     assert datamodule.split_sizes() == {"train": 800, "val": 200, "test": 10_000}
     assert datamodule.source.endswith("mnist.npz")
-    val_images, val_labels = datamodule._splits["val"]
+    val_images, val_labels = datamodule.split("val")
     assert val_images.shape == (200, 1, 28, 28) and val_images.dtype == torch.uint8
     assert np.array_equal(val_images[:, 0].numpy(), raw["x_train"][800:1000])  # the LAST 20% of the subset
     assert np.array_equal(val_labels.numpy(), raw["y_train"][800:1000])

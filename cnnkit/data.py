@@ -142,6 +142,7 @@ class InMemoryDataModule(L.LightningDataModule):
             download,
         )
         self.source = ""
+        self.files: tuple[Path, ...] = ()
         self._splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._arrays: ImageArrays | None = None
 
@@ -172,7 +173,7 @@ class InMemoryDataModule(L.LightningDataModule):
         if self._arrays is None:
             arrays = load_image_set(self.spec, self.sources, self.data_dir, download=self.download)
             self.split_points(len(arrays.y_train))  # refuse a bad --subset/--val-split before any work
-            self.source, self._arrays = arrays.source, arrays
+            self.source, self.files, self._arrays = arrays.source, arrays.files, arrays
         return self._arrays
 
     def prepare_data(self) -> None:

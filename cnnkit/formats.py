@@ -84,6 +84,7 @@ class ImageArrays:
     x_test: np.ndarray
     y_test: np.ndarray
     source: str
+    files: tuple[Path, ...] = ()  # the files read, for provenance (name and SHA-256 in config.json)
 
 
 @dataclass(frozen=True)
@@ -175,12 +176,17 @@ def _check_pair(x: np.ndarray, y: np.ndarray, where: str, xkey: str, ykey: str, 
 # Downloads (torchvision imported lazily)
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in 1 MiB chunks."""
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _md5(path: Path) -> str:
+    return file_digest(path, "md5")
 
 
 def _reason(exc: BaseException) -> str:
@@ -287,7 +293,7 @@ class NpzSource:
         y_test = _check_labels(arrays["y_test"], where, "y_test", spec)
         _check_pair(x_train, y_train, where, "x_train", "y_train", spec.train_count)
         _check_pair(x_test, y_test, where, "x_test", "y_test", spec.test_count)
-        return ImageArrays(x_train, y_train, x_test, y_test, where)
+        return ImageArrays(x_train, y_train, x_test, y_test, where, (path,))
 
     def can_download(self) -> bool:
         return False
@@ -465,7 +471,7 @@ class IdxSource:
                 raise DataError(f"{yp}: holds {len(y)} labels but {xp.name} holds {len(x)} images")
             if len(x) != expected:
                 raise DataError(f"{xp}: holds {len(x)} images, expected {expected} for {spec.name}")
-        return ImageArrays(x_train, y_train, x_test, y_test, str(directory))
+        return ImageArrays(x_train, y_train, x_test, y_test, str(directory), tuple(paths))
 
     def can_download(self) -> bool:
         return self.torchvision_dataset is not None
@@ -577,12 +583,12 @@ class CifarBatchesSource:
         folder = Path(data_dir) / self.folder
         if folder.is_dir():
             blobs = self._read_folder(folder)
-            where = str(folder)
+            where, files = str(folder), tuple(folder / name for name in self._members())
         else:
             archive = Path(data_dir) / self.archive
             blobs = self._read_archive(archive)
-            where = str(archive)
-        return self._decode(blobs, where, spec)
+            where, files = str(archive), (archive,)
+        return dataclasses.replace(self._decode(blobs, where, spec), files=files)
 
     def _read_folder(self, folder: Path) -> dict[str, tuple[str, bytes]]:
         blobs = {}

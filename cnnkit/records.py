@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
 import platform
+import socket
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from cnnkit.atomic import write_atomic
+from cnnkit.formats import file_digest
 from cnnkit.presets import INIT_DESCRIPTION
 
 MISCLASSIFIED_SAMPLES = 16
@@ -34,6 +37,7 @@ def config_record(
         "init": INIT_DESCRIPTION[config.preset],
         "data": {
             "source": datamodule.source,
+            "files": [{"name": path.name, "sha256": file_digest(path)} for path in datamodule.files],
             **datamodule.split_sizes(),
             "image_shape": [datamodule.spec.height, datamodule.spec.width, datamodule.spec.channels],
             "num_classes": datamodule.num_classes(),
@@ -86,7 +90,13 @@ def result_record(
         "images_per_second": trained_images / train_seconds if train_seconds else None,
         "epoch_seconds": epoch_log.epoch_seconds,
         "device": describe_device(trainer.strategy.root_device),
+        "trained_by": trained_by(),
     }
+
+
+def trained_by() -> dict[str, Any]:
+    """Host and pid of the cnnkit command that trains this run (its process group leader under --jobs)."""
+    return {"host": socket.gethostname(), "pid": int(os.environ.get("CNNKIT_COMMAND_PID", os.getpid()))}
 
 
 def write_predictions(path: Path, datamodule: Any, predictions: Any) -> None:

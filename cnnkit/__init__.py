@@ -11,7 +11,7 @@ from typing import Any
 
 from cnnkit.errors import CnnkitError, DataError, PluginError, RunError, UsageError
 from cnnkit.hookspecs import hookimpl
-from cnnkit.registry import RegisterCallback
+from cnnkit.registry import ReaderInfo, RegisterCallback
 
 __version__ = "0.1.0"
 
@@ -35,6 +35,7 @@ __all__ = [
     "CnnkitError",
     "DataError",
     "PluginError",
+    "ReaderInfo",
     "RegisterCallback",
     "RunError",
     "UsageError",

@@ -12,7 +12,7 @@ import pluggy
 
 from cnnkit import hookspecs
 from cnnkit.errors import PluginError
-from cnnkit.registry import Entry, Registry
+from cnnkit.registry import Entry, ReaderInfo, Registry
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 BUILTIN_DISTRIBUTION = "cnnkit"
@@ -102,13 +102,17 @@ def _fill(pm: pluggy.PluginManager, registries: Registries, origin: dict[str, tu
                 *,
                 aliases: Iterable[str] = (),
                 description: str = "",
+                reader: ReaderInfo | None = None,
                 _plugin: str = plugin,
                 _dist: str = dist,
                 _version: str = version,
                 _registry: Registry[Any] = registry,
                 _kind: str = kind,
             ) -> None:
-                _registry.add(Entry(_kind, name, target, _plugin, _dist, _version, tuple(aliases), description))
+                if reader is not None and not isinstance(reader, ReaderInfo):
+                    raise PluginError(f"plugin '{_plugin}' registered {_kind} '{name}' with reader= not a ReaderInfo")
+                info = reader or ReaderInfo()
+                _registry.add(Entry(_kind, name, target, _plugin, _dist, _version, tuple(aliases), description, info))
 
             try:
                 impl.function(register=register)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import platform
 import socket
 from dataclasses import asdict
@@ -12,6 +11,7 @@ from typing import Any
 
 from cnnkit.atomic import write_atomic
 from cnnkit.formats import file_digest
+from cnnkit.locks import command_pid
 from cnnkit.presets import INIT_DESCRIPTION
 
 MISCLASSIFIED_SAMPLES = 16
@@ -96,7 +96,7 @@ def result_record(
 
 def trained_by() -> dict[str, Any]:
     """Host and pid of the cnnkit command that trains this run (its process group leader under --jobs)."""
-    return {"host": socket.gethostname(), "pid": int(os.environ.get("CNNKIT_COMMAND_PID", os.getpid()))}
+    return {"host": socket.gethostname(), "pid": command_pid()}
 
 
 def write_predictions(path: Path, datamodule: Any, predictions: Any) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -17,10 +17,38 @@ from cnnkit.errors import PluginError, UsageError
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class ReaderInfo:
+    """How a report presents a dataset or architecture to its reader (all optional).
+
+    Texts are given per report language (`{"en": ..., "es": ...}`); a language a plugin does not give falls back
+    to English, and a missing display name to the registry name.
+    """
+
+    display_name: str = ""
+    summary: Mapping[str, str] = field(default_factory=dict)  # a sentence or two for the Methods section
+    citation: str = ""  # the full reference for the References list, e.g. "LeCun, Y., ... (1998). ..."
+    cite_as: str = ""  # its in-text form, e.g. "LeCun et al., 1998"
+
+    def name_or(self, fallback: str) -> str:
+        return self.display_name or fallback
+
+    def summary_in(self, lang: str) -> str:
+        return self.summary.get(lang) or self.summary.get("en", "")
+
+
 class RegisterCallback(Protocol):
     """The callback each hook receives."""
 
-    def __call__(self, name: str, target: Any, *, aliases: Iterable[str] = (), description: str = "") -> None: ...
+    def __call__(
+        self,
+        name: str,
+        target: Any,
+        *,
+        aliases: Iterable[str] = (),
+        description: str = "",
+        reader: ReaderInfo | None = None,
+    ) -> None: ...
 
 
 @dataclass
@@ -35,6 +63,7 @@ class Entry(Generic[T]):
     version: str = ""
     aliases: tuple[str, ...] = ()
     description: str = ""
+    reader: ReaderInfo = field(default_factory=ReaderInfo)
     _loaded: T | None = field(default=None, repr=False)
 
     def load(self) -> T:
@@ -64,6 +93,8 @@ class Entry(Generic[T]):
             "plugin": self.plugin,
             "distribution": self.distribution,
             "version": self.version,
+            "display_name": self.reader.name_or(self.name),
+            "citation": self.reader.citation,
         }
 
 

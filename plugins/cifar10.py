@@ -1,7 +1,6 @@
 """Plugin: CIFAR-10 small colour images (Krizhevsky, 2009) - its facts and the files it can be read from."""
 
-from cnnkit import RegisterCallback, hookimpl
-from cnnkit.formats import CifarBatchesSource, ImageSetSpec, NpzSource
+from cnnkit import CifarBatchesSource, ImageSetSpec, NpzSource, RegisterCallback, hookimpl
 
 CIFAR10_SPEC = ImageSetSpec(
     "cifar10",

@@ -1,7 +1,6 @@
 """Plugin: the MNIST handwritten digits (LeCun et al., 1998) - its facts and the files it can be read from."""
 
-from cnnkit import RegisterCallback, hookimpl
-from cnnkit.formats import IdxSource, ImageSetSpec, NpzSource
+from cnnkit import IdxSource, ImageSetSpec, NpzSource, RegisterCallback, hookimpl
 
 MNIST_SPEC = ImageSetSpec(
     "mnist",

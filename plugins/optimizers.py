@@ -1,7 +1,6 @@
 """Plugin: optimizers with their Keras and PyTorch defaults (DESIGN.md lists the Keras ones)."""
 
-from cnnkit import RegisterCallback, hookimpl
-from cnnkit.presets import OptimizerSpec
+from cnnkit import OptimizerSpec, RegisterCallback, hookimpl
 
 # Keras 3 defaults. Keras' epsilon is 1e-7 throughout; PyTorch's defaults come from the classes themselves.
 OPTIMIZERS = {

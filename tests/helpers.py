@@ -42,8 +42,14 @@ def cli_subprocess(*args: str, env: dict[str, str] | None = None, timeout: float
     )
 
 
-def write_mnist_npz(directory: Path, train: int = 60_000, test: int = 10_000, seed: int = 0) -> Path:
-    """A Keras-layout mnist.npz of random pixels whose labels are learnable (the class sets a bright block)."""
+def write_mnist_npz(
+    directory: Path, train: int = 60_000, test: int = 10_000, seed: int = 0, contradict: slice | None = None
+) -> Path:
+    """A Keras-layout mnist.npz of random pixels whose labels are learnable (the class sets a bright block).
+
+    `contradict`: training images whose labels are shifted by one class, so that what the network learns from
+    the other images makes it ever more wrong on these (a validation split there gets worse every epoch).
+    """
     rng = np.random.default_rng(seed)
 
     def images(count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,6 +61,8 @@ def write_mnist_npz(directory: Path, train: int = 60_000, test: int = 10_000, se
 
     x_train, y_train = images(train)
     x_test, y_test = images(test)
+    if contradict is not None:
+        y_train[contradict] = (y_train[contradict] + 1) % 10
     path = directory / "mnist.npz"
     np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return path

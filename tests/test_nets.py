@@ -9,7 +9,7 @@ from cnnkit_plugins.networks import SameConv2d
 
 from cnnkit.data import one_hot
 from cnnkit.plugins import create_plugin_manager
-from cnnkit.summary import format_summary, layer_table
+from cnnkit.summary import format_summary, layer_table, summarize
 
 REGISTRIES = create_plugin_manager()[1]
 EXPECTED = {
@@ -58,7 +58,7 @@ def test_layer_stacks_and_parameter_counts(dataset: str, architecture: str, pres
 
 def test_summary_text_is_keras_style() -> None:
     datamodule, model = build("mnist", "net_1")
-    text = format_summary("pooling_cnn", layer_table(model.network, datamodule.input_shape()))
+    text = format_summary("pooling_cnn", summarize(model.network, datamodule.input_shape()))
     assert text.splitlines()[-1] == "Total params: 1,625,866"
     assert "max_pooling2d (MaxPooling2D)" in text and "(None, 14, 14, 64)" in text and "1,605,760" in text
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cnnkit_plugins.cifar10 import CIFAR10_SOURCES, CIFAR10_SPEC
 from cnnkit_plugins.mnist import MNIST_SOURCES, MNIST_SPEC
 
-from cnnkit.data import InMemoryDataModule
+from cnnkit import InMemoryDataModule
 
 
 class MNISTDataModule(InMemoryDataModule):

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnkit.model import ImageClassifier
+from cnnkit import ImageClassifier
 
 
 class SameConv2d(nn.Conv2d):

@@ -1,7 +1,6 @@
 """Plugin: the `assignment` study - the seven runs of the original assignment, with its published figures."""
 
-from cnnkit import RegisterCallback, hookimpl
-from cnnkit.study import RunSpec, Study
+from cnnkit import RegisterCallback, RunSpec, Study, hookimpl
 
 PUBLISHED = "original assignment (Keras)"
 

@@ -113,7 +113,7 @@ def summarize(network: nn.Module, input_shape: Shape) -> ModelSummary:
     trainable, non_trainable = parameter_counts(network)
     counts = NetworkCounts(trainable, non_trainable, run.macs)
     names: dict[str, int] = {}
-    if not run.blocks and not list(network.children()):  # a single layer is its own only row
+    if not list(network.children()):  # a single layer is its own only row
         return ModelSummary((_row(network, run.output_shape, run.macs, names),), counts)
     called = {id(block.module) for block in run.blocks}
     unused = [

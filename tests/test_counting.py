@@ -50,7 +50,8 @@ class TinyResNet(nn.Module):
 STEM, BLOCK, HEAD = 160 + 32, 2 * 2304 + 64, 170
 TRAINABLE = STEM + 2 * BLOCK + HEAD  # 9,706
 RUNNING_STATS = 32 + 2 * 64  # 160
-# Multiply-adds: each 3x3 conv does 9*in*out per output pixel; the dense layer 16*10.
+# Multiply-adds: each 3x3 conv does 9*in*out per output pixel; the dense layer 16*10. (A per-layer-type count of
+# the top-level layers found only the stem and the head: 113,056.)
 MACS = 9 * 16 * 28 * 28 + 2 * 9 * 16 * 16 * 28 * 28 + 2 * 9 * 16 * 16 * 14 * 14 + 160  # 4,628,896
 
 
@@ -161,3 +162,17 @@ def test_a_single_layer_is_its_own_row() -> None:
     assert [(r.name, r.type, r.output_shape, r.params, r.macs) for r in summary.layers] == [
         ("conv2d", "Conv2D", (None, 26, 26, 4), 40, 9 * 4 * 26 * 26)
     ]
+
+
+def test_a_child_the_forward_pass_never_calls_still_shows_its_weights() -> None:
+    network = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    network.add_module("unused_head", nn.Linear(10, 2))
+    network.forward = lambda x: network[1](network[0](x))  # type: ignore[method-assign]
+    summary = summarize(network, INPUT)
+    assert [(r.name, r.output_shape, r.params) for r in summary.layers] == [
+        ("flatten", (None, 784), 0),
+        ("dense", (None, 10), 7_850),
+        ("dense_1", (), 22),
+    ]
+    assert summary.counts.params == 7_872
+    assert "dense_1 (Dense)" in format_summary("x", summary).splitlines()[6] and " ? " in format_summary("x", summary)

@@ -224,11 +224,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
     registries = get_registries()
     datamodule = registries.datasets.get(args.dataset)
     architecture = registries.architectures.entry(args.architecture)
-    from cnnkit.summary import format_summary, layer_table
+    from cnnkit.summary import format_summary, summarize
 
     model = architecture.load()(datamodule.input_shape(), datamodule.num_classes(), None, check_preset(args.preset))
-    rows = layer_table(model.network, datamodule.input_shape())
-    print(format_summary(f"{architecture.name} on {registries.datasets.canonical(args.dataset)}", rows))
+    summary = summarize(model.network, datamodule.input_shape())
+    print(format_summary(f"{architecture.name} on {registries.datasets.canonical(args.dataset)}", summary))
     return 0
 
 

@@ -1,4 +1,9 @@
-"""The hooks a cnnkit plugin implements. Each receives a `register` callback and may call it many times."""
+"""The hooks a cnnkit plugin implements. Each receives a `register` callback and may call it many times.
+
+`register(name, target, *, aliases=(), description="", reader=None)`: `target` is the object or a lazy
+`"module:attr"` string, `description` one line for `cnnkit list`, and `reader` an optional `cnnkit.ReaderInfo`
+(display name, a sentence or two for the report's Methods section and a citation, in the report's languages).
+"""
 
 from __future__ import annotations
 
@@ -16,23 +21,26 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @hookspec
 def cnnkit_register_datasets(register: RegisterCallback) -> None:
-    """Register datasets: `register(name, datamodule_class_or_"module:attr", aliases=(), description="")`.
+    """Register datasets: `register(name, datamodule_class_or_"module:attr", aliases=(), description="", reader=None)`.
 
-    The class must subclass `cnnkit.InMemoryDataModule`.
+    The class must subclass `cnnkit.InMemoryDataModule`. `reader=cnnkit.ReaderInfo(...)` tells the report how to
+    present the dataset: its display name, a description for the Methods section and its citation.
     """
 
 
 @hookspec
 def cnnkit_register_architectures(register: RegisterCallback) -> None:
-    """Register networks: `register(name, classifier_class_or_"module:attr", aliases=(), description="")`.
+    """Register networks: `register(name, classifier_class_or_"module:attr", aliases=(), description="", reader=None)`.
 
     The class must subclass `cnnkit.ImageClassifier`; it is built for the input shape and class count of the dataset.
+    `reader=cnnkit.ReaderInfo(...)` tells the report how to present the network: its display name, a description for
+    the Methods section and the paper that introduced it.
     """
 
 
 @hookspec
 def cnnkit_register_optimizers(register: RegisterCallback) -> None:
-    """Register optimizers: `register(name, cnnkit.OptimizerSpec(...), aliases=(), description="")`."""
+    """Register optimizers: `register(name, cnnkit.OptimizerSpec(...), aliases=(), description="", reader=None)`."""
 
 
 @hookspec

@@ -7,12 +7,15 @@ import platform
 import socket
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnkit.atomic import write_atomic
 from cnnkit.formats import file_digest
 from cnnkit.locks import command_pid
 from cnnkit.presets import INIT_DESCRIPTION
+
+if TYPE_CHECKING:
+    from cnnkit.summary import ModelSummary
 
 MISCLASSIFIED_SAMPLES = 16
 HISTORY_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
@@ -23,7 +26,7 @@ def config_record(
     config: Any,
     hyperparameters: dict[str, Any],
     datamodule: Any,
-    layers: list[Any],
+    model: ModelSummary,
     trainer: Any,
     options: Any,
     deterministic: bool,
@@ -43,7 +46,7 @@ def config_record(
             "num_classes": datamodule.num_classes(),
             "class_names": datamodule.class_names(),
         },
-        "model": {"params": sum(row.params for row in layers), "layers": [row.as_dict() for row in layers]},
+        "model": model.as_dict(),  # params (total), trainable_params, non_trainable_params, macs, layers
         "trainer": {
             "accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
             "devices": trainer.num_devices,
@@ -63,7 +66,7 @@ def config_record(
 def result_record(
     config: Any,
     hyperparameters: dict[str, Any],
-    layers: list[Any],
+    model: ModelSummary,
     final: dict[str, float],
     best: dict[str, float],
     epoch_log: Any,
@@ -79,7 +82,7 @@ def result_record(
     return {
         **{k: v for k, v in asdict(config).items() if k != "lr"},
         "lr": hyperparameters.get("lr"),
-        "params": sum(row.params for row in layers),
+        "params": model.counts.params,
         "test_loss": final["test_loss"],
         "test_accuracy": final["test_accuracy"],
         "best_epoch": 1 + int(np.nanargmin(np.array(history["val_loss"], dtype=float))),

@@ -17,24 +17,51 @@ from cnnkit.errors import PluginError, UsageError
 T = TypeVar("T")
 
 
+Text = str | Mapping[str, str]  # one text, or one per report language: {"en": ..., "es": ...}
+
+
+def _in_language(text: Text, lang: str) -> str:
+    """`text` in `lang`, else in English ("" when neither is given)."""
+    if isinstance(text, str):
+        return text
+    return text.get(lang) or text.get("en", "")
+
+
+def _check_text(field_name: str, text: object) -> None:
+    valid = isinstance(text, str) or (
+        isinstance(text, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in text.items())
+    )
+    if not valid:
+        raise TypeError(f"ReaderInfo.{field_name} must be a str or a {{language: str}} mapping, not {text!r}")
+
+
 @dataclass(frozen=True)
 class ReaderInfo:
-    """How a report presents a dataset or architecture to its reader (all optional).
+    """How a report presents a dataset or architecture to its reader (every field optional).
 
-    Texts are given per report language (`{"en": ..., "es": ...}`); a language a plugin does not give falls back
-    to English, and a missing display name to the registry name.
+    `display_name` and `summary` are one text or one per report language (`{"en": ..., "es": ...}`); a language
+    a plugin does not give falls back to English, and a missing display name to the registry name.
     """
 
-    display_name: str = ""
-    summary: Mapping[str, str] = field(default_factory=dict)  # a sentence or two for the Methods section
+    display_name: Text = ""  # e.g. "LeNet-5", {"en": "Pooling CNN (net_1)", "es": "CNN con pooling (net_1)"}
+    summary: Text = field(default_factory=dict)  # a sentence or two for the Methods section
     citation: str = ""  # the full reference for the References list, e.g. "LeCun, Y., ... (1998). ..."
     cite_as: str = ""  # its in-text form, e.g. "LeCun et al., 1998"
 
-    def name_or(self, fallback: str) -> str:
-        return self.display_name or fallback
+    def __post_init__(self) -> None:
+        _check_text("display_name", self.display_name)
+        _check_text("summary", self.summary)
+        for name in ("citation", "cite_as"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"ReaderInfo.{name} must be a str, not {getattr(self, name)!r}")
+
+    def name_or(self, fallback: str, lang: str = "en") -> str:
+        """The display name in `lang` (else English), or `fallback` (the registry name) when none is given."""
+        return _in_language(self.display_name, lang) or fallback
 
     def summary_in(self, lang: str) -> str:
-        return self.summary.get(lang) or self.summary.get("en", "")
+        """The Methods sentence(s) in `lang`, else in English, else ""."""
+        return _in_language(self.summary, lang)
 
 
 class RegisterCallback(Protocol):

@@ -222,7 +222,7 @@ def _train(
 
     from cnnkit.callbacks import EpochLog, OnTrainStart, RunInterrupted, StopOnRequest
     from cnnkit.resume import RngState
-    from cnnkit.summary import layer_table
+    from cnnkit.summary import summarize
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = registries.datasets.get(config.dataset)(
@@ -238,7 +238,7 @@ def _train(
     model = registries.architectures.get(config.architecture)(
         datamodule.input_shape(), datamodule.num_classes(), optimizer, config.preset, config.lr
     )
-    layers = layer_table(model.network, datamodule.input_shape())
+    summary = summarize(model.network, datamodule.input_shape())
     if options.channels_last:
         model.set_channels_last(True)
     if options.compile:
@@ -250,7 +250,7 @@ def _train(
     stopper = StopOnRequest()
 
     def write_config(trainer: L.Trainer) -> None:
-        record = config_record(study, config, hyperparameters, datamodule, layers, trainer, options, deterministic)
+        record = config_record(study, config, hyperparameters, datamodule, summary, trainer, options, deterministic)
         write_json_atomic(run_dir / "config.json", record)
 
     callbacks: list[L.Callback] = [
@@ -293,7 +293,7 @@ def _train(
 
     if not trainer.is_global_zero:
         return RunOutcome(run_dir, {})
-    result = result_record(config, hyperparameters, layers, final, best, log, datamodule, trainer)
+    result = result_record(config, hyperparameters, summary, final, best, log, datamodule, trainer)
     if predictions is not None:
         write_predictions(run_dir / "predictions.npz", datamodule, predictions)
     write_json_atomic(run_dir / "result.json", result)

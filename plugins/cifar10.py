@@ -1,6 +1,10 @@
 """Plugin: CIFAR-10 small colour images (Krizhevsky, 2009) - its facts and the files it can be read from."""
 
+<<<<<<< HEAD
 from cnnkit import CifarBatchesSource, ImageSetSpec, NpzSource, RegisterCallback, hookimpl
+=======
+from cnnkit import CifarBatchesSource, ImageSetSpec, NpzSource, ReaderInfo, RegisterCallback, hookimpl
+>>>>>>> counting
 
 CIFAR10_SPEC = ImageSetSpec(
     "cifar10",
@@ -14,6 +18,18 @@ CIFAR10_SPEC = ImageSetSpec(
 )
 # Keras' cifar10.npz, else the official python batches (folder or tar.gz; downloaded with its md5).
 CIFAR10_SOURCES = (NpzSource("cifar10.npz"), CifarBatchesSource())
+CIFAR10_READER = ReaderInfo(
+    display_name="CIFAR-10",
+    summary={
+        "en": "CIFAR-10 holds 60,000 colour 32 × 32 photographs in ten classes of animals and vehicles "
+        "(6,000 per class), 50,000 for training and 10,000 for testing.",
+        "es": "CIFAR-10 reúne 60.000 fotografías en color de 32 × 32 píxeles de diez clases de animales y vehículos "
+        "(6.000 por clase), 50.000 de entrenamiento y 10.000 de prueba.",
+    },
+    citation="Krizhevsky, A. (2009). Learning multiple layers of features from tiny images. Technical report, "
+    "University of Toronto.",
+    cite_as="Krizhevsky, 2009",
+)
 
 
 @hookimpl
@@ -23,4 +39,5 @@ def cnnkit_register_datasets(register: RegisterCallback) -> None:
         "cnnkit_plugins.datamodules:CIFAR10DataModule",
         aliases=("cifar-10",),
         description="CIFAR-10: 50,000 train + 10,000 test colour 32x32 images, 10 classes",
+        reader=CIFAR10_READER,
     )

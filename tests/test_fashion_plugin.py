@@ -18,7 +18,13 @@ import pytest
 
 pytest.importorskip("cnnkit_fashion", reason="cnnkit-fashion is not installed (pip install ./examples/cnnkit-fashion)")
 
-from cnnkit_fashion.plugin import FASHION_MNIST_SOURCES, FASHION_MNIST_SPEC, FASHION_STUDY
+from cnnkit_fashion.plugin import (
+    FASHION_MNIST_READER,
+    FASHION_MNIST_SOURCES,
+    FASHION_MNIST_SPEC,
+    FASHION_STUDY,
+    LENET5_READER,
+)
 
 from cnnkit import IdxSource
 from cnnkit.formats import default_data_dir
@@ -54,6 +60,21 @@ def test_cnnkit_list_json_shows_the_plugins_entries_with_distribution_and_versio
         assert entry["plugin"] == f"{DISTRIBUTION}:fashion"
         assert entry["aliases"] == aliases and entry["description"]
     assert found["datasets"]["mnist"]["distribution"] == "cnnkit"  # the built-ins are unaffected
+
+
+def test_lenet5_and_fashion_mnist_name_and_cite_themselves_for_the_reader() -> None:
+    listing = json.loads(cnnkit("list", "--json").stdout)
+    lenet = next(e for e in listing["architectures"] if e["name"] == "lenet5")
+    fashion = next(e for e in listing["datasets"] if e["name"] == "fashion_mnist")
+    assert lenet["display_name"] == "LeNet-5"
+    assert lenet["citation"].startswith("LeCun, Y., Bottou, L., Bengio, Y. & Haffner, P. (1998).")
+    assert fashion["display_name"] == "Fashion-MNIST"
+    assert fashion["citation"].startswith("Xiao, H., Rasul, K. & Vollgraf, R. (2017). Fashion-MNIST")
+    assert (LENET5_READER.cite_as, FASHION_MNIST_READER.cite_as) == ("LeCun et al., 1998", "Xiao et al., 2017")
+    for reader in (LENET5_READER, FASHION_MNIST_READER):
+        assert (
+            reader.summary_in("en") and reader.summary_in("es") and reader.summary_in("es") != reader.summary_in("en")
+        )
 
 
 def test_cnnkit_list_plugins_shows_it_loaded() -> None:

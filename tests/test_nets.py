@@ -9,7 +9,7 @@ from cnnkit_plugins.networks import SameConv2d
 
 from cnnkit.data import one_hot
 from cnnkit.plugins import create_plugin_manager
-from cnnkit.summary import format_summary, layer_table
+from cnnkit.summary import format_summary, layer_table, summarize
 
 REGISTRIES = create_plugin_manager()[1]
 EXPECTED = {
@@ -56,10 +56,33 @@ def test_layer_stacks_and_parameter_counts(dataset: str, architecture: str, pres
     assert logits.shape == (3, 10)
 
 
+# Multiply-adds per layer: a 3x3 conv does 9 x in x out per output pixel, a dense layer in x out (pooling none).
+MACS = {
+    ("mnist", "pooling_cnn"): [9 * 32 * 784, 9 * 32 * 64 * 784, 0, 0, 12544 * 128, 1280],  # 16,283,392
+    ("mnist", "strided_cnn"): [9 * 32 * 784, 9 * 32 * 64 * 196, 0, 12544 * 128, 1280],  # 5,445,376
+    ("cifar10", "pooling_cnn"): [27 * 32 * 1024, 9 * 32 * 64 * 1024, 0, 0, 16384 * 128, 1280],  # 21,857,536
+    ("cifar10", "strided_cnn"): [27 * 32 * 1024, 9 * 32 * 64 * 256, 0, 16384 * 128, 1280],  # 7,701,760
+}
+
+
+@pytest.mark.parametrize(("dataset", "architecture"), sorted(MACS))
+def test_multiply_adds_per_layer_and_in_total(dataset: str, architecture: str) -> None:
+    datamodule, model = build(dataset, architecture)
+    summary = summarize(model.network, datamodule.input_shape())
+    assert [row.macs for row in summary.layers] == MACS[(dataset, architecture)]
+    assert summary.counts.macs == sum(MACS[(dataset, architecture)])
+    assert (summary.counts.params, summary.counts.non_trainable_params) == (EXPECTED[(dataset, architecture)][0], 0)
+
+
 def test_summary_text_is_keras_style() -> None:
     datamodule, model = build("mnist", "net_1")
-    text = format_summary("pooling_cnn", layer_table(model.network, datamodule.input_shape()))
-    assert text.splitlines()[-1] == "Total params: 1,625,866"
+    text = format_summary("pooling_cnn", summarize(model.network, datamodule.input_shape()))
+    assert text.splitlines()[-4:] == [
+        "Multiply-adds per image: 16,283,392",
+        "Trainable params: 1,625,866",
+        "Non-trainable params: 0",
+        "Total params: 1,625,866",
+    ]
     assert "max_pooling2d (MaxPooling2D)" in text and "(None, 14, 14, 64)" in text and "1,605,760" in text
 
 

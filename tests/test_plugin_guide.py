@@ -19,8 +19,11 @@ from cnnkit.plugins import Registries, create_plugin_manager, set_registries
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 HEADING = "## A complete minimal plugin"
+READER_HEADING = "## Describing an entry to the reader"
+NESTED_HEADING = "### Nested blocks and exact counts"
 MODULE_NAME = "cnnkit_tinymlp"
 MLP_PARAMS = 28 * 28 * 64 + 64 + 64 * 10 + 10  # 50,890, as the guide's `cnnkit summary` line says
+MLP_MACS = 28 * 28 * 64 + 64 * 10  # 50,816 multiply-adds per image
 
 
 def guide_block(heading: str = HEADING, language: str = "python") -> str:
@@ -32,10 +35,10 @@ def guide_block(heading: str = HEADING, language: str = "python") -> str:
     return match.group(1)
 
 
-def load_guide_plugin(name: str = MODULE_NAME) -> types.ModuleType:
+def load_guide_plugin(name: str = MODULE_NAME, heading: str = HEADING) -> types.ModuleType:
     module = types.ModuleType(name)
     module.__file__ = f"{GUIDE}#{name}"
-    exec(compile(guide_block(), module.__file__, "exec"), module.__dict__)
+    exec(compile(guide_block(heading), module.__file__, "exec"), module.__dict__)
     return module
 
 
@@ -168,5 +171,44 @@ def test_minimal_plugin_trains_through_cnnkit_run(
     result = json.loads((tmp_path / "single" / "synthetic-tiny_mlp-adam-seed0" / "result.json").read_text())
     assert (result["dataset"], result["architecture"], result["params"]) == ("synthetic", "tiny_mlp", MLP_PARAMS)
     assert len(result["history"]["train_loss"]) == 4
+    config = json.loads((tmp_path / "single" / "synthetic-tiny_mlp-adam-seed0" / "config.json").read_text())
+    model = config["model"]
+    assert (model["params"], model["trainable_params"], model["non_trainable_params"]) == (MLP_PARAMS, MLP_PARAMS, 0)
+    assert model["macs"] == MLP_MACS
+    assert [(x["name"], x["params"], x["non_trainable"], x["macs"]) for x in model["layers"]] == [
+        ("flatten", 0, 0, 0),
+        ("dense", 28 * 28 * 64 + 64, 0, 28 * 28 * 64),
+        ("dense_1", 64 * 10 + 10, 0, 64 * 10),
+    ]
+    assert model["layers"][1]["type"] == "Dense" and model["layers"][1]["output_shape"] == [None, 64]
     assert result["history"]["train_loss"][-1] < result["history"]["train_loss"][0]
     assert result["test_accuracy"] > 0.5  # chance is 0.1
+
+
+def test_the_guides_reader_info_example_registers_a_display_name_and_citation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CNNKIT_DISABLE_PLUGIN_AUTOLOAD", "1")  # cnnkit-fashion would register lenet5 as well
+    module = load_guide_plugin("cnnkit_guide_lenet", READER_HEADING)
+    _, registries = create_plugin_manager(extra_plugins=[module])
+    entry = registries.architectures.entry("lenet5")
+    assert entry.as_dict()["display_name"] == "LeNet-5"
+    assert entry.reader.cite_as == "LeCun et al., 1998" and "Gradient-based learning" in entry.reader.citation
+    assert entry.reader.summary_in("es").startswith("LeNet-5, la red convolucional")
+    fashion = pytest.importorskip("cnnkit_fashion.plugin")
+    assert entry.reader.citation == fashion.LENET5_READER.citation  # what the example plugin really registers
+
+
+def test_a_nested_residual_network_is_summarised_as_the_guide_shows(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CNNKIT_DISABLE_PLUGIN_AUTOLOAD", "1")
+    module = load_guide_plugin("cnnkit_tinyresnet", NESTED_HEADING)
+    set_registries(create_plugin_manager(extra_plugins=[module])[1])
+    try:
+        assert main(["summary", "tiny_resnet", "--dataset", "mnist"]) == 0
+    finally:
+        set_registries(None)
+    command, *shown = guide_block(NESTED_HEADING, "console").splitlines()
+    assert command == "$ cnnkit summary tiny_resnet --dataset mnist"
+    out = capsys.readouterr().out
+    assert out.splitlines() == shown
+    assert out.splitlines()[-2:] == ["Non-trainable params: 160", "Total params: 9,866"]

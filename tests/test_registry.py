@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import types
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from cnnkit import hookimpl
 from cnnkit.errors import PluginError, UsageError
 from cnnkit.plugins import create_plugin_manager
-from cnnkit.registry import Entry, Registry
+from cnnkit.registry import Entry, ReaderInfo, Registry
 
 CONTRACT = {
     "datasets": {"mnist", "cifar10"},
@@ -143,3 +144,76 @@ def test_registering_and_listing_do_not_import_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_builtin_datasets_and_nets_describe_themselves_to_the_reader() -> None:
+    _, registries = create_plugin_manager()
+    mnist, cifar = registries.datasets.entry("mnist").reader, registries.datasets.entry("cifar10").reader
+    assert (mnist.name_or("mnist"), mnist.cite_as) == ("MNIST", "LeCun et al., 1998")
+    assert mnist.citation.startswith("LeCun, Y., Bottou, L., Bengio, Y. & Haffner, P. (1998). Gradient-based")
+    assert (cifar.name_or("cifar10"), cifar.cite_as) == ("CIFAR-10", "Krizhevsky, 2009")
+    assert "tiny images" in cifar.citation
+    pooling, strided = (registries.architectures.entry(name).reader for name in ("net_1", "net_2"))
+    assert [pooling.name_or("x", lang) for lang in ("en", "es")] == ["Pooling CNN (net_1)", "CNN con pooling (net_1)"]
+    assert [strided.name_or("x", lang) for lang in ("en", "es")] == ["Strided CNN (net_2)", "CNN con paso 2 (net_2)"]
+    assert "max-pooling" in pooling.summary_in("en") and "max-pooling" in pooling.summary_in("es")
+    assert "stride 2" in strided.summary_in("en") and "paso 2" in strided.summary_in("es")
+    for entry in (*registries.datasets, *registries.architectures):
+        if entry.distribution == "cnnkit":
+            assert entry.reader.summary_in("en") and entry.reader.summary_in("es") != entry.reader.summary_in("en")
+    assert registries.optimizers.entry("adam").reader.cite_as == "Kingma & Ba, 2015"
+
+
+def test_reader_info_falls_back_to_english_and_to_the_registry_name() -> None:
+    plain = ReaderInfo()
+    assert (plain.name_or("tiny_mlp"), plain.name_or("tiny_mlp", "es"), plain.summary_in("es")) == ("tiny_mlp",) * 2 + (
+        "",
+    )
+    one = ReaderInfo(display_name="LeNet-5", summary="A classic.")  # one text serves every language
+    assert (one.name_or("lenet5", "es"), one.summary_in("es")) == ("LeNet-5", "A classic.")
+    both = ReaderInfo(summary={"en": "Digits.", "es": "Dígitos."})
+    assert (both.summary_in("es"), both.summary_in("fr")) == ("Dígitos.", "Digits.")
+
+
+def test_a_plugin_registers_reader_info_and_cnnkit_list_json_shows_it(capsys: pytest.CaptureFixture[str]) -> None:
+    from cnnkit.cli import main
+    from cnnkit.plugins import set_registries
+
+    def register_architectures(register):
+        reader = ReaderInfo(display_name="Tiny MLP", citation="Rosenblatt, F. (1958). The perceptron.")
+        register("tiny", "some.module:Tiny", description="a tiny net", reader=reader)
+        register("plain", "some.module:Plain")
+
+    module = plugin_module("reader_plugin", cnnkit_register_architectures=register_architectures)
+    _, registries = create_plugin_manager(extra_plugins=[module])
+    assert registries.architectures.entry("tiny").reader.citation == "Rosenblatt, F. (1958). The perceptron."
+    set_registries(registries)
+    try:
+        assert main(["list", "architectures", "--json"]) == 0
+    finally:
+        set_registries(None)
+    listed = {e["name"]: e for e in json.loads(capsys.readouterr().out)["architectures"]}
+    assert (listed["tiny"]["display_name"], listed["tiny"]["citation"]) == (
+        "Tiny MLP",
+        "Rosenblatt, F. (1958). The perceptron.",
+    )
+    assert (listed["plain"]["display_name"], listed["plain"]["citation"]) == ("plain", "")
+    assert listed["pooling_cnn"]["display_name"] == "Pooling CNN (net_1)"
+
+
+@pytest.mark.parametrize(
+    ("reader", "message"),
+    [
+        ("LeNet-5", "reader= not a ReaderInfo"),
+        (None, "ReaderInfo.summary must be a str or a {language: str} mapping"),
+    ],
+)
+def test_malformed_reader_info_is_an_error_naming_the_plugin(reader: object, message: str) -> None:
+    def register_architectures(register):
+        info = reader if reader is not None else ReaderInfo(summary={"en": 1})
+        register("tiny", "some.module:Tiny", reader=info)
+
+    module = plugin_module("careless", cnnkit_register_architectures=register_architectures)
+    with pytest.raises(PluginError, match="careless") as error:
+        create_plugin_manager(extra_plugins=[module])
+    assert message in str(error.value)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnnkit import IdxSource, ImageSetSpec, RegisterCallback, RunSpec, Study, hookimpl
+from cnnkit import IdxSource, ImageSetSpec, ReaderInfo, RegisterCallback, RunSpec, Study, hookimpl
 
 # Where Debian's `dataset-fashion-mnist` package installs the four gzipped IDX files.
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -45,6 +45,35 @@ FASHION_MNIST_SOURCES = (
     ),
 )
 
+# What the report tells its reader about the dataset and the network, and what it cites for them.
+FASHION_MNIST_READER = ReaderInfo(
+    display_name="Fashion-MNIST",
+    summary={
+        "en": "Fashion-MNIST (Zalando) holds 70,000 greyscale 28 × 28 images of clothing, shoes and bags in ten "
+        "classes, 60,000 for training and 10,000 for testing: a drop-in replacement for MNIST that is harder to learn.",
+        "es": "Fashion-MNIST (Zalando) reúne 70.000 imágenes en escala de grises de 28 × 28 píxeles de ropa, calzado "
+        "y bolsos en diez clases, 60.000 de entrenamiento y 10.000 de prueba: un sustituto directo de MNIST, más "
+        "difícil de aprender.",
+    },
+    citation="Xiao, H., Rasul, K. & Vollgraf, R. (2017). Fashion-MNIST: a novel image dataset for benchmarking "
+    "machine learning algorithms. arXiv:1708.07747.",
+    cite_as="Xiao et al., 2017",
+)
+LENET5_READER = ReaderInfo(
+    display_name="LeNet-5",
+    summary={
+        "en": "LeNet-5, the classic convolutional network of LeCun et al.: two 5 × 5 convolutions with 6 and 16 "
+        "filters, each followed by 2 × 2 pooling, then dense layers of 120 and 84 units; here with ReLU and "
+        "max-pooling, and 2-pixel padding for 28 × 28 inputs.",
+        "es": "LeNet-5, la red convolucional clásica de LeCun et al.: dos convoluciones de 5 × 5 con 6 y 16 filtros, "
+        "cada una seguida de un pooling de 2 × 2, y después capas densas de 120 y 84 unidades; aquí con ReLU y "
+        "max-pooling, y un relleno de 2 píxeles para entradas de 28 × 28.",
+    },
+    citation="LeCun, Y., Bottou, L., Bengio, Y. & Haffner, P. (1998). Gradient-based learning applied to document "
+    "recognition. Proceedings of the IEEE, 86(11), 2278–2324.",
+    cite_as="LeCun et al., 1998",
+)
+
 FASHION_STUDY = Study(
     name="fashion",
     description="Fashion-MNIST with LeNet-5 and the assignment's max-pooling and strided CNNs (Adam, 10 epochs)",
@@ -62,6 +91,7 @@ def cnnkit_register_datasets(register: RegisterCallback) -> None:
         "cnnkit_fashion.datamodule:FashionMNISTDataModule",
         aliases=("fashion-mnist",),
         description="Fashion-MNIST (Zalando): 60,000 train + 10,000 test grey 28x28 images of clothing, 10 classes",
+        reader=FASHION_MNIST_READER,
     )
 
 
@@ -72,6 +102,7 @@ def cnnkit_register_architectures(register: RegisterCallback) -> None:
         "cnnkit_fashion.lenet:LeNet5",
         aliases=("lenet",),
         description="LeNet-5 for 28x28: Conv(6,5x5,pad 2) - MaxPool - Conv(16,5x5) - MaxPool - Dense(120) - Dense(84)",
+        reader=LENET5_READER,
     )
 
 

@@ -1,10 +1,6 @@
 """Plugin: CIFAR-10 small colour images (Krizhevsky, 2009) - its facts and the files it can be read from."""
 
-<<<<<<< HEAD
-from cnnkit import CifarBatchesSource, ImageSetSpec, NpzSource, RegisterCallback, hookimpl
-=======
 from cnnkit import CifarBatchesSource, ImageSetSpec, NpzSource, ReaderInfo, RegisterCallback, hookimpl
->>>>>>> counting
 
 CIFAR10_SPEC = ImageSetSpec(
     "cifar10",

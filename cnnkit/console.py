@@ -33,6 +33,7 @@ def quiet_lightning(quiet: bool) -> Iterator[None]:
             ".*checkpoint directory.*exists and is not empty.*",
             ".*GPU available but not used.*",
             ".*LeafSpec.*",
+            ".*smaller than the logging interval.*",  # --logger: cnnkit logs per epoch, never per step
         ):
             warnings.filterwarnings("ignore", message=pattern)
         try:

@@ -81,10 +81,10 @@ def test_study_log_has_run_headers_an_eta_and_the_closing_table(tmp_path: Path) 
     assert headers[0] == (
         "[1/3] mnist · pooling_cnn · adam · seed 0 — 1 epoch, 800 train / 200 val; study ETA after the first epoch"
     )
-    assert re.fullmatch(r"\[2/3\] mnist · strided_cnn · adam · seed 0 — .*; study ETA \d+s", headers[1]), headers
+    assert re.fullmatch(r"\[2/3\] mnist · strided_cnn · adam · seed 0 — .*; study ETA [0-9hms ]+", headers[1]), headers
     assert headers[2].startswith("[3/3] mnist · strided_cnn · adagrad · seed 0")
     epoch_lines = [line for line in err if line.startswith("Epoch 1/1")]
-    assert len(epoch_lines) == 3 and all(re.search(r" - study ETA \d+s$", line) for line in epoch_lines), err
+    assert len(epoch_lines) == 3 and all(re.search(r" - study ETA [0-9hms ]+$", line) for line in epoch_lines), err
     assert sum(line.strip().startswith("Test: accuracy") for line in err) == 3
     table = done.stdout.splitlines()
     assert table[0].startswith("3 runs, ") and table[1].startswith("run ") and "test acc" in table[1]
@@ -119,7 +119,7 @@ def test_status_mid_run_then_after_the_process_died(capsys: pytest.CaptureFixtur
         who = f"pid {process.pid} on host {socket.gethostname()}"
         assert lines[2].split(RUN_DIRS[1])[1].strip() == f"training epoch 2/2 (1 done), {who}"
         assert lines[3].split(RUN_DIRS[2])[1].strip() == "2 epochs"
-        assert re.fullmatch(r"Time left: about \d+s of training \(from finished runs' speed\)", lines[4])
+        assert re.fullmatch(r"Time left: about [0-9hms ]+ of training \(from finished runs' speed\)", lines[4])
         code, out, _ = cli(capsys, "status", str(study_dir), "--json")
         report = json.loads(out)
         assert report["counts"] == {"finished": 1, "running": 1, "interrupted": 0, "pending": 1}

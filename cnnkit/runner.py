@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -288,7 +289,9 @@ def _train(
 
     last = checkpoints / "last.ckpt"
     resume_from = last if last.exists() else None
-    with stop_on_sigint(stopper), hold_run_lock(run_dir):
+    # The lock says who trains the run (`cnnkit status`); DDP's further ranks train it with the launching process.
+    lock = contextlib.nullcontext() if _launched_by_lightning() else hold_run_lock(run_dir)
+    with stop_on_sigint(stopper), lock:
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
             # Testing the best checkpoint below restores the callbacks' state of that epoch: keep the whole log now.

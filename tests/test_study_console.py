@@ -114,7 +114,7 @@ def test_status_mid_run_then_after_the_process_died(capsys: pytest.CaptureFixtur
         assert code == 0
         lines = out.splitlines()
         assert lines[0] == f"Study watch ({study_dir}): 1 finished, 1 running, 0 interrupted, 1 pending"
-        finished = rf"  finished +{RUN_DIRS[0]}  test accuracy 0\.\d{{4}}, loss .*; best epoch [12]/2, .* training"
+        finished = rf"  finished +{RUN_DIRS[0]} +test accuracy 0\.\d{{4}}, loss .*; best epoch [12]/2, .* training"
         assert re.fullmatch(finished, lines[1]), lines[1]
         who = f"pid {process.pid} on host {socket.gethostname()}"
         assert lines[2].split(RUN_DIRS[1])[1].strip() == f"training epoch 2/2 (1 done), {who}"

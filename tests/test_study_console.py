@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -16,6 +17,7 @@ import pytest
 from helpers import cli, cli_subprocess, real_data_dir
 
 from cnnkit.eta import Speeds, Work, eta_text, format_duration
+from cnnkit.locks import hold_run_lock
 from cnnkit.study_progress import summary_table
 
 STUDY = """
@@ -68,6 +70,38 @@ def test_summary_table_lists_every_run_with_its_figures() -> None:
     assert lines[1].split() == ["run", "test", "acc", "test", "loss", "best", "epoch", "best", "acc", "time"]
     assert lines[2].split() == ["mnist-pooling_cnn-adam-seed0", "0.9876", "0.0412", "9/10", "0.9881", "9m", "12s"]
     assert lines[3].endswith("9m 12s (earlier)")
+
+
+def test_status_reads_each_state_from_the_files_alone(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    names = ["finished", "running", "died", "waiting"]
+    runs = [{"dir": n, "dataset": "mnist", "architecture": "pooling_cnn", "epochs": 2, "val_split": 0.2} for n in names]
+    manifest = {"name": "demo", "runs": runs, "command": "cnnkit run --study demo.toml", "cwd": os.getcwd()}
+    (tmp_path / "study.json").write_text(json.dumps(manifest))
+    one_epoch = "epoch,train_loss,train_accuracy,val_loss,val_accuracy\n1,0,0,0,0\n"
+    for name in names[:3]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.csv").write_text(one_epoch)
+    config = {"data": {"train": 48_000, "image_shape": [28, 28, 1]}}
+    (tmp_path / "finished" / "config.json").write_text(json.dumps(config))
+    result = {"dataset": "mnist", "architecture": "pooling_cnn", "test_accuracy": 0.99, "test_loss": 0.03}
+    result |= {"best_epoch": 2, "history": {"val_loss": [0.1, 0.05]}, "train_seconds": 100.0, "images_per_second": 960}
+    (tmp_path / "finished" / "result.json").write_text(json.dumps(result))
+    (tmp_path / "died" / ".lock").write_text(json.dumps({"host": "node7", "pid": 4242, "started": 0}))
+    with hold_run_lock(tmp_path / "running"):
+        code, out, _ = cli(capsys, "status", str(tmp_path))
+    assert code == 0
+    assert out.splitlines() == [
+        f"Study demo ({tmp_path}): 1 finished, 1 running, 1 interrupted, 1 pending",
+        "  finished     finished  test accuracy 0.9900, loss 0.0300; best epoch 2/2, 1m 40s training",
+        f"  running      running   training epoch 2/2 (1 done), pid {os.getpid()} on host {socket.gethostname()}",
+        "  interrupted  died      stopped after epoch 1/2: pid 4242 on host node7 died; "
+        "resume with: cnnkit run --study demo.toml",
+        "  pending      waiting   2 epochs",
+        "Time left: about 3m 20s of training (from finished runs' speed)",  # 4 epochs x 48,000 images at 960/s
+    ]
+    code, out, _ = cli(capsys, "status", str(tmp_path), "--json")
+    assert json.loads(out)["counts"] == {"finished": 1, "running": 0, "interrupted": 2, "pending": 1}
+    assert cli(capsys, "status", str(tmp_path / "nowhere"))[:1] == (2,)
 
 
 @pytest.mark.realdata

@@ -66,13 +66,14 @@ class Speeds:
         return total
 
 
-def planned_images(spec: Any, subset: int | None, val_split: float) -> int:
-    """Training images of a run from its dataset spec (0 when the dataset gives no spec)."""
+def planned_split(spec: Any, subset: int | None, val_split: float) -> tuple[int, int]:
+    """(training, validation) images of a run from its dataset spec ((0, 0) when the dataset gives no spec)."""
     count = getattr(spec, "train_count", 0)
     if not count:
-        return 0
+        return 0, 0
     used = min(subset, count) if subset else count
-    return math.floor(used * (1.0 - val_split))  # cnnkit.data.keras_validation_split, without importing torch
+    train = math.floor(used * (1.0 - val_split))  # cnnkit.data.keras_validation_split, without importing torch
+    return train, used - train
 
 
 def spec_pixels(spec: Any) -> int:

@@ -28,10 +28,14 @@ class Clock(Protocol):
 
 @dataclass(frozen=True)
 class RunProgress:
-    """How a run introduces itself: `label` (e.g. `[3/7] mnist · pooling_cnn · adam · seed 0`) and a study clock."""
+    """How a run introduces itself: `label` (e.g. `[3/7] mnist · pooling_cnn · adam · seed 0`) and a study clock.
+
+    `announced`: its header is already on screen (a study prints it before the run loads its data).
+    """
 
     label: str = ""
     clock: Clock | None = None
+    announced: bool = False
 
 
 def run_label(config: Any) -> str:

@@ -76,14 +76,17 @@ class EpochProgress(ProgressBar):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         done, epochs = trainer.current_epoch, trainer.max_epochs or 0
         sizes = getattr(trainer.datamodule, "split_sizes", dict)()
+        clock = self.progress.clock
+        eta = [f"study {clock.run_started(sizes.get('train', 0), done)}"] if clock is not None else []
+        resuming = [f"resuming after epoch {done}/{epochs}"] if done else []
+        if self.progress.announced:
+            if resuming:
+                self._write("; ".join(resuming + eta))
+            return
         parts = [plural(epochs, "epoch")]
         if sizes:
             parts = [f"{parts[0]}, {sizes.get('train', 0):,} train / {sizes.get('val', 0):,} val"]
-        if done:
-            parts.append(f"resuming after epoch {done}")
-        if self.progress.clock is not None:
-            parts.append(f"study {self.progress.clock.run_started(sizes.get('train', 0), done)}")
-        self._write(f"{self.progress.label} — {'; '.join(parts)}".lstrip(" —"))
+        self._write(f"{self.progress.label} — {'; '.join(parts + resuming + eta)}".lstrip(" —"))
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_started = time.perf_counter()

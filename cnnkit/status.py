@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit.errors import UsageError
-from cnnkit.eta import Speeds, Work, format_duration, planned_images, spec_pixels
+from cnnkit.eta import Speeds, Work, format_duration, planned_split, spec_pixels
 from cnnkit.locks import last_holder, lock_holder
 from cnnkit.progress import plural
 
@@ -117,7 +117,7 @@ def _work(run: dict[str, Any], status: RunStatus, config: dict[str, Any], specs:
     data, spec = config.get("data", {}), specs.get(str(run.get("dataset")))
     shape = data.get("image_shape")
     pixels = int(shape[0] * shape[1]) if shape else spec_pixels(spec)
-    images = data.get("train") or planned_images(spec, run.get("subset"), float(run.get("val_split", 0.2)))
+    images = data.get("train") or planned_split(spec, run.get("subset"), float(run.get("val_split", 0.2)))[0]
     key = (str(run.get("dataset")), str(run.get("architecture")))
     return Work(key, int(images), pixels, max(status.epochs - status.epochs_done, 0))
 

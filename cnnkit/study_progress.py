@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from cnnkit.eta import Speeds, Work, eta_text, format_duration, planned_images, spec_pixels
-from cnnkit.progress import RunProgress, run_label, test_line
+from cnnkit.eta import Speeds, Work, eta_text, format_duration, planned_split, spec_pixels
+from cnnkit.progress import RunProgress, plural, run_label, test_line
 
 
 class StudyProgress:
@@ -34,10 +34,13 @@ class StudyProgress:
         self.speeds = Speeds()
         self.current = 0
         self.works: list[Work] = []
+        self.val_images: list[int] = []
         for config in self.configs:
             spec = getattr(registries.datasets.get(config.dataset), "spec", None)
             key, pixels = (config.dataset, config.architecture), spec_pixels(spec)
-            work = Work(key, planned_images(spec, config.subset, config.val_split), pixels, config.epochs)
+            train, val = planned_split(spec, config.subset, config.val_split)
+            work = Work(key, train, pixels, config.epochs)
+            self.val_images.append(val)
             result_file = study_dir / config.dir_name / "result.json"
             if not fresh and result_file.exists():
                 self.speeds.add_result(_read_json(result_file), pixels)
@@ -50,12 +53,20 @@ class StudyProgress:
         return [config for config, work in zip(self.configs, self.works, strict=True) if work.epochs]
 
     def run(self, index: int) -> RunProgress:
-        """The label and clock of run `index` (0-based), which is about to start."""
+        """The label and clock of run `index` (0-based), which is about to start; its header is printed now.
+
+        (Now, not once training starts: loading the data and setting up the Trainer can take a while.)
+        """
         self.current = index
         label = f"[{index + 1}/{len(self.configs)}] {run_label(self.configs[index])}"
+        work = self.works[index]
         if self.quiet:
             print(label, file=self.stream, flush=True)
-        return RunProgress(label, self)
+        elif work.epochs:
+            sizes = f", {work.images:,} train / {self.val_images[index]:,} val" if work.images else ""
+            header = f"{label} — {plural(work.epochs, 'epoch')}{sizes}; study {eta_text(self.seconds_left(0))}"
+            print(header, file=self.stream, flush=True)
+        return RunProgress(label, self, announced=True)
 
     def finished(self, index: int, outcome: Any) -> None:
         """Say how run `index` ended (skipped, or its test line) and take it off the work left."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -33,6 +34,9 @@ class StudyProgress:
         self.stream, self.quiet = stream or sys.stderr, quiet
         self.speeds = Speeds()
         self.current = 0
+        self._run_started = 0.0
+        self._epoch_seconds = 0.0
+        self.overheads: dict[tuple[str, str], float] = {}  # per run, beyond its epochs: data, set-up, testing
         self.works: list[Work] = []
         self.val_images: list[int] = []
         for config in self.configs:
@@ -57,7 +61,7 @@ class StudyProgress:
 
         (Now, not once training starts: loading the data and setting up the Trainer can take a while.)
         """
-        self.current = index
+        self.current, self._run_started, self._epoch_seconds = index, time.monotonic(), 0.0
         label = f"[{index + 1}/{len(self.configs)}] {run_label(self.configs[index])}"
         work = self.works[index]
         if self.quiet:
@@ -70,6 +74,9 @@ class StudyProgress:
 
     def finished(self, index: int, outcome: Any) -> None:
         """Say how run `index` ended (skipped, or its test line) and take it off the work left."""
+        if not outcome.skipped:
+            run_seconds = time.monotonic() - self._run_started
+            self.overheads[self.works[index].key] = max(run_seconds - self._epoch_seconds, 0.0)
         self.works[index] = replace(self.works[index], epochs=0)
         if outcome.skipped:
             label = f"[{index + 1}/{len(self.configs)}] {run_label(self.configs[index])}"
@@ -78,10 +85,19 @@ class StudyProgress:
             print(f"    {test_line(outcome.result)}", file=self.stream, flush=True)
 
     def seconds_left(self, epochs_done: int) -> float | None:
-        """Training time left in the study, the current run having `epochs_done` epochs behind it."""
+        """Time left in the study, the current run having `epochs_done` epochs behind it.
+
+        Training time from the measured speed, plus each run's measured time beyond its epochs (loading data,
+        setting up, testing: with a small --subset the test set dominates), by (dataset, architecture).
+        """
         now = self.works[self.current]
         rest = [replace(now, epochs=max(now.epochs - epochs_done, 0)), *self.works[self.current + 1 :]]
-        return self.speeds.seconds_left(work for work in rest if work.epochs)
+        rest = [work for work in rest if work.epochs]
+        training = self.speeds.seconds_left(rest)
+        if training is None:
+            return None
+        typical = sum(self.overheads.values()) / len(self.overheads) if self.overheads else 0.0
+        return training + sum(self.overheads.get(work.key, typical) for work in rest)
 
     # -- progress.Clock --------------------------------------------------------------------------------
     def run_started(self, train_images: int, epochs_done: int) -> str:
@@ -92,6 +108,7 @@ class StudyProgress:
     def epoch_done(self, epochs_done: int, seconds: float) -> str:
         work = self.works[self.current]
         self.speeds.add(work.key, work.images, work.pixels, seconds)
+        self._epoch_seconds += seconds
         return eta_text(self.seconds_left(epochs_done))
 
 

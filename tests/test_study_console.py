@@ -108,7 +108,7 @@ def test_status_reads_each_state_from_the_files_alone(capsys: pytest.CaptureFixt
 def test_study_log_has_run_headers_an_eta_and_the_closing_table(tmp_path: Path) -> None:
     data = real_data_dir("mnist.npz")
     args = ["run", "--study", str(study_file(tmp_path)), "--subset", "1000", "--report-format", "html"]
-    done = cli_subprocess(*args, "--out", str(tmp_path / "runs"), "--data-dir", str(data))
+    done = cli_subprocess(*args, "--out", str(tmp_path / "runs"), "--data-dir", str(data), timeout=1800)
     assert done.returncode == 0, done.stderr
     err = done.stderr.splitlines()
     headers = [line for line in err if line.startswith("[")]

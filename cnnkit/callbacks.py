@@ -10,7 +10,6 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import TQDMProgressBar
 
 from cnnkit.atomic import write_text_atomic
 
@@ -100,26 +99,3 @@ class OnTrainStart(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:
             self.action(trainer)
-
-
-class ThrottledProgressBar(TQDMProgressBar):
-    """Lightning's tqdm bars, redrawn at most every `interval` seconds (and always on an epoch's last batch).
-
-    `TQDMProgressBar(refresh_rate=1)` redraws on every batch, bypassing tqdm's own rate limit: on a GPU, where a
-    step of these small nets takes about a millisecond, that terminal write costs more than the step. A time-based
-    limit keeps the bar as lively as a user can read it at any speed.
-    """
-
-    def __init__(self, interval: float = 0.2, **kwargs: Any) -> None:
-        super().__init__(refresh_rate=1, **kwargs)
-        self.interval = interval
-        self._last_redraw = 0.0
-
-    def _should_update(self, current: int, total: int) -> bool:
-        if not self.is_enabled:
-            return False
-        now = time.monotonic()
-        if current == total or now - self._last_redraw >= self.interval:
-            self._last_redraw = now
-            return True
-        return False

@@ -8,6 +8,7 @@ import json
 import os
 import shlex
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -119,7 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("runs"), help="results directory (default ./runs)")
     run.add_argument("--data-dir", help="where datasets are read/downloaded (default $CNNKIT_DATA_DIR or cache)")
     run.add_argument("--fresh", action="store_true", help="discard existing results of these runs and start over")
-    run.add_argument("--quiet", action="store_true", help="no progress bar or Lightning messages")
+    run.add_argument("--quiet", action="store_true", help="no progress lines (results and errors only)")
+    run.add_argument(
+        "--verbose", action="store_true", help="also show Lightning's own messages (devices, checkpoint restore, stop)"
+    )
+    run.add_argument(
+        "--logger",
+        choices=("tensorboard", "csv"),
+        help="also log epoch curves with Lightning's logger into RUN_DIR/logs (tensorboard --logdir runs/)",
+    )
     run.add_argument("--accelerator", default="auto", help="cpu, gpu, auto (default)...")
     run.add_argument("--devices", default="auto", help="number of devices or 'auto'")
     run.add_argument("--strategy", default="auto", help="e.g. ddp (Lightning strategies)")
@@ -129,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--channels-last", action="store_true", help="channels_last memory format (GPU speed-up)")
     run.add_argument("--lang", default="en", help="report language after --all/--study (en or es)")
     run.add_argument("--report-format", default="html,pdf", help="report formats after --all/--study (html,pdf)")
+
+    status = commands.add_parser(
+        "status",
+        help="where a study stands: finished, running, interrupted and pending runs, time left",
+        description="Read STUDY_DIR's files (no training process is disturbed) and say where the study stands.",
+    )
+    status.add_argument("study_dir", type=Path, help="e.g. runs/assignment")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
 
     report = commands.add_parser(
         "report",
@@ -162,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.command_line = shlex.join(["cnnkit", *(sys.argv[1:] if argv is None else argv)])
     if args.command is None:
         parser.print_help()
         return 0
@@ -173,8 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cnnkit: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        command = shlex.join(["cnnkit", *(sys.argv[1:] if argv is None else argv)])
-        print(f"\ncnnkit: interrupted; checkpoints are kept. Resume with: {command}", file=sys.stderr)
+        print(f"\ncnnkit: interrupted; checkpoints are kept. Resume with: {args.command_line}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
         if args.debug:
@@ -233,6 +250,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from cnnkit.loggers import check_logger
     from cnnkit.plugins import get_registries
     from cnnkit.runner import RunConfig, TrainerOptions, execute
 
@@ -245,6 +263,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         num_nodes=args.num_nodes,
         data_dir=args.data_dir,
         quiet=args.quiet,
+        verbose=args.verbose,
+        logger=check_logger(args.logger),
         compile=args.compile,
         channels_last=args.channels_last,
     )
@@ -296,6 +316,7 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
     name = "assignment" if args.all else args.study
     study = load_study_file(name) if name.endswith(".toml") or os.path.sep in name else registries.studies.get(name)
     seeds = [args.seed] if args.seed is not None else (list(range(args.seeds)) if args.seeds else None)
+    started = time.monotonic()
     outcomes = run_study(
         study,
         options,
@@ -305,26 +326,31 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
         subset=args.subset,
         seeds=seeds,
         registries=registries,
+        command=args.command_line,
     )
-    for outcome in outcomes:
-        _print_outcome(outcome)
     from cnnkit.report import render_report
+    from cnnkit.study_progress import summary_table
 
+    print(summary_table(outcomes, time.monotonic() - started))
     for path in render_report(Path(args.out) / study.name, formats=formats, lang=args.lang):
         print(f"report: {path}")
     return 0
 
 
 def _print_outcome(outcome: Any) -> None:
-    result = outcome.result
-    if not result:
+    from cnnkit.progress import test_line
+
+    if not outcome.result:
         return
-    state = "skipped (already complete)" if outcome.skipped else "done"
-    print(
-        f"{outcome.run_dir}: {state}; test accuracy {result['test_accuracy']:.4f}, "
-        f"test loss {result['test_loss']:.4f}; best epoch {result['best_epoch']} "
-        f"({result['best_test_accuracy']:.4f})"
-    )
+    print(test_line(outcome.result))
+    state = "already complete, skipped (use --fresh to run it again)" if outcome.skipped else "done"
+    print(f"results: {outcome.run_dir} ({state})")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from cnnkit.status import print_status
+
+    return print_status(args.study_dir, args.json)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -408,6 +434,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": cmd_list,
     "summary": cmd_summary,
     "run": cmd_run,
+    "status": cmd_status,
     "report": cmd_report,
     "data": cmd_data,
 }

@@ -17,7 +17,10 @@ def _drop_advertisements(record: logging.LogRecord) -> bool:
 
 @contextmanager
 def quiet_lightning(quiet: bool) -> Iterator[None]:
-    """Keep Lightning's start-up chatter, product tips and advice warnings off the user's terminal."""
+    """Keep Lightning's chatter (devices, checkpoint restore, stop), tips and advice warnings off the terminal.
+
+    `quiet=False` (`--verbose`) shows Lightning's info messages; warnings that matter to the user show either way.
+    """
     import lightning.pytorch  # noqa: F401  (installs the handlers filtered below)
 
     loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning")]
@@ -33,6 +36,7 @@ def quiet_lightning(quiet: bool) -> Iterator[None]:
             ".*checkpoint directory.*exists and is not empty.*",
             ".*GPU available but not used.*",
             ".*LeafSpec.*",
+            ".*smaller than the logging interval.*",  # --logger: cnnkit logs per epoch, never per step
         ):
             warnings.filterwarnings("ignore", message=pattern)
         try:

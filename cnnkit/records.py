@@ -74,7 +74,6 @@ def result_record(
     trainer: Any,
 ) -> dict[str, Any]:
     """result.json: the test figures of the final and of the best-val_loss weights, history and timings."""
-    import numpy as np
 
     history = {name: [row.get(name) for row in epoch_log.rows] for name in HISTORY_COLUMNS}
     train_seconds = float(sum(epoch_log.epoch_seconds))
@@ -85,7 +84,7 @@ def result_record(
         "params": model.counts.params,
         "test_loss": final["test_loss"],
         "test_accuracy": final["test_accuracy"],
-        "best_epoch": 1 + int(np.nanargmin(np.array(history["val_loss"], dtype=float))),
+        "best_epoch": best_epoch(epoch_log.rows),
         "best_test_loss": best["test_loss"],
         "best_test_accuracy": best["test_accuracy"],
         "history": history,
@@ -95,6 +94,13 @@ def result_record(
         "device": describe_device(trainer.strategy.root_device),
         "trained_by": trained_by(),
     }
+
+
+def best_epoch(rows: list[dict[str, float]]) -> int:
+    """1-based epoch of the lowest val_loss (the first of equals, as the best checkpoint keeps it)."""
+    import numpy as np
+
+    return 1 + int(np.nanargmin(np.array([row.get("val_loss") for row in rows], dtype=float)))
 
 
 def trained_by() -> dict[str, Any]:

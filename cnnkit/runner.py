@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -13,9 +14,12 @@ from typing import Any
 from cnnkit.atomic import write_json_atomic
 from cnnkit.console import quiet_lightning, stop_on_sigint
 from cnnkit.errors import RunError, UsageError
+from cnnkit.locks import hold_run_lock
+from cnnkit.loggers import experiment_logger
 from cnnkit.plugins import Registries, get_registries
 from cnnkit.presets import check_preset
-from cnnkit.records import config_record, result_record, write_predictions
+from cnnkit.progress import RunProgress, run_label
+from cnnkit.records import best_epoch, config_record, result_record, write_predictions
 
 DEFAULT_OUT = Path("runs")
 SINGLE_STUDY = "single"
@@ -81,6 +85,8 @@ class TrainerOptions:
     num_nodes: int = 1
     data_dir: str | None = None
     quiet: bool = False
+    verbose: bool = False
+    logger: str | None = None
     compile: bool = False
     channels_last: bool = False
 
@@ -104,11 +110,13 @@ def execute(
     fresh: bool = False,
     registries: Registries | None = None,
     before_write: Callable[[], None] | None = None,
+    progress: RunProgress | None = None,
 ) -> RunOutcome:
     """Train, evaluate and record one run; a finished run is skipped, an unfinished one resumed.
 
     Everything that can be refused (names, numbers, data files, devices) is checked before anything is written;
-    `before_write` is called just before the run directory is first touched.
+    `before_write` is called just before the run directory is first touched. `progress` labels the run on the
+    console (and carries a study's clock).
     """
     registries = registries or get_registries()
     config = config.checked(registries)
@@ -116,8 +124,9 @@ def execute(
     check_run_directory(run_dir, config, fresh)
     if not fresh and (run_dir / "result.json").exists():
         return RunOutcome(run_dir, json.loads((run_dir / "result.json").read_text()), skipped=True)
-    with quiet_lightning(options.quiet):
-        return _train(config, options, run_dir, study, registries, fresh, before_write)
+    progress = progress or RunProgress(run_label(config))
+    with quiet_lightning(options.quiet or not options.verbose):
+        return _train(config, options, run_dir, study, registries, fresh, before_write, progress)
 
 
 def check_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None:
@@ -175,7 +184,7 @@ def trainer_kwargs(config: RunConfig, options: TrainerOptions, run_dir: Path) ->
         "strategy": options.strategy,
         "precision": options.precision,
         "num_nodes": options.num_nodes,
-        "logger": False,
+        "logger": experiment_logger(options.logger, run_dir),
         "plugins": [AtomicCheckpointIO()],
         "enable_progress_bar": not options.quiet,
         "enable_model_summary": False,
@@ -201,11 +210,11 @@ def checkpoint_callbacks(directory: Path) -> tuple[Any, Any]:
     return best, last
 
 
-def progress_callbacks(options: TrainerOptions) -> list[Any]:
-    """The progress bar a run shows: redrawn at most 5 times a second (per-batch redraws cost GPU runs time)."""
-    from cnnkit.callbacks import ThrottledProgressBar
+def progress_callbacks(options: TrainerOptions, progress: RunProgress | None = None) -> list[Any]:
+    """What a run shows: a line per epoch, and on a terminal a bar redrawn at most 5 times a second."""
+    from cnnkit.progress_bar import EpochProgress
 
-    return [] if options.quiet else [ThrottledProgressBar(interval=0.2)]
+    return [] if options.quiet else [EpochProgress(progress, interval=0.2)]
 
 
 def _train(
@@ -216,6 +225,7 @@ def _train(
     registries: Registries,
     fresh: bool,
     before_write: Callable[[], None] | None,
+    progress: RunProgress,
 ) -> RunOutcome:
     import lightning as L
     import torch
@@ -261,7 +271,7 @@ def _train(
         RngState(),
         OnTrainStart(write_config),
     ]
-    callbacks += progress_callbacks(options)
+    callbacks += progress_callbacks(options, progress)
     if options.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UsageError(
             f"--accelerator {options.accelerator} was asked for, but no usable GPU is visible to PyTorch here; "
@@ -279,15 +289,19 @@ def _train(
 
     last = checkpoints / "last.ckpt"
     resume_from = last if last.exists() else None
-    with stop_on_sigint(stopper):
+    # The lock says who trains the run (`cnnkit status`); DDP's further ranks train it with the launching process.
+    lock = contextlib.nullcontext() if _launched_by_lightning() else hold_run_lock(run_dir)
+    with stop_on_sigint(stopper), lock:
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
             # Testing the best checkpoint below restores the callbacks' state of that epoch: keep the whole log now.
             log = epoch_log.snapshot()
             final = trainer.test(model, datamodule=datamodule, verbose=False)[0]
             predictions = model.test_predictions
-            best_path = checkpoint.best_model_path or str(last)
-            best = trainer.test(model, datamodule=datamodule, ckpt_path=best_path, verbose=False)[0]
+            best = final
+            if best_epoch(log.rows) != len(log.rows):  # the best weights are not the final ones: test them too
+                best_path = checkpoint.best_model_path or str(last)
+                best = trainer.test(model, datamodule=datamodule, ckpt_path=best_path, verbose=False)[0]
         except RunInterrupted:
             raise KeyboardInterrupt from None
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -179,6 +179,11 @@ def manifest(study: Study, planned: list[tuple[Any, RunSpec]]) -> dict[str, Any]
     }
 
 
+def launch_record(command: str | None) -> dict[str, str]:
+    """study.json's `command` and `cwd`: how this study was started, so `cnnkit status` can say how to resume it."""
+    return {"command": command, "cwd": os.getcwd()} if command else {}
+
+
 def run_study(
     study: Study,
     options: Any,
@@ -189,11 +194,16 @@ def run_study(
     subset: int | None = None,
     seeds: Sequence[int] | None = None,
     registries: Any = None,
+    command: str | None = None,
 ) -> list[Any]:
-    """Run every run of the study in order; finished runs (result.json present) are skipped."""
+    """Run every run of the study in order; finished runs (result.json present) are skipped.
+
+    `command` (the command line that started the study) goes into study.json, for `cnnkit status` to say how to resume.
+    """
     from cnnkit.atomic import write_json_atomic
     from cnnkit.plugins import get_registries
     from cnnkit.runner import execute
+    from cnnkit.study_progress import StudyProgress, check_datasets
 
     registries = registries or get_registries()
     planned = [(config.checked(registries), spec) for config, spec in study.expand(epochs, subset, seeds)]
@@ -202,16 +212,23 @@ def run_study(
 
     def write_manifest() -> None:
         try:
-            write_json_atomic(study_dir / "study.json", manifest(study, planned))
+            write_json_atomic(study_dir / "study.json", {**manifest(study, planned), **launch_record(command)})
         except OSError as exc:
             raise UsageError(f"cannot write to {study_dir}: {exc.strerror or exc}; choose another --out") from exc
 
-    for number, (config, _spec) in enumerate(planned, start=1):
-        print(f"[{number}/{len(planned)}] {config.dir_name} ({config.epochs} epochs)", file=sys.stderr, flush=True)
+    progress = StudyProgress(planned, registries, study_dir, fresh=fresh, quiet=options.quiet)
+    check_datasets(progress.pending, registries, options.data_dir)
+    for index, (config, _spec) in enumerate(planned):
         outcome = execute(
-            config, options, out, study=study.name, fresh=fresh, registries=registries, before_write=write_manifest
+            config,
+            options,
+            out,
+            study=study.name,
+            fresh=fresh,
+            registries=registries,
+            before_write=write_manifest,
+            progress=progress.run(index),
         )
-        if outcome.skipped:
-            print("    already complete, skipped (use --fresh to run it again)", file=sys.stderr)
+        progress.finished(index, outcome)
         outcomes.append(outcome)
     return outcomes

@@ -1,0 +1,66 @@
+"""The lines a run shows, Keras-clear: its label, one line per epoch, one line of test figures.
+
+`cnnkit.progress_bar.EpochProgress` writes them during training; nothing here imports torch or Lightning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cnnkit.eta import format_duration
+
+EPOCH_COLUMNS = (
+    ("train_loss", "loss"),
+    ("train_accuracy", "accuracy"),
+    ("val_loss", "val_loss"),
+    ("val_accuracy", "val_accuracy"),
+)
+
+
+class Clock(Protocol):
+    """A study's clock: told the run's size and each epoch's time, it answers with the study's time left."""
+
+    def run_started(self, train_images: int, epochs_done: int) -> str: ...
+
+    def epoch_done(self, epochs_done: int, seconds: float) -> str: ...
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """How a run introduces itself: `label` (e.g. `[3/7] mnist · pooling_cnn · adam · seed 0`) and a study clock.
+
+    `announced`: its header is already on screen (a study prints it before the run loads its data).
+    """
+
+    label: str = ""
+    clock: Clock | None = None
+    announced: bool = False
+
+
+def run_label(config: Any) -> str:
+    """`mnist · pooling_cnn · adam · seed 0`."""
+    return f"{config.dataset} · {config.architecture} · {config.optimizer} · seed {config.seed}"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def epoch_line(epoch: int, epochs: int, seconds: float, metrics: dict[str, float]) -> str:
+    """`Epoch 3/10 - 12s - loss: 0.1234 - accuracy: 0.9650 - val_loss: 0.0456 - val_accuracy: 0.9860`."""
+    parts = [f"Epoch {epoch}/{epochs}", format_duration(seconds) if seconds >= 10 else f"{seconds:.1f}s"]
+    parts += [f"{label}: {metrics[name]:.4f}" for name, label in EPOCH_COLUMNS if name in metrics]
+    return " - ".join(parts)
+
+
+def test_line(result: dict[str, Any]) -> str:
+    """One line of test figures: final weights, then the best epoch's (the same weights when it is the last)."""
+    final = f"Test: accuracy {result['test_accuracy']:.4f}, loss {result['test_loss']:.4f} (final weights)"
+    best, epochs = result["best_epoch"], len(result.get("history", {}).get("val_loss", [])) or result["epochs"]
+    if best == epochs:
+        return f"{final}; best epoch {best}/{epochs} (lowest val_loss) is the last: same weights"
+    return (
+        f"{final}; best epoch {best}/{epochs} (lowest val_loss): "
+        f"accuracy {result['best_test_accuracy']:.4f}, loss {result['best_test_loss']:.4f}"
+    )

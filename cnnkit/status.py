@@ -1,0 +1,205 @@
+"""`cnnkit status STUDY_DIR`: where a study stands, read from its files alone (no torch, no Lightning).
+
+A run is finished (result.json), running (a live process holds its lock), interrupted (it has files but no live
+holder: the process that trained it died) or pending. The time left comes from the speed of finished runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnkit.errors import UsageError
+from cnnkit.eta import Speeds, Work, format_duration, planned_split, spec_pixels
+from cnnkit.locks import last_holder, lock_holder
+from cnnkit.progress import plural
+
+STATES = ("finished", "running", "interrupted", "pending")
+RUN_DEFAULTS = {"optimizer": "adam", "preset": "keras", "seed": 0, "batch_size": 128, "val_split": 0.2}
+
+
+@dataclass
+class RunStatus:
+    dir: str
+    state: str
+    epochs: int
+    epochs_done: int = 0
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    best_epoch: int | None = None
+    train_seconds: float | None = None
+    pid: int | None = None
+    host: str | None = None
+
+
+@dataclass
+class StudyStatus:
+    name: str
+    study_dir: str
+    runs: list[RunStatus] = field(default_factory=list)
+    seconds_left: float | None = None
+    resume: str | None = None
+
+    def count(self, state: str) -> int:
+        return sum(run.state == state for run in self.runs)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "counts": {state: self.count(state) for state in STATES}}
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _epochs_done(run_dir: Path) -> int:
+    try:
+        with open(run_dir / "metrics.csv", newline="", encoding="utf-8") as handle:
+            return max(len(list(csv.reader(handle))) - 1, 0)
+    except OSError:
+        return 0
+
+
+def _planned_runs(study_dir: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The study's runs (study.json), or for a directory without one (`single`) the run directories it holds."""
+    if isinstance(manifest.get("runs"), list):
+        return manifest["runs"]
+    runs = []
+    for config_file in sorted(study_dir.glob("*/config.json")):
+        run = _json(config_file).get("run")
+        if isinstance(run, dict):
+            runs.append({"dir": config_file.parent.name, **run})
+    return runs
+
+
+def run_status(run_dir: Path, run: dict[str, Any]) -> RunStatus:
+    """The state of one run directory (see the module docstring)."""
+    status = RunStatus(run_dir.name, "pending", int(run.get("epochs") or 0))
+    result = _json(run_dir / "result.json")
+    if result:
+        status.state, status.epochs_done = "finished", len(result.get("history", {}).get("val_loss", []))
+        for name in ("test_accuracy", "test_loss", "best_epoch", "train_seconds"):
+            setattr(status, name, result.get(name))
+        return status
+    status.epochs_done = _epochs_done(run_dir)
+    holder = lock_holder(run_dir)
+    if holder is not None:
+        status.state = "running"
+    elif status.epochs_done or (run_dir / "config.json").exists() or (run_dir / "checkpoints" / "last.ckpt").exists():
+        status.state, holder = "interrupted", last_holder(run_dir)
+    if holder is not None:
+        status.pid, status.host = holder.pid, holder.host
+    return status
+
+
+def resume_command(study_dir: Path, manifest: dict[str, Any], run: dict[str, Any]) -> str:
+    """The command that continues the study: the one recorded in study.json, else one rebuilt from the run."""
+    command = manifest.get("command")
+    if command:
+        cwd = manifest.get("cwd")
+        return f"cd {shlex.quote(cwd)} && {command}" if cwd and Path(cwd) != Path.cwd() else command
+    words = ["cnnkit", "run", str(run.get("dataset")), str(run.get("architecture"))]
+    for key, value in run.items():
+        if key in ("epochs", "subset", "lr", *RUN_DEFAULTS) and value is not None and value != RUN_DEFAULTS.get(key):
+            words += [f"--{key.replace('_', '-')}", str(value)]
+    return shlex.join([*words, "--out", str(study_dir.parent)])
+
+
+def _work(run: dict[str, Any], status: RunStatus, config: dict[str, Any], specs: dict[str, Any]) -> Work:
+    """Training left in a run, sized from its config.json when it has one, else from its dataset's spec."""
+    data, spec = config.get("data", {}), specs.get(str(run.get("dataset")))
+    shape = data.get("image_shape")
+    pixels = int(shape[0] * shape[1]) if shape else spec_pixels(spec)
+    images = data.get("train") or planned_split(spec, run.get("subset"), float(run.get("val_split", 0.2)))[0]
+    key = (str(run.get("dataset")), str(run.get("architecture")))
+    return Work(key, int(images), pixels, max(status.epochs - status.epochs_done, 0))
+
+
+def _dataset_specs(names: set[str]) -> dict[str, Any]:
+    """Dataset specs by name from the installed plugins (cheap: no torch), for sizing runs not started yet."""
+    from cnnkit.plugins import get_registries
+
+    specs = {}
+    registries = get_registries()
+    for name in names:
+        try:
+            specs[name] = getattr(registries.datasets.get(name), "spec", None)
+        except Exception:  # a dataset whose plugin is not installed here: its runs stay unsized
+            specs[name] = None
+    return specs
+
+
+def study_status(study_dir: Path) -> StudyStatus:
+    """Read STUDY_DIR (study.json and the run directories) into a StudyStatus."""
+    study_dir = Path(study_dir)
+    if not study_dir.is_dir():
+        raise UsageError(f"{study_dir} is not a directory (give a study directory such as runs/assignment)")
+    manifest = _json(study_dir / "study.json")
+    runs = _planned_runs(study_dir, manifest)
+    if not runs:
+        raise UsageError(f"{study_dir} holds no study.json and no run directories; is it a cnnkit study directory?")
+    status = StudyStatus(str(manifest.get("name") or study_dir.name), str(study_dir))
+    speeds, work = Speeds(), []
+    unfinished = []
+    for run in runs:
+        run_dir = study_dir / str(run.get("dir"))
+        state = run_status(run_dir, run)
+        status.runs.append(state)
+        config = _json(run_dir / "config.json")
+        if state.state == "finished":
+            shape = config.get("data", {}).get("image_shape") or [1, 1]
+            speeds.add_result(_json(run_dir / "result.json"), int(shape[0] * shape[1]))
+        else:
+            unfinished.append((run, state, config))
+    specs = _dataset_specs({str(run.get("dataset")) for run, _, config in unfinished if not config.get("data")})
+    work = [_work(run, state, config, specs) for run, state, config in unfinished]
+    status.seconds_left = speeds.seconds_left(item for item in work if item.epochs) if unfinished else 0.0
+    if any(state.state in ("interrupted", "pending") for _, state, _ in unfinished):
+        status.resume = resume_command(study_dir, manifest, unfinished[0][0])
+    return status
+
+
+def _describe(run: RunStatus, resume: str | None) -> str:
+    if run.state == "finished":
+        took = f", {format_duration(run.train_seconds)} training" if run.train_seconds else ""
+        return (
+            f"test accuracy {run.test_accuracy:.4f}, loss {run.test_loss:.4f}; "
+            f"best epoch {run.best_epoch}/{run.epochs_done}{took}"
+        )
+    who = f"pid {run.pid} on host {run.host}" if run.pid is not None else "an unknown process"
+    if run.state == "running":
+        return f"training epoch {min(run.epochs_done + 1, run.epochs)}/{run.epochs} ({run.epochs_done} done), {who}"
+    if run.state == "interrupted":
+        return f"stopped after epoch {run.epochs_done}/{run.epochs}: {who} died; resume with: {resume}"
+    return plural(run.epochs, "epoch")
+
+
+def format_status(status: StudyStatus) -> str:
+    """The human-readable status: a headline, one line per run, the time left."""
+    counts = ", ".join(f"{status.count(state)} {state}" for state in STATES)
+    width = max(len(run.dir) for run in status.runs)
+    lines = [f"Study {status.name} ({status.study_dir}): {counts}"]
+    lines += [f"  {run.state:<11}  {run.dir:<{width}}  {_describe(run, status.resume)}" for run in status.runs]
+    if status.seconds_left == 0.0:
+        lines.append("Time left: none, every run is finished")
+    elif status.seconds_left is None:
+        lines.append("Time left: known once a run has finished (it comes from the measured speed)")
+    else:
+        lines.append(f"Time left: about {format_duration(status.seconds_left)} of training (from finished runs' speed)")
+    if status.resume and not status.count("running"):
+        lines.append(f"Resume with: {status.resume}")
+    return "\n".join(lines)
+
+
+def print_status(study_dir: Path, as_json: bool) -> int:
+    """`cnnkit status`: print STUDY_DIR's status (as JSON with `as_json`)."""
+    status = study_status(study_dir)
+    print(json.dumps(status.as_dict(), indent=2) if as_json else format_status(status))
+    return 0

@@ -1,0 +1,158 @@
+"""What a study shows while it runs: a `[k/N]` header per run, the study's ETA, and a closing summary table.
+
+Before the first run starts every dataset the study still needs is checked (and downloaded where it can be), so a
+missing one stops the study at once instead of after hours of training.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from cnnkit.eta import Speeds, Work, eta_text, format_duration, planned_split, spec_pixels
+from cnnkit.progress import RunProgress, plural, run_label, test_line
+
+
+class StudyProgress:
+    """The study's clock (a `progress.Clock`) and its per-run console lines."""
+
+    def __init__(
+        self,
+        planned: list[tuple[Any, Any]],
+        registries: Any,
+        study_dir: Path,
+        *,
+        fresh: bool = False,
+        quiet: bool = False,
+        stream: TextIO | None = None,
+    ) -> None:
+        self.configs = [config for config, _spec in planned]
+        self.stream, self.quiet = stream or sys.stderr, quiet
+        self.speeds = Speeds()
+        self.current = 0
+        self._run_started = 0.0
+        self._epoch_seconds = 0.0
+        self.overheads: dict[tuple[str, str], float] = {}  # per run, beyond its epochs: data, set-up, testing
+        self.works: list[Work] = []
+        self.val_images: list[int] = []
+        for config in self.configs:
+            spec = getattr(registries.datasets.get(config.dataset), "spec", None)
+            key, pixels = (config.dataset, config.architecture), spec_pixels(spec)
+            train, val = planned_split(spec, config.subset, config.val_split)
+            work = Work(key, train, pixels, config.epochs)
+            self.val_images.append(val)
+            result_file = study_dir / config.dir_name / "result.json"
+            if not fresh and result_file.exists():
+                self.speeds.add_result(_read_json(result_file), pixels)
+                work = replace(work, epochs=0)
+            self.works.append(work)
+
+    @property
+    def pending(self) -> list[Any]:
+        """Configs of the runs that still have training to do."""
+        return [config for config, work in zip(self.configs, self.works, strict=True) if work.epochs]
+
+    def run(self, index: int) -> RunProgress:
+        """The label and clock of run `index` (0-based), which is about to start; its header is printed now.
+
+        (Now, not once training starts: loading the data and setting up the Trainer can take a while.)
+        """
+        self.current, self._run_started, self._epoch_seconds = index, time.monotonic(), 0.0
+        label = f"[{index + 1}/{len(self.configs)}] {run_label(self.configs[index])}"
+        work = self.works[index]
+        if self.quiet:
+            print(label, file=self.stream, flush=True)
+        elif work.epochs:
+            sizes = f", {work.images:,} train / {self.val_images[index]:,} val" if work.images else ""
+            header = f"{label} — {plural(work.epochs, 'epoch')}{sizes}; study {eta_text(self.seconds_left(0))}"
+            print(header, file=self.stream, flush=True)
+        return RunProgress(label, self, announced=True)
+
+    def finished(self, index: int, outcome: Any) -> None:
+        """Say how run `index` ended (skipped, or its test line) and take it off the work left."""
+        if not outcome.skipped:
+            run_seconds = time.monotonic() - self._run_started
+            self.overheads[self.works[index].key] = max(run_seconds - self._epoch_seconds, 0.0)
+        self.works[index] = replace(self.works[index], epochs=0)
+        if outcome.skipped:
+            label = f"[{index + 1}/{len(self.configs)}] {run_label(self.configs[index])}"
+            print(f"{label} — already complete, skipped (use --fresh to run it again)", file=self.stream, flush=True)
+        elif outcome.result and not self.quiet:
+            print(f"    {test_line(outcome.result)}", file=self.stream, flush=True)
+
+    def seconds_left(self, epochs_done: int) -> float | None:
+        """Time left in the study, the current run having `epochs_done` epochs behind it.
+
+        Training time from the measured speed, plus each run's measured time beyond its epochs (loading data,
+        setting up, testing: with a small --subset the test set dominates), by (dataset, architecture).
+        """
+        now = self.works[self.current]
+        rest = [replace(now, epochs=max(now.epochs - epochs_done, 0)), *self.works[self.current + 1 :]]
+        rest = [work for work in rest if work.epochs]
+        training = self.speeds.seconds_left(rest)
+        if training is None:
+            return None
+        typical = sum(self.overheads.values()) / len(self.overheads) if self.overheads else 0.0
+        return training + sum(self.overheads.get(work.key, typical) for work in rest)
+
+    # -- progress.Clock --------------------------------------------------------------------------------
+    def run_started(self, train_images: int, epochs_done: int) -> str:
+        if train_images:
+            self.works[self.current] = replace(self.works[self.current], images=train_images)
+        return eta_text(self.seconds_left(epochs_done))
+
+    def epoch_done(self, epochs_done: int, seconds: float) -> str:
+        work = self.works[self.current]
+        self.speeds.add(work.key, work.images, work.pixels, seconds)
+        self._epoch_seconds += seconds
+        return eta_text(self.seconds_left(epochs_done))
+
+
+def check_datasets(configs: list[Any], registries: Any, data_dir: str | None) -> None:
+    """Make sure every dataset of `configs` is on disk (downloading it where possible) before any run starts.
+
+    Raises the dataset's own error (what is missing, where it looked) for the first one that is not.
+    """
+    for name in dict.fromkeys(config.dataset for config in configs):
+        registries.datasets.get(name)(data_dir=data_dir).prepare_data()
+
+
+def summary_table(outcomes: list[Any], seconds: float) -> str:
+    """The closing table: every run's test accuracy and loss, best epoch and its accuracy, training time."""
+    header = ("run", "test acc", "test loss", "best epoch", "best acc", "time")
+    rows = []
+    for outcome in outcomes:
+        result = outcome.result
+        if not result:
+            continue
+        epochs = len(result.get("history", {}).get("val_loss", [])) or result["epochs"]
+        took = format_duration(result.get("train_seconds") or 0)
+        rows.append(
+            (
+                outcome.run_dir.name,
+                f"{result['test_accuracy']:.4f}",
+                f"{result['test_loss']:.4f}",
+                f"{result['best_epoch']}/{epochs}",
+                f"{result['best_test_accuracy']:.4f}",
+                f"{took} (earlier)" if outcome.skipped else took,
+            )
+        )
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        padded = [cell.rjust(width) for cell, width in zip(cells, widths, strict=True)]
+        return "  ".join([cells[0].ljust(widths[0]), *padded[1:]]).rstrip()
+
+    title = f"{len(rows)} runs, {format_duration(seconds)} in this session (time column: training only)"
+    return "\n".join([title, line(header), *(line(row) for row in rows)])
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}

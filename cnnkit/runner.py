@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from cnnkit.atomic import write_json_atomic
+from cnnkit.claims import FinishedMeanwhile, RunClaim, refuse_if_locked
 from cnnkit.console import quiet_lightning, stop_on_sigint
+from cnnkit.damage import clear_for_fresh_start, finished_result
 from cnnkit.errors import RunError, UsageError
+from cnnkit.locks import LOCK_NAME
 from cnnkit.plugins import Registries, get_registries
 from cnnkit.presets import check_preset
 from cnnkit.records import config_record, result_record, write_predictions
@@ -83,6 +85,7 @@ class TrainerOptions:
     quiet: bool = False
     compile: bool = False
     channels_last: bool = False
+    epoch_lines: bool = False  # one line per epoch instead of a progress bar (job processes)
 
 
 @dataclass
@@ -114,17 +117,26 @@ def execute(
     config = config.checked(registries)
     run_dir = run_directory(out, study, config)
     check_run_directory(run_dir, config, fresh)
-    if not fresh and (run_dir / "result.json").exists():
-        return RunOutcome(run_dir, json.loads((run_dir / "result.json").read_text()), skipped=True)
-    with quiet_lightning(options.quiet):
-        return _train(config, options, run_dir, study, registries, fresh, before_write)
+    helper_rank = _launched_by_lightning()
+    if not helper_rank:
+        refuse_if_locked(run_dir)  # RunLocked: the caller skips it
+    result = None if fresh else finished_result(run_dir)
+    if result is not None:
+        return RunOutcome(run_dir, result, skipped=True)
+    with quiet_lightning(options.quiet), RunClaim(run_dir, fresh, lock=not helper_rank) as claim:
+        try:
+            return _train(config, options, run_dir, study, registries, fresh, claim.before(before_write))
+        except FinishedMeanwhile as finished:
+            return RunOutcome(run_dir, finished.result, skipped=True)
 
 
 def check_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None:
     """Refuse a run directory that holds another configuration (unless --fresh) or is not a run directory."""
     config_file = run_dir / "config.json"
     if fresh:
-        if run_dir.exists() and not (config_file.exists() or (run_dir / "checkpoints").exists()):
+        if any(p.name != LOCK_NAME for p in _entries(run_dir)) and not (
+            config_file.exists() or (run_dir / "checkpoints").exists()
+        ):
             raise RunError(f"{run_dir} exists but is not a cnnkit run directory; refusing to delete it")
         return
     if not config_file.exists():
@@ -141,12 +153,16 @@ def check_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None:
         )
 
 
+def _entries(directory: Path) -> list[Path]:
+    return list(directory.iterdir()) if directory.is_dir() else []
+
+
 def create_run_directory(run_dir: Path, fresh: bool) -> None:
     """Make the run directory (emptied first with --fresh) and check that it can be written."""
     try:
         # Under DDP Lightning re-executes the CLI in each further process: only the launching one may wipe.
         if fresh and run_dir.exists() and not _launched_by_lightning():
-            shutil.rmtree(run_dir)
+            clear_for_fresh_start(run_dir)  # keeps the lock this process holds
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         probe = run_dir / f".write-test-{os.getpid()}"  # one per process: DDP ranks probe at the same time
         probe.write_bytes(b"")
@@ -205,6 +221,10 @@ def progress_callbacks(options: TrainerOptions) -> list[Any]:
     """The progress bar a run shows: redrawn at most 5 times a second (per-batch redraws cost GPU runs time)."""
     from cnnkit.callbacks import ThrottledProgressBar
 
+    if options.epoch_lines:
+        from cnnkit.epoch_lines import EpochLines
+
+        return [EpochLines()]
     return [] if options.quiet else [ThrottledProgressBar(interval=0.2)]
 
 

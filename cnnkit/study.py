@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -189,29 +188,25 @@ def run_study(
     subset: int | None = None,
     seeds: Sequence[int] | None = None,
     registries: Any = None,
+    jobs: int | None = 1,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> list[Any]:
-    """Run every run of the study in order; finished runs (result.json present) are skipped."""
-    from cnnkit.atomic import write_json_atomic
+    """Run every run of the study (`jobs` at once, None: auto); finished runs and runs other processes hold are
+    skipped, and the latter waited for. See cnnkit.executors."""
+    from cnnkit.executors import execute_planned
     from cnnkit.plugins import get_registries
-    from cnnkit.runner import execute
 
     registries = registries or get_registries()
     planned = [(config.checked(registries), spec) for config, spec in study.expand(epochs, subset, seeds)]
-    study_dir = Path(out) / study.name
-    outcomes = []
-
-    def write_manifest() -> None:
-        try:
-            write_json_atomic(study_dir / "study.json", manifest(study, planned))
-        except OSError as exc:
-            raise UsageError(f"cannot write to {study_dir}: {exc.strerror or exc}; choose another --out") from exc
-
-    for number, (config, _spec) in enumerate(planned, start=1):
-        print(f"[{number}/{len(planned)}] {config.dir_name} ({config.epochs} epochs)", file=sys.stderr, flush=True)
-        outcome = execute(
-            config, options, out, study=study.name, fresh=fresh, registries=registries, before_write=write_manifest
-        )
-        if outcome.skipped:
-            print("    already complete, skipped (use --fresh to run it again)", file=sys.stderr)
-        outcomes.append(outcome)
-    return outcomes
+    return execute_planned(
+        [config for config, _ in planned],
+        options,
+        Path(out),
+        study.name,
+        manifest(study, planned),
+        fresh=fresh,
+        jobs=jobs,
+        executor=executor,
+        ray_address=ray_address,
+    )

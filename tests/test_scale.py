@@ -1,0 +1,159 @@
+"""Studies at scale: run locks shared by processes, `--jobs 2`, and Ray give the numbers of one-at-a-time runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import cli, cli_subprocess, write_mnist_npz
+
+from cnnkit.locks import hold_run_lock
+
+STUDY = """
+name = "pair"
+[defaults]
+epochs = 2
+[[runs]]
+dataset = "mnist"
+architecture = "pooling_cnn"
+optimizer = "adam"
+[[runs]]
+dataset = "mnist"
+architecture = "strided_cnn"
+optimizer = "adadelta"
+"""
+RUNS = ["mnist-pooling_cnn-adam-seed0", "mnist-strided_cnn-adadelta-seed0"]
+FIGURES = ("test_loss", "test_accuracy", "best_test_loss", "best_test_accuracy", "history")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("scale")
+    write_mnist_npz(root)
+    (root / "pair.toml").write_text(STUDY)
+    return {"root": root, "toml": root / "pair.toml"}
+
+
+def study_args(study: dict[str, Path], out: Path, *extra: str) -> list[str]:
+    return [
+        "run",
+        "--study",
+        str(study["toml"]),
+        "--subset",
+        "1200",
+        "--quiet",
+        "--report-format",
+        "html",
+        "--data-dir",
+        str(study["root"]),
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def results(out: Path) -> dict[str, dict]:
+    return {name: json.loads((out / "pair" / name / "result.json").read_text()) for name in RUNS}
+
+
+@pytest.fixture(scope="module")
+def one_at_a_time(study: dict[str, Path]) -> dict[str, dict]:
+    """The study run the plain way, one thread (as each of two jobs gets on a 2-core machine)."""
+    out = study["root"] / "serial"
+    done = cli_subprocess(*study_args(study, out), env={"OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    return results(out)
+
+
+def assert_same_numbers(got: dict[str, dict], expected: dict[str, dict]) -> None:
+    for name in RUNS:
+        assert {k: got[name][k] for k in FIGURES} == {k: expected[name][k] for k in FIGURES}, name
+
+
+def test_jobs_2_gives_the_numbers_of_one_at_a_time(study: dict[str, Path], one_at_a_time: dict[str, dict]) -> None:
+    if len(os.sched_getaffinity(0)) != 2:
+        pytest.skip("compares with one thread per job, as --jobs 2 gives on exactly 2 cores")
+    out = study["root"] / "jobs2"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnnkit.cli", *study_args(study, out, "--jobs", "2")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, err = process.communicate(timeout=900)
+    assert process.returncode == 0, err
+    for name in RUNS:
+        assert f"{name} (2 epochs) started: job" in err
+        assert f"[{name}] epoch 2/2 - train_loss" in err  # each run's epochs, prefixed with its name
+        assert f"[{name}] finished in" in err
+    got = results(out)
+    assert_same_numbers(got, one_at_a_time)
+    assert {r["trained_by"]["pid"] for r in got.values()} == {process.pid}  # the command started, not its jobs
+
+
+def test_two_processes_on_one_study_train_every_run_once(study: dict[str, Path]) -> None:
+    out = study["root"] / "shared"
+    command = [sys.executable, "-m", "cnnkit.cli", *study_args(study, out)]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [process.communicate(timeout=900) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], [err for _, err in outputs]
+    pids = {process.pid for process in processes}
+    for name in RUNS:
+        trained = [out_text for out_text, _ in outputs if f"{name}: done;" in out_text]
+        assert len(trained) == 1, f"{name} trained by {len(trained)} processes"
+    got = results(out)
+    assert {r["trained_by"]["pid"] for r in got.values()} <= pids
+    assert all(r["trained_by"]["host"] == socket.gethostname() for r in got.values())
+    assert all(len(r["history"]["val_loss"]) == 2 for r in got.values())
+    assert all((out / "pair" / "report" / "report.html").exists() for _ in processes)
+
+
+def test_a_run_another_process_holds_is_refused_in_one_line(
+    study: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = study["root"] / "held"
+    run_dir = out / "single" / "mnist-pooling_cnn-adam-seed0"
+    with hold_run_lock(run_dir):
+        code, _, err = cli(capsys, "run", "mnist", "net_1", "--out", str(out), "--data-dir", str(study["root"]))
+    assert code == 1
+    assert err.strip() == (
+        f"cnnkit: error: mnist-pooling_cnn-adam-seed0 is being trained by pid {os.getpid()} on host "
+        f"{socket.gethostname()}; wait for it to finish (cnnkit status shows it) or train another run"
+    )
+    assert sorted(p.name for p in run_dir.iterdir()) == [".lock"]
+
+
+def test_ray_on_a_local_instance_gives_the_numbers_of_one_at_a_time(
+    study: dict[str, Path], one_at_a_time: dict[str, dict]
+) -> None:
+    pytest.importorskip("ray")
+    if len(os.sched_getaffinity(0)) != 2:
+        pytest.skip("compares with one CPU per task, as a local Ray instance gives on exactly 2 cores")
+    out = study["root"] / "ray"
+    done = cli_subprocess(*study_args(study, out, "--executor", "ray"))
+    assert done.returncode == 0, done.stderr
+    assert "ray: 2 run(s), 2 at once, 1 CPU(s) each" in done.stderr
+    assert_same_numbers(results(out), one_at_a_time)
+    assert (out / "pair" / "report" / "report.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "mnist", "net_1", "--jobs", "2"], "--jobs and --executor are for studies"),
+        (["run", "--all", "--jobs", "0"], "--jobs must be an integer of at least 1 or 'auto', got '0'"),
+        (["run", "--all", "--ray-address", "x:1"], "--ray-address needs --executor ray"),
+        (["run", "--all", "--jobs", "2", "--devices", "2"], "train each run on one device"),
+    ],
+)
+def test_bad_parallel_options_are_refused(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli(capsys, *args, "--out", str(tmp_path / "runs"))
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()

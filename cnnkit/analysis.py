@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnkit.damage import RESULT_KEYS, json_problem
 from cnnkit.errors import DataError, UsageError
 
 # The overfitting rule. A run overfits *strongly* when, at the end, its validation loss stands at least
@@ -267,17 +268,11 @@ def _metrics_rows(path: Path) -> int:
         return 0
 
 
-_REQUIRED = ("test_loss", "test_accuracy", "history")
-
-
 def _load_run(path: Path, entry: dict[str, Any]) -> Run | MissingRun:
     config = read_json(path / "config.json") if (path / "config.json").is_file() else {}
-    if not (path / "result.json").is_file():
-        return MissingRun(path.name, {**config, **entry}, _metrics_rows(path / "metrics.csv"))
+    if not (path / "result.json").is_file() or json_problem(path / "result.json", RESULT_KEYS):
+        return MissingRun(path.name, {**config, **entry}, _metrics_rows(path / "metrics.csv"))  # damaged: unfinished
     result = read_json(path / "result.json")
-    lacking = [k for k in _REQUIRED if k not in result]
-    if lacking:
-        raise DataError(f"{path / 'result.json'} lacks {', '.join(lacking)}")
     run = Run(path.name, path, {**entry, **config}, result, entry.get("reference") or None)
     _ = run.fit  # validate the history early, as a DataError
     return run

@@ -47,7 +47,7 @@ class RunClaim:
         self._stack.enter_context(hold_run_lock(self.run_dir))
         if self.fresh:
             return
-        result = finished_result(self.run_dir)
+        result = finished_result(self.run_dir, quiet=True)  # the caller said so if it is damaged
         if result is not None:
             raise FinishedMeanwhile(result)
         repair(self.run_dir)

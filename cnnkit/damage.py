@@ -38,7 +38,7 @@ def json_problem(path: Path, required: tuple[str, ...] = ()) -> str | None:
     return f"lacks {', '.join(lacking)}" if lacking else None
 
 
-def finished_result(run_dir: Path) -> dict[str, Any] | None:
+def finished_result(run_dir: Path, quiet: bool = False) -> dict[str, Any] | None:
     """The run's result.json when it is sound; None when absent or damaged (then the run counts as unfinished)."""
     path = run_dir / "result.json"
     if not path.exists():
@@ -46,7 +46,8 @@ def finished_result(run_dir: Path) -> dict[str, Any] | None:
     problem = json_problem(path, RESULT_KEYS)
     if problem is None:
         return json.loads(path.read_bytes())
-    note(f"{path} is damaged ({problem}): {run_dir.name} counts as unfinished and is trained to its end again")
+    if not quiet:
+        note(f"{path} is damaged ({problem}): {run_dir.name} counts as unfinished and is trained to its end again")
     return None
 
 

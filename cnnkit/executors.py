@@ -107,6 +107,8 @@ def _child_main(job: Job, report_to: Connection) -> None:
     sys.stderr = PrefixedStream(sys.__stderr__, job.name)
     try:
         report = train_job(job)
+    except KeyboardInterrupt:  # before the run's own handler was installed
+        report = JobReport(job.name, "interrupted", "interrupted; its checkpoints are kept", 130)
     except Exception as exc:
         report = JobReport(job.name, "failed", f"internal error: {type(exc).__name__}: {exc}", 1)
     if report.state in ("failed", "interrupted"):
@@ -340,7 +342,7 @@ def execute_planned(
         held = [job for job in todo if reports[job.name].state == "locked"]
         todo = [replace(job, fresh=False) for job in wait_for_others(held)]
     return [
-        RunOutcome(run_dir, finished_result(run_dir) or {}, skipped=reports[config.dir_name].state != "done")
+        RunOutcome(run_dir, finished_result(run_dir, quiet=True) or {}, skipped=reports[config.dir_name].state != "done")
         for config in planned
         for run_dir in [out / study / config.dir_name]
     ]
@@ -370,7 +372,7 @@ def wait_for_others(held: list[Job]) -> list[Job]:
         for job in list(remaining):
             if lock_holder(job.run_dir) is None:
                 remaining.remove(job)
-                if finished_result(job.run_dir) is None:
+                if finished_result(job.run_dir, quiet=True) is None:
                     print(f"[{job.name}] its trainer stopped before the end; training it here", file=sys.stderr)
                     unfinished.append(job)
         if remaining:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -157,3 +159,22 @@ def test_bad_parallel_options_are_refused(
     code, _, err = cli(capsys, *args, "--out", str(tmp_path / "runs"))
     assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_ctrl_c_stops_every_job_and_the_same_command_resumes_them(study: dict[str, Path]) -> None:
+    out = study["root"] / "interrupted"
+    command = [sys.executable, "-m", "cnnkit.cli", *study_args(study, out, "--jobs", "2", "--epochs", "3")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    slower = out / "pair" / RUNS[0]  # the pooling net: still training when its first checkpoint is there
+    deadline = time.monotonic() + 600
+    while not (slower / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 130, err
+    assert "running job(s) at their next safe point" in err and "Resume with: cnnkit run --study" in err
+    assert "Traceback" not in err and not (slower / "result.json").exists()
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr
+    assert all(len(r["history"]["val_loss"]) == 3 for r in results(out).values())

@@ -341,11 +341,12 @@ def execute_planned(
                 raise JobFailed(report)
         held = [job for job in todo if reports[job.name].state == "locked"]
         todo = [replace(job, fresh=False) for job in wait_for_others(held)]
-    return [
-        RunOutcome(run_dir, finished_result(run_dir, quiet=True) or {}, skipped=reports[config.dir_name].state != "done")
-        for config in planned
-        for run_dir in [out / study / config.dir_name]
-    ]
+    outcomes = []
+    for config in planned:
+        run_dir = out / study / config.dir_name
+        trained_here = reports[config.dir_name].state == "done"
+        outcomes.append(RunOutcome(run_dir, finished_result(run_dir, quiet=True) or {}, skipped=not trained_here))
+    return outcomes
 
 
 def _backend(executor: str, asked: int | None, parallel: int, ray_address: str | None) -> Backend:

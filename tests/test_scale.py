@@ -22,19 +22,21 @@ name = "pair"
 epochs = 2
 [[runs]]
 dataset = "mnist"
-architecture = "pooling_cnn"
+architecture = "lenet"
 optimizer = "adam"
 [[runs]]
 dataset = "mnist"
-architecture = "strided_cnn"
+architecture = "lenet"
 optimizer = "adadelta"
 """
-RUNS = ["mnist-pooling_cnn-adam-seed0", "mnist-strided_cnn-adadelta-seed0"]
+RUNS = ["mnist-lenet5-adam-seed0", "mnist-lenet5-adadelta-seed0"]
 FIGURES = ("test_loss", "test_accuracy", "best_test_loss", "best_test_accuracy", "history")
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two runs of the example plugin's LeNet-5 (some 35 times cheaper than net_1) on a synthetic MNIST."""
+    pytest.importorskip("cnnkit_fashion", reason="the study uses the example plugin's lenet")
     root = tmp_path_factory.mktemp("scale")
     write_mnist_npz(root)
     (root / "pair.toml").write_text(STUDY)
@@ -165,7 +167,7 @@ def test_ctrl_c_stops_every_job_and_the_same_command_resumes_them(study: dict[st
     out = study["root"] / "interrupted"
     command = [sys.executable, "-m", "cnnkit.cli", *study_args(study, out, "--jobs", "2", "--epochs", "3")]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    slower = out / "pair" / RUNS[0]  # the pooling net: still training when its first checkpoint is there
+    slower = out / "pair" / RUNS[0]
     deadline = time.monotonic() + 600
     while not (slower / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
@@ -178,3 +180,39 @@ def test_ctrl_c_stops_every_job_and_the_same_command_resumes_them(study: dict[st
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
     assert all(len(r["history"]["val_loss"]) == 3 for r in results(out).values())
+
+
+@pytest.mark.parametrize(
+    ("cores", "gpus", "memory_gib", "runs", "chosen"),
+    [
+        (2, 0, 64, 4, 2),  # CPU: one single-threaded job per core
+        (16, 0, 64, 7, 7),  # never more jobs than runs
+        (16, 1, 64, 7, 4),  # one GPU: four small runs share it
+        (2, 1, 64, 7, 2),  # ... but at most one job per core
+        (16, 0, 5, 35, 2),  # 2 GiB a job: memory caps it
+    ],
+)
+def test_jobs_auto_choice(
+    cores: int, gpus: int, memory_gib: int, runs: int, chosen: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cnnkit import executors
+
+    monkeypatch.setattr(executors, "usable_cores", lambda: cores)
+    monkeypatch.setattr(executors, "available_memory", lambda: memory_gib << 30)
+    assert executors.auto_jobs(runs, gpus) == chosen
+
+
+def test_job_output_is_prefixed_line_by_line_without_progress_redraws() -> None:
+    import io
+
+    from cnnkit.streams import PrefixedStream
+
+    target = io.StringIO()
+    stream = PrefixedStream(target, "mnist-lenet5-adam-seed0")
+    stream.write("epoch 1/2 - val_loss 0.5")
+    stream.write("000\n 12%\r 50%\r100%\nlast line\n")
+    assert target.getvalue() == (
+        "[mnist-lenet5-adam-seed0] epoch 1/2 - val_loss 0.5000\n"
+        "[mnist-lenet5-adam-seed0] 100%\n"
+        "[mnist-lenet5-adam-seed0] last line\n"
+    )

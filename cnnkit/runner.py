@@ -306,7 +306,8 @@ def _train(
             log = epoch_log.snapshot()
             final = trainer.test(model, datamodule=datamodule, verbose=False)[0]
             predictions = model.test_predictions
-            best_path = checkpoint.best_model_path or str(last)
+            # best.ckpt of this directory: a checkpoint's recorded path is stale once the run directory moved
+            best_path = str(checkpoints / "best.ckpt") if checkpoint.best_model_path else str(last)
             best = trainer.test(model, datamodule=datamodule, ckpt_path=best_path, verbose=False)[0]
         except RunInterrupted:
             raise KeyboardInterrupt from None

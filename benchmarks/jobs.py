@@ -5,7 +5,7 @@ report only), timed from the command's start to its exit (start-up, data loading
 The plain reference trains the same runs (same networks, optimizers, preset, batch 128, the study's split) with a
 bare loop - forward, cross-entropy, backward, step; validation and test evaluated once per epoch and at the end -
 in N processes of (cores // N) threads each, dealing the runs round-robin: what the hardware gives without any
-framework. Lines `jobs N: cnnkit X s, plain Y s, cnnkit/plain R`, then `speed-up of --jobs N over --jobs 1`.
+framework. Lines `jobs N: cnnkit X s`, `speed-up of --jobs N over --jobs 1`, then `jobs N: plain Y s, ... R`.
 
     python benchmarks/jobs.py --study examples/studies/assignment-mnist.toml --subset 6000 --epochs 2
 """
@@ -133,17 +133,25 @@ def main(argv: list[str] | None = None) -> int:
         f"study {args.study}: {runs} runs, {args.epochs} epochs, --subset {args.subset}; "
         f"{len(os.sched_getaffinity(0))} cores; load average {os.getloadavg()[0]:.1f}"
     )
-    cnnkit_seconds = {}
-    for jobs in counts:
+    cnnkit_seconds: dict[int, float] = {}
+    for jobs in counts:  # cnnkit first: the speed-up of --jobs is the figure wanted most
         with tempfile.TemporaryDirectory(prefix="cnnkit-jobs-") as out:
             cnnkit_seconds[jobs] = time_cnnkit(args, jobs, Path(out))
-        plain = None if args.no_plain else time_plain(args, jobs, runs)
-        ratio = f", plain {plain:.1f} s, cnnkit/plain {cnnkit_seconds[jobs] / plain:.2f}" if plain else ""
-        print(f"jobs {jobs}: cnnkit {cnnkit_seconds[jobs]:.1f} s{ratio}", flush=True)
-    base = cnnkit_seconds.get(1)
+        print(f"jobs {jobs}: cnnkit {cnnkit_seconds[jobs]:.1f} s (load average {os.getloadavg()[0]:.1f})", flush=True)
     for jobs in counts:
-        if base and jobs != 1:
-            print(f"speed-up of --jobs {jobs} over --jobs 1: {base / cnnkit_seconds[jobs]:.2f}x")
+        if jobs != counts[0]:
+            print(
+                f"speed-up of --jobs {jobs} over --jobs {counts[0]}: "
+                f"{cnnkit_seconds[counts[0]] / cnnkit_seconds[jobs]:.2f}x",
+                flush=True,
+            )
+    for jobs in [] if args.no_plain else counts:
+        plain = time_plain(args, jobs, runs)
+        print(
+            f"jobs {jobs}: plain {plain:.1f} s, cnnkit/plain wall-time ratio {cnnkit_seconds[jobs] / plain:.2f} "
+            f"(load average {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 

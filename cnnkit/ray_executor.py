@@ -7,6 +7,7 @@ and shut down after it. Workers write to the same OUT path, so on a cluster it m
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from dataclasses import replace
@@ -29,6 +30,8 @@ def _start(ray: Any, address: str | None) -> bool:
     if ray.is_initialized():
         return False
     settings = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
+    if address is None:  # Ray runs workers at niceness 15: on a busy machine its training would barely move
+        os.environ.setdefault("RAY_worker_niceness", "0")
     try:
         ray.init(address=address, **settings)
     except (ConnectionError, RuntimeError, ValueError) as exc:

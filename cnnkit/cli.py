@@ -128,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-nodes", type=_integer("--num-nodes", 1), default=1, help="nodes for ddp")
     run.add_argument("--compile", action="store_true", help="torch.compile the network (GPU speed-up)")
     run.add_argument("--channels-last", action="store_true", help="channels_last memory format (GPU speed-up)")
-    run.add_argument("--jobs", default="1", help="studies: runs at once, each in its own process (N or auto)")
+    run.add_argument(
+        "--jobs", help="studies: runs at once, each in its own process (N or auto; default 1, with Ray auto)"
+    )
     run.add_argument("--executor", choices=("local", "ray"), default="local", help="studies: local (default) or ray")
     run.add_argument("--ray-address", help="with --executor ray: a running Ray cluster (default: start one here)")
     run.add_argument("--lang", default="en", help="report language after --all/--study (en or es)")
@@ -262,7 +264,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("give DATASET and ARCH (e.g. 'cnnkit run mnist net_1'), or --all, or --study NAME")
     if args.seeds:
         raise UsageError("--seeds is for studies; for a single run use --seed")
-    if args.jobs != "1" or args.executor != "local":
+    if args.jobs is not None or args.executor != "local":
         raise UsageError("--jobs and --executor are for studies (--study, --all)")
     config = RunConfig(
         args.dataset,
@@ -301,7 +303,7 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
         raise UsageError(f"{', '.join(ignored)} cannot override a study; write a study TOML file instead")
     from cnnkit.executors import parse_jobs
 
-    jobs = parse_jobs(args.jobs)
+    jobs = parse_jobs(args.jobs) if args.jobs is not None else (None if args.executor == "ray" else 1)
     if args.ray_address and args.executor != "ray":
         raise UsageError("--ray-address needs --executor ray")
     from cnnkit.report import check_formats, load_text

@@ -10,6 +10,7 @@ import csv
 import itertools
 import json
 import math
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -170,8 +171,11 @@ def load_predictions(path: Path) -> Predictions | None:
                 images_pred=z["misclassified_pred"],
                 class_names=tuple(str(c) for c in z["class_names"]),
             )
-    except (OSError, KeyError, ValueError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(
+            f"{path} is damaged ({exc}); delete it and the result.json beside it, then run the study again: "
+            "the run is evaluated again from its last checkpoint"
+        ) from exc
 
 
 def layer_macs(layer: dict[str, Any]) -> int:
@@ -281,7 +285,10 @@ def _load_run(path: Path, entry: dict[str, Any]) -> Run | MissingRun:
 def load_study(path: Path) -> Study:
     """Load every run of a study directory: runs listed in study.json and run directories found on disk."""
     path = Path(path)
-    meta = read_json(path / "study.json") if (path / "study.json").is_file() else {}
+    try:
+        meta = read_json(path / "study.json") if (path / "study.json").is_file() else {}
+    except DataError as exc:
+        raise DataError(f"{exc}; running the study again (cnnkit run --study ...) rewrites it") from exc
     found = sorted(p.name for p in path.iterdir() if (p / "config.json").is_file()) if path.is_dir() else []
     if not meta and not found:
         raise UsageError(f"{path} is not a study directory: no study.json and no run directories with config.json")

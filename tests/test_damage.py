@@ -135,3 +135,36 @@ def test_a_full_disk_says_so_and_where(trained: Path, small_disk: Path, capsys: 
     assert f"cnnkit: error: the disk is full: cannot write {checkpoints}/" in err
     assert "free some space or choose another --out" in err
     assert not list(checkpoints.glob("*.tmp"))
+
+
+@pytest.fixture
+def study_dir(tmp_path: Path) -> Path:
+    from report_fixtures import make_study
+
+    return make_study(tmp_path / "assignment")
+
+
+def test_report_counts_a_damaged_result_json_as_an_unfinished_run(
+    study_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damaged = study_dir / "mnist-pooling_cnn-adam-seed0" / "result.json"
+    truncate(damaged, 100)
+    code, _, err = cli(capsys, "report", str(study_dir), "--format", "html")
+    assert code == 0, err
+    assert "mnist-pooling_cnn-adam-seed0" in (study_dir / "report" / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("damaged", "advice"),
+    [
+        ("study.json", "running the study again (cnnkit run --study ...) rewrites it"),
+        ("mnist-pooling_cnn-adam-seed0/predictions.npz", "delete it and the result.json beside it"),
+    ],
+)
+def test_report_names_a_damaged_file_and_what_to_do(
+    study_dir: Path, damaged: str, advice: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    truncate(study_dir / damaged, 100)
+    code, _, err = cli(capsys, "report", str(study_dir), "--format", "html")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert str(study_dir / damaged) in err and advice in err and "internal error" not in err

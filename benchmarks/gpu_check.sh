@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared GPU check for cnnkit (about 5-8 minutes on one H100), run from a checkout:
+# One prepared GPU check for cnnkit (about 6-10 minutes on one H100), run from a checkout:
 #
 #     OUT=/some/dir bash benchmarks/gpu_check.sh
 #
@@ -12,7 +12,9 @@
 #      on PYTHONPATH;
 #   3. benchmarks/throughput.py --device cuda, fp32 then bf16-mixed (the ratio lines);
 #   4. `cnnkit run --all --quiet` (the whole assignment + report): wall time and the sum of train_seconds;
-#   5. if time is left: throughput with --compile and --channels-last (bf16-mixed).
+#   5. `cnnkit run --all --quiet --jobs N` (runs side by side on the one GPU) for N in $JOBS (default "4 7"),
+#      each into a fresh directory: wall time and the speed-up over step 4 (one at a time);
+#   6. if time is left: throughput with --compile and --channels-last (bf16-mixed).
 # Everything is logged to $OUT/gpu_check.log; results (no checkpoints) and the report are copied to $OUT.
 # The closing SUMMARY block holds every figure the closing note needs.
 
@@ -146,6 +148,23 @@ EOF
 (cd "$RUNS/assignment" 2>/dev/null && tar czf "$OUT/runs.tar.gz" study.json */result.json */metrics.csv */config.json) || true
 for f in report.html report.pdf; do [ -f "$RUNS/assignment/report/$f" ] && cp "$RUNS/assignment/report/$f" "$OUT/"; done
 
+JOB_LINES=()
+for N in ${JOBS:-4 7}; do
+  if [ "$(elapsed)" -gt 600 ]; then echo "skipping --jobs $N: $(elapsed) s used"; continue; fi
+  section "cnnkit run --all --quiet --jobs $N (runs side by side on one GPU)"
+  JRUNS=$(mktemp -d /tmp/cnnkit-gpu-jobs.XXXXXX)
+  J0=$(date +%s.%N)
+  timeout 300 "${CNNKIT[@]}" run --all --quiet --jobs "$N" --report-format html --out "$JRUNS" \
+    >"$DETAIL/run_all_jobs$N.txt" 2>"$DETAIL/run_all_jobs$N.err"
+  JRC=$?
+  JWALL=$("$PY" -c "import time; print(f'{time.time() - $J0:.1f}')")
+  DONE=$(ls "$JRUNS"/assignment/*/result.json 2>/dev/null | wc -l)
+  LINE=$("$PY" -c "print(f'run --all --jobs $N: exit $JRC, wall $JWALL s, runs complete $DONE of 7, '
+                        f'speed-up over one at a time {$ALL_WALL / $JWALL:.2f}x')")
+  echo "$LINE"; JOB_LINES+=("$LINE")
+  grep -a -E "started|finished in|FAILED|error" "$DETAIL/run_all_jobs$N.err" | tail -20
+done
+
 if [ "$(elapsed)" -lt 330 ]; then
   section "throughput bf16-mixed + channels_last + torch.compile (cuda)"
   timeout 150 "$PY" benchmarks/throughput.py --device cuda --precision bf16-mixed --channels-last --compile \
@@ -162,5 +181,6 @@ for f in throughput_fp32 throughput_bf16 throughput_bf16_cl_compile; do
   [ -f "$DETAIL/$f.txt" ] && echo "$f: $(tr '\r' '\n' <"$DETAIL/$f.txt" | grep -a '^cnnkit/plain throughput ratio' | tail -1)"
 done
 tail -1 "$OUT/run_all_summary.txt" 2>/dev/null
+for line in "${JOB_LINES[@]}"; do echo "$line"; done
 echo "report: $(cd "$OUT" && ls report.* 2>/dev/null | tr "\n" " ")"
 echo "total time of this check: $(elapsed) s"

@@ -10,6 +10,7 @@ import csv
 import itertools
 import json
 import math
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnkit.damage import RESULT_KEYS, json_problem
 from cnnkit.errors import DataError, UsageError
 
 # The overfitting rule. A run overfits *strongly* when, at the end, its validation loss stands at least
@@ -169,8 +171,11 @@ def load_predictions(path: Path) -> Predictions | None:
                 images_pred=z["misclassified_pred"],
                 class_names=tuple(str(c) for c in z["class_names"]),
             )
-    except (OSError, KeyError, ValueError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(
+            f"{path} is damaged ({exc}); delete it and the result.json beside it, then run the study again: "
+            "the run is evaluated again from its last checkpoint"
+        ) from exc
 
 
 def layer_macs(layer: dict[str, Any]) -> int:
@@ -267,17 +272,11 @@ def _metrics_rows(path: Path) -> int:
         return 0
 
 
-_REQUIRED = ("test_loss", "test_accuracy", "history")
-
-
 def _load_run(path: Path, entry: dict[str, Any]) -> Run | MissingRun:
     config = read_json(path / "config.json") if (path / "config.json").is_file() else {}
-    if not (path / "result.json").is_file():
-        return MissingRun(path.name, {**config, **entry}, _metrics_rows(path / "metrics.csv"))
+    if not (path / "result.json").is_file() or json_problem(path / "result.json", RESULT_KEYS):
+        return MissingRun(path.name, {**config, **entry}, _metrics_rows(path / "metrics.csv"))  # damaged: unfinished
     result = read_json(path / "result.json")
-    lacking = [k for k in _REQUIRED if k not in result]
-    if lacking:
-        raise DataError(f"{path / 'result.json'} lacks {', '.join(lacking)}")
     run = Run(path.name, path, {**entry, **config}, result, entry.get("reference") or None)
     _ = run.fit  # validate the history early, as a DataError
     return run
@@ -286,7 +285,10 @@ def _load_run(path: Path, entry: dict[str, Any]) -> Run | MissingRun:
 def load_study(path: Path) -> Study:
     """Load every run of a study directory: runs listed in study.json and run directories found on disk."""
     path = Path(path)
-    meta = read_json(path / "study.json") if (path / "study.json").is_file() else {}
+    try:
+        meta = read_json(path / "study.json") if (path / "study.json").is_file() else {}
+    except DataError as exc:
+        raise DataError(f"{exc}; running the study again (cnnkit run --study ...) rewrites it") from exc
     found = sorted(p.name for p in path.iterdir() if (p / "config.json").is_file()) if path.is_dir() else []
     if not meta and not found:
         raise UsageError(f"{path} is not a study directory: no study.json and no run directories with config.json")

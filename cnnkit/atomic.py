@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from cnnkit.diskspace import DiskFull, is_disk_full
+
 
 def write_atomic(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
     """Call `write(file)` on a temp file beside `path`, fsync it, then rename it over `path`."""
@@ -22,8 +24,11 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        full = is_disk_full(exc, path.parent)  # asked before the temp file's space is given back
         Path(tmp).unlink(missing_ok=True)
+        if full:
+            raise DiskFull(path) from exc
         raise
     _fsync_dir(path.parent)
     return path

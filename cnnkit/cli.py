@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from cnnkit import __version__
 from cnnkit.errors import CnnkitError, UsageError
+from cnnkit.failures import known_failure
 
 KINDS = ("datasets", "architectures", "optimizers", "studies")
 EXIT_INTERRUPTED = 130
@@ -136,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-nodes", type=_integer("--num-nodes", 1), default=1, help="nodes for ddp")
     run.add_argument("--compile", action="store_true", help="torch.compile the network (GPU speed-up)")
     run.add_argument("--channels-last", action="store_true", help="channels_last memory format (GPU speed-up)")
+    run.add_argument(
+        "--jobs", help="studies: runs at once, each in its own process (N or auto; default 1, with Ray auto)"
+    )
+    run.add_argument("--executor", choices=("local", "ray"), default="local", help="studies: local (default) or ray")
+    run.add_argument("--ray-address", help="with --executor ray: a running Ray cluster (default: start one here)")
     run.add_argument("--lang", default="en", help="report language after --all/--study (en or es)")
     run.add_argument("--report-format", default="html,pdf", help="report formats after --all/--study (html,pdf)")
 
@@ -196,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             traceback.print_exc()
+        known = known_failure(exc)
+        if known is not None:
+            print(f"cnnkit: error: {known}", file=sys.stderr)
+            return 1
         print(
             f"cnnkit: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
             file=sys.stderr,
@@ -274,6 +284,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("give DATASET and ARCH (e.g. 'cnnkit run mnist net_1'), or --all, or --study NAME")
     if args.seeds:
         raise UsageError("--seeds is for studies; for a single run use --seed")
+    if args.jobs is not None or args.executor != "local":
+        raise UsageError("--jobs and --executor are for studies (--study, --all)")
     config = RunConfig(
         args.dataset,
         args.architecture,
@@ -309,6 +321,11 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
     ]
     if ignored:
         raise UsageError(f"{', '.join(ignored)} cannot override a study; write a study TOML file instead")
+    from cnnkit.executors import parse_jobs
+
+    jobs = parse_jobs(args.jobs) if args.jobs is not None else (None if args.executor == "ray" else 1)
+    if args.ray_address and args.executor != "ray":
+        raise UsageError("--ray-address needs --executor ray")
     from cnnkit.report import check_formats, load_text
 
     formats = check_formats(args.report_format)  # refuse a typo now, not after hours of training
@@ -327,6 +344,9 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
         seeds=seeds,
         registries=registries,
         command=args.command_line,
+        jobs=jobs,
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
     from cnnkit.report import render_report
     from cnnkit.study_progress import summary_table

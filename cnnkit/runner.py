@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from cnnkit.atomic import write_json_atomic
+from cnnkit.claims import FinishedMeanwhile, RunClaim, refuse_if_locked
 from cnnkit.console import quiet_lightning, stop_on_sigint
+from cnnkit.damage import clear_for_fresh_start, finished_result
 from cnnkit.errors import RunError, UsageError
-from cnnkit.locks import hold_run_lock
+from cnnkit.locks import LOCK_NAME
 from cnnkit.loggers import experiment_logger
 from cnnkit.plugins import Registries, get_registries
 from cnnkit.presets import check_preset
@@ -122,18 +122,27 @@ def execute(
     config = config.checked(registries)
     run_dir = run_directory(out, study, config)
     check_run_directory(run_dir, config, fresh)
-    if not fresh and (run_dir / "result.json").exists():
-        return RunOutcome(run_dir, json.loads((run_dir / "result.json").read_text()), skipped=True)
+    helper_rank = _launched_by_lightning()
+    if not helper_rank:
+        refuse_if_locked(run_dir)  # RunLocked: the caller skips it
+    result = None if fresh else finished_result(run_dir)
+    if result is not None:
+        return RunOutcome(run_dir, result, skipped=True)
     progress = progress or RunProgress(run_label(config))
-    with quiet_lightning(options.quiet or not options.verbose):
-        return _train(config, options, run_dir, study, registries, fresh, before_write, progress)
+    with quiet_lightning(options.quiet or not options.verbose), RunClaim(run_dir, fresh, lock=not helper_rank) as claim:
+        try:
+            return _train(config, options, run_dir, study, registries, fresh, claim.before(before_write), progress)
+        except FinishedMeanwhile as finished:
+            return RunOutcome(run_dir, finished.result, skipped=True)
 
 
 def check_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None:
     """Refuse a run directory that holds another configuration (unless --fresh) or is not a run directory."""
     config_file = run_dir / "config.json"
     if fresh:
-        if run_dir.exists() and not (config_file.exists() or (run_dir / "checkpoints").exists()):
+        if any(p.name != LOCK_NAME for p in _entries(run_dir)) and not (
+            config_file.exists() or (run_dir / "checkpoints").exists()
+        ):
             raise RunError(f"{run_dir} exists but is not a cnnkit run directory; refusing to delete it")
         return
     if not config_file.exists():
@@ -150,12 +159,16 @@ def check_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None:
         )
 
 
+def _entries(directory: Path) -> list[Path]:
+    return list(directory.iterdir()) if directory.is_dir() else []
+
+
 def create_run_directory(run_dir: Path, fresh: bool) -> None:
     """Make the run directory (emptied first with --fresh) and check that it can be written."""
     try:
         # Under DDP Lightning re-executes the CLI in each further process: only the launching one may wipe.
         if fresh and run_dir.exists() and not _launched_by_lightning():
-            shutil.rmtree(run_dir)
+            clear_for_fresh_start(run_dir)  # keeps the lock this process holds
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         probe = run_dir / f".write-test-{os.getpid()}"  # one per process: DDP ranks probe at the same time
         probe.write_bytes(b"")
@@ -289,9 +302,7 @@ def _train(
 
     last = checkpoints / "last.ckpt"
     resume_from = last if last.exists() else None
-    # The lock says who trains the run (`cnnkit status`); DDP's further ranks train it with the launching process.
-    lock = contextlib.nullcontext() if _launched_by_lightning() else hold_run_lock(run_dir)
-    with stop_on_sigint(stopper), lock:
+    with stop_on_sigint(stopper):
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
             # Testing the best checkpoint below restores the callbacks' state of that epoch: keep the whole log now.
@@ -300,7 +311,8 @@ def _train(
             predictions = model.test_predictions
             best = final
             if best_epoch(log.rows) != len(log.rows):  # the best weights are not the final ones: test them too
-                best_path = checkpoint.best_model_path or str(last)
+                # best.ckpt of this directory: a checkpoint's recorded path is stale once the run directory moved
+                best_path = str(checkpoints / "best.ckpt") if checkpoint.best_model_path else str(last)
                 best = trainer.test(model, datamodule=datamodule, ckpt_path=best_path, verbose=False)[0]
         except RunInterrupted:
             raise KeyboardInterrupt from None

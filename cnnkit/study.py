@@ -195,40 +195,33 @@ def run_study(
     seeds: Sequence[int] | None = None,
     registries: Any = None,
     command: str | None = None,
+    jobs: int | None = 1,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> list[Any]:
-    """Run every run of the study in order; finished runs (result.json present) are skipped.
+    """Run every run of the study (`jobs` at once, None: auto; see cnnkit.executors); finished runs are skipped,
+    runs that other processes hold are skipped and waited for.
 
+    Every dataset the study still needs is checked first, so a missing one stops it before any training.
     `command` (the command line that started the study) goes into study.json, for `cnnkit status` to say how to resume.
     """
-    from cnnkit.atomic import write_json_atomic
+    from cnnkit.executors import execute_planned
     from cnnkit.plugins import get_registries
-    from cnnkit.runner import execute
     from cnnkit.study_progress import StudyProgress, check_datasets
 
     registries = registries or get_registries()
     planned = [(config.checked(registries), spec) for config, spec in study.expand(epochs, subset, seeds)]
-    study_dir = Path(out) / study.name
-    outcomes = []
-
-    def write_manifest() -> None:
-        try:
-            write_json_atomic(study_dir / "study.json", {**manifest(study, planned), **launch_record(command)})
-        except OSError as exc:
-            raise UsageError(f"cannot write to {study_dir}: {exc.strerror or exc}; choose another --out") from exc
-
-    progress = StudyProgress(planned, registries, study_dir, fresh=fresh, quiet=options.quiet)
+    progress = StudyProgress(planned, registries, Path(out) / study.name, fresh=fresh, quiet=options.quiet)
     check_datasets(progress.pending, registries, options.data_dir)
-    for index, (config, _spec) in enumerate(planned):
-        outcome = execute(
-            config,
-            options,
-            out,
-            study=study.name,
-            fresh=fresh,
-            registries=registries,
-            before_write=write_manifest,
-            progress=progress.run(index),
-        )
-        progress.finished(index, outcome)
-        outcomes.append(outcome)
-    return outcomes
+    return execute_planned(
+        [config for config, _ in planned],
+        options,
+        Path(out),
+        study.name,
+        {**manifest(study, planned), **launch_record(command)},
+        fresh=fresh,
+        jobs=jobs,
+        executor=executor,
+        ray_address=ray_address,
+        progress=progress,
+    )

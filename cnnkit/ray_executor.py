@@ -1,0 +1,98 @@
+"""`--executor ray`: each run a Ray task with its own CPUs (and a share of a GPU); results on a shared filesystem.
+
+Needs the optional extra `cnnkit[ray]`. Without `--ray-address` a local Ray instance is started for the study
+and shut down after it. Workers write to the same OUT path, so on a cluster it must be a filesystem they share.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import replace
+from typing import Any
+
+from cnnkit.errors import UsageError
+from cnnkit.executors import Job, JobReport, train_job
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--executor ray needs Ray: pip install 'cnnkit[ray]'") from None
+    return ray
+
+
+def _start(ray: Any, address: str | None) -> bool:
+    """Connect to `address` or start a local instance; True when this process started it."""
+    if ray.is_initialized():
+        return False
+    settings = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
+    if address is None:  # Ray runs workers at niceness 15: on a busy machine its training would barely move
+        os.environ.setdefault("RAY_worker_niceness", "0")
+    try:
+        ray.init(address=address, **settings)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise UsageError(f"cannot reach Ray at {address or 'a new local instance'}: {exc}") from exc
+    return True
+
+
+def task_resources(ray: Any, asked: int | None, runs: int, gpu: bool) -> tuple[int, float, int]:
+    """(CPUs per task, GPU share per task, tasks at once) from the cluster's resources and --jobs."""
+    resources = ray.cluster_resources()
+    cpus = int(resources.get("CPU", 1))
+    gpus = float(resources.get("GPU", 0)) if gpu else 0.0
+    at_once = max(1, min(asked or cpus, runs, cpus))
+    return max(1, cpus // at_once), min(1.0, gpus / at_once) if gpus else 0.0, at_once
+
+
+def run_ray(jobs: list[Job], asked: int | None, address: str | None) -> list[JobReport]:
+    """Run every job as a Ray task, at most `asked` (None: as resources allow) at once."""
+    ray = _ray()
+    started = _start(ray, address)
+    try:
+        cpus, gpu_share, at_once = task_resources(ray, asked, len(jobs), jobs[0].options.accelerator != "cpu")
+        print(
+            f"ray: {len(jobs)} run(s), {at_once} at once, {cpus} CPU(s){f' and {gpu_share:g} GPU' if gpu_share else ''}"
+            " each",
+            file=sys.stderr,
+            flush=True,
+        )
+        task = ray.remote(num_cpus=cpus, num_gpus=gpu_share, max_retries=0)(train_job)
+        waiting = [replace(job, threads=cpus, command_pid=None) for job in jobs]
+        running: dict[Any, tuple[Job, float]] = {}
+        reports = []
+        try:
+            while waiting or running:
+                while waiting and len(running) < at_once:
+                    job = waiting.pop(0)
+                    running[task.remote(job)] = (job, time.monotonic())
+                    print(f"[{job.name}] submitted to Ray", file=sys.stderr, flush=True)
+                done, _ = ray.wait(list(running), num_returns=1)
+                job, since = running.pop(done[0])
+                report = _result(ray, done[0], job)
+                reports.append(report)
+                seconds = time.monotonic() - since
+                print(
+                    f"[{job.name}] {report.state}{f': {report.message}' if report.message else ''} ({seconds:.1f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        except KeyboardInterrupt:
+            for ref in running:
+                ray.cancel(ref)  # a KeyboardInterrupt in the task: it stops at the next batch, checkpoints kept
+            raise
+        return reports
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _result(ray: Any, ref: Any, job: Job) -> JobReport:
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return JobReport(job.name, "failed", f"Ray task failed: {first}", 1)

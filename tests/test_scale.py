@@ -1,0 +1,218 @@
+"""Studies at scale: run locks shared by processes, `--jobs 2`, and Ray give the numbers of one-at-a-time runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import cli, cli_subprocess, write_mnist_npz
+
+from cnnkit.locks import hold_run_lock
+
+STUDY = """
+name = "pair"
+[defaults]
+epochs = 2
+[[runs]]
+dataset = "mnist"
+architecture = "lenet"
+optimizer = "adam"
+[[runs]]
+dataset = "mnist"
+architecture = "lenet"
+optimizer = "adadelta"
+"""
+RUNS = ["mnist-lenet5-adam-seed0", "mnist-lenet5-adadelta-seed0"]
+FIGURES = ("test_loss", "test_accuracy", "best_test_loss", "best_test_accuracy", "history")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two runs of the example plugin's LeNet-5 (some 35 times cheaper than net_1) on a synthetic MNIST."""
+    pytest.importorskip("cnnkit_fashion", reason="the study uses the example plugin's lenet")
+    root = tmp_path_factory.mktemp("scale")
+    write_mnist_npz(root)
+    (root / "pair.toml").write_text(STUDY)
+    return {"root": root, "toml": root / "pair.toml"}
+
+
+def study_args(study: dict[str, Path], out: Path, *extra: str) -> list[str]:
+    return [
+        "run",
+        "--study",
+        str(study["toml"]),
+        "--subset",
+        "1200",
+        "--quiet",
+        "--report-format",
+        "html",
+        "--data-dir",
+        str(study["root"]),
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def results(out: Path) -> dict[str, dict]:
+    return {name: json.loads((out / "pair" / name / "result.json").read_text()) for name in RUNS}
+
+
+@pytest.fixture(scope="module")
+def one_at_a_time(study: dict[str, Path]) -> dict[str, dict]:
+    """The study run the plain way, one thread (as each of two jobs gets on a 2-core machine)."""
+    out = study["root"] / "serial"
+    done = cli_subprocess(*study_args(study, out), env={"OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    return results(out)
+
+
+def assert_same_numbers(got: dict[str, dict], expected: dict[str, dict]) -> None:
+    for name in RUNS:
+        assert {k: got[name][k] for k in FIGURES} == {k: expected[name][k] for k in FIGURES}, name
+
+
+def test_jobs_2_gives_the_numbers_of_one_at_a_time(study: dict[str, Path], one_at_a_time: dict[str, dict]) -> None:
+    if len(os.sched_getaffinity(0)) != 2:
+        pytest.skip("compares with one thread per job, as --jobs 2 gives on exactly 2 cores")
+    out = study["root"] / "jobs2"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnnkit.cli", *study_args(study, out, "--jobs", "2")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, err = process.communicate(timeout=900)
+    assert process.returncode == 0, err
+    for name in RUNS:
+        assert f"{name} (2 epochs) started: job" in err
+        assert f"[{name}] epoch 2/2 - train_loss" in err  # each run's epochs, prefixed with its name
+        assert f"[{name}] finished in" in err
+    got = results(out)
+    assert_same_numbers(got, one_at_a_time)
+    assert {r["trained_by"]["pid"] for r in got.values()} == {process.pid}  # the command started, not its jobs
+
+
+def test_two_processes_on_one_study_train_every_run_once(study: dict[str, Path]) -> None:
+    out = study["root"] / "shared"
+    command = [sys.executable, "-m", "cnnkit.cli", *study_args(study, out)]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [process.communicate(timeout=900) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], [err for _, err in outputs]
+    pids = {process.pid for process in processes}
+    for name in RUNS:
+        trained = [out_text for out_text, _ in outputs if f"{name}: done;" in out_text]
+        assert len(trained) == 1, f"{name} trained by {len(trained)} processes"
+    got = results(out)
+    assert {r["trained_by"]["pid"] for r in got.values()} <= pids
+    assert all(r["trained_by"]["host"] == socket.gethostname() for r in got.values())
+    assert all(len(r["history"]["val_loss"]) == 2 for r in got.values())
+    assert all((out / "pair" / "report" / "report.html").exists() for _ in processes)
+
+
+def test_a_run_another_process_holds_is_refused_in_one_line(
+    study: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = study["root"] / "held"
+    run_dir = out / "single" / "mnist-pooling_cnn-adam-seed0"
+    with hold_run_lock(run_dir):
+        code, _, err = cli(capsys, "run", "mnist", "net_1", "--out", str(out), "--data-dir", str(study["root"]))
+    assert code == 1
+    assert err.strip() == (
+        f"cnnkit: error: mnist-pooling_cnn-adam-seed0 is being trained by pid {os.getpid()} on host "
+        f"{socket.gethostname()}; wait for it to finish (cnnkit status shows it) or train another run"
+    )
+    assert sorted(p.name for p in run_dir.iterdir()) == [".lock"]
+
+
+def test_ray_on_a_local_instance_gives_the_numbers_of_one_at_a_time(
+    study: dict[str, Path], one_at_a_time: dict[str, dict]
+) -> None:
+    pytest.importorskip("ray")
+    if len(os.sched_getaffinity(0)) != 2:
+        pytest.skip("compares with one CPU per task, as a local Ray instance gives on exactly 2 cores")
+    out = study["root"] / "ray"
+    done = cli_subprocess(*study_args(study, out, "--executor", "ray"))
+    assert done.returncode == 0, done.stderr
+    assert "ray: 2 run(s), 2 at once, 1 CPU(s) each" in done.stderr
+    assert_same_numbers(results(out), one_at_a_time)
+    assert (out / "pair" / "report" / "report.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "mnist", "net_1", "--jobs", "2"], "--jobs and --executor are for studies"),
+        (["run", "--all", "--jobs", "0"], "--jobs must be an integer of at least 1 or 'auto', got '0'"),
+        (["run", "--all", "--ray-address", "x:1"], "--ray-address needs --executor ray"),
+        (["run", "--all", "--jobs", "2", "--devices", "2"], "train each run on one device"),
+    ],
+)
+def test_bad_parallel_options_are_refused(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli(capsys, *args, "--out", str(tmp_path / "runs"))
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_ctrl_c_stops_every_job_and_the_same_command_resumes_them(study: dict[str, Path]) -> None:
+    out = study["root"] / "interrupted"
+    command = [sys.executable, "-m", "cnnkit.cli", *study_args(study, out, "--jobs", "2", "--epochs", "3")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    slower = out / "pair" / RUNS[0]
+    deadline = time.monotonic() + 600
+    while not (slower / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 130, err
+    assert "running job(s) at their next safe point" in err and "Resume with: cnnkit run --study" in err
+    assert "Traceback" not in err and not (slower / "result.json").exists()
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr
+    assert all(len(r["history"]["val_loss"]) == 3 for r in results(out).values())
+
+
+@pytest.mark.parametrize(
+    ("cores", "gpus", "memory_gib", "runs", "chosen"),
+    [
+        (2, 0, 64, 4, 2),  # CPU: one single-threaded job per core
+        (16, 0, 64, 7, 7),  # never more jobs than runs
+        (16, 1, 64, 7, 4),  # one GPU: four small runs share it
+        (2, 1, 64, 7, 2),  # ... but at most one job per core
+        (16, 0, 5, 35, 2),  # 2 GiB a job: memory caps it
+    ],
+)
+def test_jobs_auto_choice(
+    cores: int, gpus: int, memory_gib: int, runs: int, chosen: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cnnkit import executors
+
+    monkeypatch.setattr(executors, "usable_cores", lambda: cores)
+    monkeypatch.setattr(executors, "available_memory", lambda: memory_gib << 30)
+    assert executors.auto_jobs(runs, gpus) == chosen
+
+
+def test_job_output_is_prefixed_line_by_line_without_progress_redraws() -> None:
+    import io
+
+    from cnnkit.streams import PrefixedStream
+
+    target = io.StringIO()
+    stream = PrefixedStream(target, "mnist-lenet5-adam-seed0")
+    stream.write("epoch 1/2 - val_loss 0.5")
+    stream.write("000\n 12%\r 50%\r100%\nlast line\n")
+    assert target.getvalue() == (
+        "[mnist-lenet5-adam-seed0] epoch 1/2 - val_loss 0.5000\n"
+        "[mnist-lenet5-adam-seed0] 100%\n"
+        "[mnist-lenet5-adam-seed0] last line\n"
+    )

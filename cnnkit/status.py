@@ -105,6 +105,14 @@ def resume_command(study_dir: Path, manifest: dict[str, Any], run: dict[str, Any
     if command:
         cwd = manifest.get("cwd")
         return f"cd {shlex.quote(cwd)} && {command}" if cwd and Path(cwd) != Path.cwd() else command
+    if manifest.get("runs"):  # a study.json written before commands were recorded: same epochs and subset
+        name = str(manifest.get("name") or study_dir.name)
+        words = ["cnnkit", "run", *(["--all"] if name == "assignment" else ["--study", name])]
+        for key in ("epochs", "subset"):
+            values = {planned.get(key) for planned in manifest["runs"]}
+            if len(values) == 1 and None not in values:
+                words += [f"--{key}", str(values.pop())]
+        return shlex.join([*words, "--out", str(study_dir.parent)])
     words = ["cnnkit", "run", str(run.get("dataset")), str(run.get("architecture"))]
     for key, value in run.items():
         if key in ("epochs", "subset", "lr", *RUN_DEFAULTS) and value is not None and value != RUN_DEFAULTS.get(key):
@@ -174,6 +182,8 @@ def _describe(run: RunStatus, resume: str | None) -> str:
             f"best epoch {run.best_epoch}/{run.epochs_done}{took}"
         )
     who = f"pid {run.pid} on host {run.host}" if run.pid is not None else "an unknown process"
+    if run.state == "running" and run.epochs_done >= run.epochs:
+        return f"testing ({run.epochs_done}/{run.epochs} epochs trained), {who}"
     if run.state == "running":
         return f"training epoch {min(run.epochs_done + 1, run.epochs)}/{run.epochs} ({run.epochs_done} done), {who}"
     if run.state == "interrupted":

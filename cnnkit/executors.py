@@ -18,8 +18,9 @@ from typing import Any
 
 from cnnkit.damage import finished_result
 from cnnkit.errors import CnnkitError, UsageError
+from cnnkit.eta import format_duration
 from cnnkit.locks import RunLocked, command_pid, lock_holder
-from cnnkit.progress import RunProgress, plural, run_label
+from cnnkit.progress import RunProgress, plural, run_label, test_line
 from cnnkit.study_progress import StudyProgress
 
 JOB_MEMORY_BYTES = 2 << 30  # peak RSS of one CIFAR-10 job process with torch + lightning, rounded up
@@ -261,7 +262,7 @@ def run_local(jobs: list[Job], parallel: int, total: int) -> list[JobReport]:
                 )
                 receive.close()
                 reports[job.name] = report
-                _announce(report, time.monotonic() - started)
+                _announce(report, time.monotonic() - started, job.run_dir)
                 stopping = stopping or report.state in ("failed", "interrupted")
     except KeyboardInterrupt:
         _stop_children([entry[0] for entry in running.values()])
@@ -269,9 +270,10 @@ def run_local(jobs: list[Job], parallel: int, total: int) -> list[JobReport]:
     return list(reports.values())
 
 
-def _announce(report: JobReport, seconds: float) -> None:
+def _announce(report: JobReport, seconds: float, run_dir: Path) -> None:
+    result = finished_result(run_dir, quiet=True) if report.state == "done" else None
     lines = {
-        "done": f"finished in {seconds:.1f} s",
+        "done": f"{test_line(result)}; finished in {format_duration(seconds)}" if result else "finished",
         "skipped": "already complete, skipped (use --fresh to run it again)",
         "locked": report.message.removeprefix(f"{report.name} "),
         "failed": f"FAILED: {report.message}",

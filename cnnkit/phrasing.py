@@ -170,7 +170,8 @@ def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr:
         return [
             fill(words["puzzle_item"], arch=nm("architecture", x.slow["architecture"]), lr=fmt.value(x.lr),
                  epochs=ngettext("%(num)s epoch", "%(num)s epochs", x.slow["epochs"]),
-                 acc_slow=fmt.pct(x.slow.stats("test_accuracy").mean), acc_fast=fmt.pct(x.fast.stats("test_accuracy").mean))
+                 acc_slow=fmt.pct(x.slow.stats("test_accuracy").mean),
+                 acc_fast=fmt.pct(x.fast.stats("test_accuracy").mean))
             for x in items
         ]  # fmt: skip
 
@@ -178,7 +179,8 @@ def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr:
         """One line: which runs overfit (from which epoch, with the evidence), which do not, which cannot tell yet."""
         verdicts, parts = ctx["verdicts"], []
         items = [
-            fill(words["overfit_item"], run=label(o.run, True), since=o.since, rise=fmt.pct(o.rise_rel), gap=fmt.pp(o.acc_gap))
+            fill(words["overfit_item"], run=label(o.run, True), since=o.since, rise=fmt.pct(o.rise_rel),
+                 gap=fmt.pp(o.acc_gap))
             for o in ctx["overfits"]["strong"]
         ]  # fmt: skip
         if items:

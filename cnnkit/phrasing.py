@@ -8,7 +8,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from cnnkit import analysis as an
-from cnnkit.localize import Formatter
+from cnnkit.localize import Formatter, capfirst
 from cnnkit.netinfo import reader
 
 
@@ -189,14 +189,19 @@ def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr:
             if verdicts[verdict]:
                 runs = join(label(r, True) for r in verdicts[verdict])
                 parts.append(fill(words[f"overfit_{verdict}"], runs=runs, min=ctx["min_epochs"]))
-        return fill(words["overfit_lead"], parts=Markup("; ").join(parts))
+        return fill(words["overfit_lead"], parts=capfirst(Markup("; ").join(parts)))
 
     def opt_why(rk: an.Ranking) -> Markup:
         slow = [nm("optimizer", g["optimizer"]) for g in rk.groups[1:] if g["optimizer"] in ("adagrad", "adadelta")]
-        return fill(
-            words["opt_why"],
+        epochs = ngettext("%(num)s epoch", "%(num)s epochs", rk.groups[0]["epochs"])
+        return ngettext(
+            "At Keras' default learning rate of 1e-3, %(slow)s takes steps too small to converge in %(epochs)s, "
+            "while 1e-3 is the rate Adam was designed for.",
+            "At Keras' default learning rate of 1e-3, %(slow)s take steps too small to converge in %(epochs)s, "
+            "while 1e-3 is the rate Adam was designed for.",
+            len(slow),
             slow=join(slow),
-            epochs=ngettext("%(num)s epoch", "%(num)s epochs", rk.groups[0]["epochs"]),
+            epochs=epochs,
         )
 
     def next_steps() -> list[str]:

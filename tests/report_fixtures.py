@@ -223,11 +223,11 @@ def residual_classifier() -> type:
             )  # fmt: skip
             self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
-        def forward(self, x):  # noqa: ANN001, ANN202
+        def forward(self, x):
             return (self.body(x) + self.skip(x)).relu()
 
     class TinyRes(ImageClassifier):
-        def build_network(self, input_shape, num_classes, preset):  # noqa: ANN001, ANN202
+        def build_network(self, input_shape, num_classes, preset):
             channels = input_shape[0]
             return nn.Sequential(
                 Block(channels, 16), nn.MaxPool2d(2), Block(16, 32),

@@ -213,7 +213,7 @@ def sentence_patterns(text: str, names: list[str]) -> list[str]:
 def study_names(root: Path, lang: str) -> list[str]:
     t = load_text(lang)
     names = [v for table in t["names"].values() for v in table.values()]
-    return names + ["net_1", "net_2", "MNIST", "CIFAR-10"]
+    return [*names, "net_1", "net_2", "MNIST", "CIFAR-10"]
 
 
 def quick_study(tmp_path: Path, epochs: int, name: str = "assignment") -> Path:

@@ -110,6 +110,13 @@ def helpers(
     }
 
 
+ADADELTA_FAR_BEHIND = 0.05  # Adadelta this far (5 points) behind Adam points at its learning rate
+
+
+def _gap(x: Any) -> float:
+    return x.fast.stats("test_accuracy").mean - x.slow.stats("test_accuracy").mean
+
+
 def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr: Any) -> dict[str, Any]:
     """Helpers that compose Discussion and Conclusions phrases from the findings in `ctx` (see report.py)."""
     nm, label, join = ctx["nm"], ctx["label"], ctx["join"]
@@ -206,7 +213,8 @@ def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr:
 
     def next_steps() -> list[str]:
         steps = []
-        if any(x.improving for x in ctx["adadelta_vs_adam"]):
+        behind = [x for x in ctx["adadelta_vs_adam"] if x.improving or _gap(x) > ADADELTA_FAR_BEHIND]
+        if behind:
             steps.append(words["next_lr"])
         strong = ctx["overfits"]["strong"]
         if strong:

@@ -86,7 +86,7 @@ class ArchPair:
     dataset: str
     a: NetInfo
     b: NetInfo
-    results: list[an.Ranking] = field(default_factory=list)
+    results: list[an.Comparison] = field(default_factory=list)
 
     @property
     def pool_vs_stride(self) -> bool:
@@ -106,24 +106,32 @@ class ArchPair:
         return [k for k in self.b.kinds if k not in self.a.kinds]
 
 
-def arch_pairs(rankings: Sequence[an.Ranking], nets: Sequence[NetInfo]) -> list[ArchPair]:
-    """Architecture rankings grouped by dataset and pair (the structural contrast is said once per pair).
+def _ordered(x: NetInfo, y: NetInfo) -> tuple[NetInfo, NetInfo]:
+    """The pooling net first in the pooling-versus-stride pair; else the net with more multiply-adds first."""
+    if {x.architecture, y.architecture} == POOL_VS_STRIDE:
+        return (x, y) if x.architecture == "pooling_cnn" else (y, x)
+    return (x, y) if (x.macs or 0) >= (y.macs or 0) else (y, x)
 
-    `a` is the pooling net in the pooling-versus-stride pair, else the first architecture met.
-    """
+
+def arch_pairs(rankings: Sequence[an.Ranking], nets: Sequence[NetInfo]) -> list[ArchPair]:
+    """Architecture pairs, grouped by dataset (the structural contrast is said once per pair), each with its
+    results per optimizer: neighbours in each ranking, plus the pooling-versus-stride pair wherever both ran."""
     by_key = {(n.dataset, n.architecture): n for n in nets}
     pairs: dict[tuple[str, frozenset[str]], ArchPair] = {}
     for rk in rankings:
         dataset = rk.shared["dataset"]
-        for x, y in zip(rk.groups, rk.groups[1:], strict=False):
-            names = sorted((x["architecture"], y["architecture"]), key=lambda n: (n != "pooling_cnn", n))
-            nets_xy = [by_key.get((dataset, n)) for n in names]
-            if None in nets_xy:
+        duos = list(zip(rk.groups, rk.groups[1:], strict=False))
+        both = [g for g in rk.groups if g["architecture"] in POOL_VS_STRIDE]
+        if len(both) == 2 and not any({x["architecture"], y["architecture"]} == POOL_VS_STRIDE for x, y in duos):
+            duos.append((both[0], both[1]))
+        for x, y in duos:
+            nets_xy = by_key.get((dataset, x["architecture"])), by_key.get((dataset, y["architecture"]))
+            if nets_xy[0] is None or nets_xy[1] is None:
                 continue
-            pair = pairs.setdefault((dataset, frozenset(names)), ArchPair(dataset, *nets_xy))
-            if rk not in pair.results:
-                pair.results.append(rk)
-    return list(pairs.values())
+            key = (dataset, frozenset((x["architecture"], y["architecture"])))
+            pair = pairs.setdefault(key, ArchPair(dataset, *_ordered(*nets_xy)))
+            pair.results.append(an.compare(x, y, "test_accuracy"))
+    return sorted(pairs.values(), key=lambda p: not p.pool_vs_stride)
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,9 @@ def translations(lang: str, package: str) -> gettext.NullTranslations:
 
 
 def capfirst(text: str) -> str:
-    """Sentence case: the first letter upper case, the rest as written (names like net_1 keep their case)."""
+    """Sentence case: the first letter upper case, the rest as written; an identifier (net_1) is left as it is."""
     plain = str(text)
+    if "_" in plain.split(" ", 1)[0]:  # a registry name such as fashion_mnist keeps its spelling
+        return text
     out = plain[:1].upper() + plain[1:]
     return Markup(out) if isinstance(text, Markup) else out

@@ -170,7 +170,8 @@ def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr:
         )
 
     def best_of(pair: Any, architecture: str) -> an.Run:
-        runs = [r for rk in pair.results for g in rk.groups if g["architecture"] == architecture for r in g.runs]
+        groups = [g for c in pair.results for g in (c.ahead, c.behind) if g["architecture"] == architecture]
+        runs = [r for g in groups for r in g.runs]
         return max(runs, key=lambda r: r["test_accuracy"])
 
     def slow_items(items: Sequence[Any]) -> list[str]:

@@ -25,12 +25,14 @@ from cnnkit.errors import DataError, UsageError
 # The overfitting rule. A run overfits *strongly* when, at the end, its validation loss stands at least
 # STRONG_VAL_LOSS_RISE (relative) above its minimum AND train accuracy exceeds validation accuracy by at least
 # STRONG_ACC_GAP. It overfits *mildly* when either the validation loss rose at least MILD_VAL_LOSS_RISE above
-# its minimum or the accuracy gap is at least MILD_ACC_GAP. Otherwise: none.
+# its minimum or the accuracy gap is at least MILD_ACC_GAP. Otherwise: none. With fewer than
+# MIN_VERDICT_EPOCHS epochs there is no trend to judge: the verdict is "too_early".
 STRONG_VAL_LOSS_RISE = 0.10
 STRONG_ACC_GAP = 0.05
 MILD_VAL_LOSS_RISE = 0.02
 MILD_ACC_GAP = 0.02
-VERDICTS = ("none", "mild", "strong")
+MIN_VERDICT_EPOCHS = 3
+VERDICTS = ("none", "mild", "strong", "too_early")
 
 CONFIDENCE = 0.95
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
@@ -121,7 +123,7 @@ def diagnose(history: History) -> Fit:
         final_acc_gap=gap_acc,
         best_loss_gap=vmin - history.train_loss[best - 1],
         best_acc_gap=history.train_accuracy[best - 1] - history.val_accuracy[best - 1],
-        verdict=overfitting_verdict(rise_rel, gap_acc),
+        verdict=overfitting_verdict(rise_rel, gap_acc) if history.epochs >= MIN_VERDICT_EPOCHS else "too_early",
     )
 
 

@@ -7,7 +7,6 @@ $SOURCE_DATE_EPOCH when set, else the modification time of the newest result fil
 from __future__ import annotations
 
 import os
-import statistics
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from importlib import resources
@@ -15,9 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit import analysis as an
+from cnnkit import citations as cite
+from cnnkit import discussion as ds
 from cnnkit import figures as fg
+from cnnkit import phrasing
 from cnnkit.atomic import write_bytes_atomic
 from cnnkit.errors import UsageError
+from cnnkit.localize import Formatter, capfirst, translations
+from cnnkit.netinfo import net_infos, reader
 
 try:
     import tomllib
@@ -26,7 +30,6 @@ except ModuleNotFoundError:  # Python 3.10
 
 FORMATS = ("html", "pdf")
 TEMPLATES = "cnnkit_templates"
-POOL_VS_STRIDE = {"pooling_cnn", "strided_cnn"}
 
 
 # ----------------------------------------------------------------------------------------------- inputs
@@ -66,100 +69,7 @@ def report_date(study: an.Study) -> datetime:
     return datetime.fromtimestamp(stamp, tz=timezone.utc)
 
 
-# ----------------------------------------------------------------------------------------------- formatting
-def fmt_loss(x: float) -> str:
-    return f"{x:.4f}"
-
-
-def fmt_pct(x: float) -> str:
-    """A fraction in [0,1] (accuracy, relative change) as a percentage with two decimals."""
-    return f"{100 * x:.2f} %"
-
-
-def fmt_pp(x: float, signed: bool = False) -> str:
-    """A difference of two accuracies, in percentage points."""
-    return f"{100 * x:+.2f} pp" if signed else f"{100 * x:.2f} pp"
-
-
-def fmt_int(x: float) -> str:
-    return f"{int(x):,}"
-
-
-def fmt_metric(x: float, metric: str, diff: bool = False) -> str:
-    """Format a value of one of analysis.METRICS (differences of accuracies in points)."""
-    if "accuracy" in metric:
-        return fmt_pp(x) if diff else fmt_pct(x)
-    return fmt_loss(x)
-
-
-def fmt_shape(shape: Sequence[Any]) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
-
-
-def fmt_value(value: Any) -> str:
-    """A config value: floats in short scientific form where small, dicts as k=v lists."""
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={fmt_value(v)}" for k, v in value.items())
-    if isinstance(value, bool) or value is None:
-        return str(value).lower() if value is not None else "—"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, list):
-        return ", ".join(fmt_value(v) for v in value)
-    return str(value)
-
-
 # ----------------------------------------------------------------------------------------------- context
-def _architectures(runs: Sequence[an.Run]) -> list[dict[str, Any]]:
-    """One Keras-style layer table per (dataset, architecture), with multiply-adds per layer."""
-    seen: dict[tuple[str, str], dict[str, Any]] = {}
-    for run in runs:
-        model = run.config.get("model") or {}
-        key = (run["dataset"], run["architecture"])
-        if key in seen or not model.get("layers"):
-            continue
-        layers = [{**layer, "macs": an.layer_macs(layer)} for layer in model["layers"]]
-        total = int(model.get("params") or sum(int(x.get("params", 0)) for x in layers))
-        seen[key] = {"dataset": key[0], "architecture": key[1], "layers": layers, "params": total,
-                     "macs": sum(x["macs"] for x in layers)}  # fmt: skip
-    return list(seen.values())
-
-
-def _layer_contrast(archs: list[dict[str, Any]], ranking: an.Ranking) -> dict[str, Any] | None:
-    """For an architecture ranking: parameter totals and the first layer whose multiply-adds differ."""
-    by_name = {a["architecture"]: a for a in archs if a["dataset"] == ranking.shared["dataset"]}
-    tables = [by_name.get(g["architecture"]) for g in ranking.groups[:2]]
-    if None in tables:
-        return None
-    a, b = tables
-    convs = [[x for x in t["layers"] if x["macs"]] for t in (a, b)]
-    out = {"a": a, "b": b, "layer": None, "pooling_vs_strided": False}
-    for la, lb in zip(*convs, strict=False):  # layer lists may differ in length
-        if la["macs"] != lb["macs"]:
-            out.update(layer=la["name"], macs_a=la["macs"], macs_b=lb["macs"], ratio=lb["macs"] / la["macs"])
-            break
-    out["pooling_vs_strided"] = bool(out["layer"]) and {a["architecture"], b["architecture"]} == POOL_VS_STRIDE
-    if out["pooling_vs_strided"]:
-        out["strided_ratio"] = out["ratio"] if b["architecture"] == "strided_cnn" else 1 / out["ratio"]
-    return out
-
-
-def _adadelta_vs_adam(groups: Sequence[an.Group]) -> list[dict[str, Any]]:
-    """Configurations run with both Adadelta at a small learning rate and Adam (the original's MNIST puzzle)."""
-    out = []
-    for slow in groups:
-        lr = (slow.runs[0].config.get("optimizer_hparams") or {}).get("lr")
-        if slow["optimizer"] != "adadelta" or lr is None or lr >= 0.1:
-            continue
-        for fast in groups:
-            if fast["optimizer"] == "adam" and [fast[k] for k in ("dataset", "architecture", "epochs")] == [
-                slow[k] for k in ("dataset", "architecture", "epochs")
-            ]:
-                improving = any(an.still_improving(r.history.val_accuracy) for r in slow.runs)
-                out.append({"slow": slow, "fast": fast, "lr": lr, "improving": improving})
-    return out
-
-
 def _figures(study: an.Study, text: dict[str, Any]) -> dict[str, Any]:
     words = text["figure_words"]
     lc, cm, tiles, per_class = {}, {}, {}, {}
@@ -182,86 +92,46 @@ def _optimizer_figures(rankings: Sequence[an.Ranking], text: dict[str, Any]) -> 
     return out
 
 
-def _namers(text: dict[str, Any], seeds_of: dict[tuple[Any, ...], int]) -> dict[str, Any]:
-    """Template helpers that return plain strings (safe to pass into translated sentences)."""
-    names, seed_word = text["names"], text["cols"]["seed"].lower()
-
-    def nm(kind: str, key: Any) -> str:
-        table = names.get(kind) or names.get(kind.removesuffix("_short"), {})
-        return str(table.get(str(key), key))
-
-    def label(run: an.Run | an.Group, short: bool = False, sep: str = " · ") -> str:
-        kinds = ("dataset", "architecture_short" if short else "architecture", "optimizer")
-        parts = [nm(k, run[k.removesuffix("_short")]) for k in kinds]
-        if isinstance(run, an.Run) and seeds_of.get(run.config_key, 1) > 1:
-            parts.append(f"{seed_word} {run['seed']}")
-        return sep.join(parts)
-
-    def join(items: Iterable[Any]) -> str:
-        items = [str(i) for i in items]
-        if len(items) < 2:
-            return "".join(items) or text["meta"]["none"]
-        return f"{', '.join(items[:-1])} {text['meta']['and']} {items[-1]}"
-
-    def opt_leads(rks: Sequence[an.Ranking]) -> list[str]:
-        item = text["abstract"]["opt_item"]
-        return [
-            item.format(optimizer=nm("optimizer", g["optimizer"]), dataset=nm("dataset", g["dataset"]),
-                        arch=nm("architecture", g["architecture"]), acc=fmt_pct(g.stats("test_accuracy").mean))
-            for g in (rk.groups[0] for rk in rks)
-        ]  # fmt: skip
-
-    def ranked(rk: an.Ranking) -> str:
-        return join(f"{nm(rk.vary, g[rk.vary])} ({fmt_metric(g.stats(rk.metric).mean, rk.metric)})" for g in rk.groups)
-
-    def epoch_time(seconds: Sequence[float]) -> str:
-        if not seconds:
-            return "—"
-        if len(seconds) < 2:
-            return f"{seconds[0]:.2f} s"
-        return f"{statistics.mean(seconds):.2f} ± {statistics.stdev(seconds):.2f} s"
-
-    def config_rows(run: an.Run, keys: Sequence[str]) -> list[tuple[str, str]]:
-        return [(k, fmt_value(run.config[k])) for k in keys if k in run.config]
-
-    return {
-        "nm": nm,
-        "label": label,
-        "epoch_time": epoch_time,
-        "config_rows": config_rows,
-        "labels": lambda runs: [label(r) for r in runs],
-        "join": join,
-        "ranked": ranked,
-        "opt_leads": opt_leads,
-    }
+def _present(study: an.Study, pool_vs_stride: bool) -> set[str]:
+    """Names of what the study has (datasets, optimizers, presets), for the citations its text makes."""
+    present = {str(r[k]) for r in study.runs for k in ("dataset", "optimizer", "preset")}
+    return present | ({"pool_vs_stride"} if pool_vs_stride else set())
 
 
-def build_context(study: an.Study, text: dict[str, Any]) -> dict[str, Any]:
+def build_context(study: an.Study, text: dict[str, Any], lang: str, registries: Any = None) -> dict[str, Any]:
     """Everything the templates need, computed once."""
+    fmt = Formatter(lang)
     groups = study.groups
-    rank = {(v, m): an.rankings(groups, v, m) for v in ("optimizer", "architecture") for m in an.METRICS}
-    archs = _architectures(study.runs)
-    arch_rankings = rank[("architecture", "test_accuracy")]
-    verdicts = {v: [r for r in study.runs if r.fit.verdict == v] for v in an.VERDICTS}
+    rank = {(v, m): an.rankings(groups, v, m) for v in ("optimizer", "architecture", "dataset") for m in an.METRICS}
+    nets = net_infos(study.runs, registries)
+    pairs = ds.arch_pairs(rank[("architecture", "test_accuracy")], nets)
+    pool_vs_stride = any(p.pool_vs_stride for p in pairs) or {r["architecture"] for r in study.runs} >= set(
+        ds.POOL_VS_STRIDE
+    )
     seeds_of = {g.key: len(g.runs) for g in groups}
     envs: dict[str, dict[str, Any]] = {}
     for run in study.runs:
         env = {k: run.config.get(k) for k in ("device", "platform", "versions", "trainer")}
         envs.setdefault(repr(sorted(env.items(), key=str)), {**env, "runs": []})["runs"].append(run)
-    helpers = _namers(text, seeds_of)
-    slow_fast = _adadelta_vs_adam(groups)
+    helpers = phrasing.helpers(text, fmt, seeds_of, registries, lang)
+    slow_fast = ds.adadelta_vs_adam(groups)
     references = [r for r in study.runs if r.reference]
-
-    def names_of(kind: str) -> str:
-        return helpers["join"](helpers["nm"](kind, v) for v in dict.fromkeys(r[kind] for r in study.runs))
-
+    readers = {
+        kind: {name: reader(registries, f"{kind}s", name) for name in dict.fromkeys(r[kind] for r in study.runs)}
+        for kind in ("dataset", "architecture")
+    }
     keywords = [
         *text["meta"]["keywords"],
-        *(helpers["nm"](k, r[k]) for r in study.runs for k in ("dataset", "optimizer")),
+        *(text["meta"]["keywords_pool_stride"] if pool_vs_stride else []),
+        *(helpers["nm"](k, r[k]) for r in study.runs for k in ("architecture", "dataset", "optimizer")),
     ]
-    return {
+    citations = [info.citation for table in readers.values() for info in table.values()]
+    found = ds.published(study.runs)
+    keras_defaults = any(r["preset"] == "keras" and r["optimizer"] in ("adadelta", "adagrad") for r in study.runs)
+    ctx = {
         **helpers,
-        "names_of": names_of,
+        "fmt": fmt,
+        "lang": lang,
         "keywords": list(dict.fromkeys(keywords)),
         "version": _version(),
         "study": study,
@@ -272,20 +142,26 @@ def build_context(study: an.Study, text: dict[str, Any]) -> dict[str, Any]:
         "seeds_of": seeds_of,
         "rank": rank,
         "opt_figures": _optimizer_figures(rank[("optimizer", "test_accuracy")], text),
-        "archs": archs,
-        "arch_contrasts": [(rk, _layer_contrast(archs, rk)) for rk in arch_rankings],
+        "archs": nets,
+        "arch_pairs": pairs,
+        "pool_vs_stride": pool_vs_stride,
+        "readers": readers,
         "adadelta_vs_adam": slow_fast,
-        "mnist_puzzle": bool(references) and any(x["slow"]["dataset"] == "mnist" for x in slow_fast),
+        "mnist_puzzle": bool(references) and any(x.slow["dataset"] == "mnist" for x in slow_fast),
         "opt_families": list(zip(rank[("optimizer", "test_accuracy")], rank[("optimizer", "test_loss")], strict=True)),
-        "keras_defaults": any(r["preset"] == "keras" and r["optimizer"] in ("adadelta", "adagrad") for r in study.runs),
-        "verdicts": verdicts,
+        "keras_defaults": keras_defaults,
+        "why_ranking": ds.slow_defaults_ranking(rank[("optimizer", "test_accuracy")], keras_defaults),
+        "verdicts": {v: [r for r in study.runs if r.fit.verdict == v] for v in an.VERDICTS},
+        "overfits": {v: ds.overfitting(study.runs, v) for v in ("strong", "mild")},
+        "gains": ds.best_epoch_gains(study.runs),
+        "min_epochs": an.MIN_VERDICT_EPOCHS,
         "datasets": {r["dataset"]: r.config.get("data") or {} for r in study.runs},
         "envs": list(envs.values()),
         "references": references,
-        "best_by_dataset": {
-            ds: max((r for r in study.runs if r["dataset"] == ds), key=lambda r: r["test_accuracy"])
-            for ds in dict.fromkeys(r["dataset"] for r in study.runs)
-        },
+        "published": found,
+        "published_of": {p.run.dir: p for p in found},
+        "bibliography": cite.references(_present(study, pool_vs_stride), citations),
+        "best_by_dataset": ds.best_per_dataset(study.runs),
         "fig": _figures(study, text),
         "rule": {
             "strong_rise": an.STRONG_VAL_LOSS_RISE,
@@ -294,6 +170,7 @@ def build_context(study: an.Study, text: dict[str, Any]) -> dict[str, Any]:
             "mild_gap": an.MILD_ACC_GAP,
         },
     }
+    return {**ctx, **phrasing.prose_helpers(ctx, text, fmt, translations(lang, TEMPLATES))}
 
 
 def _version() -> str:
@@ -306,7 +183,7 @@ def _version() -> str:
 
 
 # ----------------------------------------------------------------------------------------------- rendering
-def _environment() -> Any:
+def _environment(lang: str) -> Any:
     import jinja2
 
     env = jinja2.Environment(
@@ -316,20 +193,28 @@ def _environment() -> Any:
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n", "jinja2.ext.do"],
     )
+    env.install_gettext_translations(translations(lang, TEMPLATES), newstyle=True)  # type: ignore[attr-defined]
+    fmt = Formatter(lang)
     env.filters.update(
-        loss=fmt_loss, pct=fmt_pct, pp=fmt_pp, int=fmt_int, metric=fmt_metric, shape=fmt_shape, value=fmt_value,
-        fill=lambda s, **kw: s.format(**kw),
+        loss=fmt.loss, pct=fmt.pct, pp=fmt.pp, int=fmt.int, num=fmt.num, value=phrasing.value_formatter(fmt),
+        shape=phrasing.fmt_shape, fill=phrasing.fill, cap=capfirst,
+        metric=lambda x, metric: fmt.pct(x) if "accuracy" in metric else fmt.loss(x),
     )  # fmt: skip
     return env
 
 
-def render_html(study: an.Study, lang: str = "en") -> str:
-    """The report as one self-contained HTML document."""
+def render_html(study: an.Study, lang: str = "en", registries: Any = None) -> str:
+    """The report as one self-contained HTML document; `registries` default to the installed plugins'."""
+    if registries is None:
+        from cnnkit.plugins import get_registries
+
+        registries = get_registries()
     text = load_text(lang)
-    env = _environment()
+    env = _environment(lang)
     css = (resources.files(TEMPLATES) / "report.css").read_text(encoding="utf-8")
-    return env.get_template("report.html.j2").render(css=css, lang=lang, **build_context(study, text))
+    return env.get_template("report.html.j2").render(css=css, **build_context(study, text, lang, registries))
 
 
 def html_to_pdf(html: str, base: Path) -> bytes:
@@ -347,12 +232,14 @@ def html_to_pdf(html: str, base: Path) -> bytes:
     return weasyprint.HTML(string=html, base_url=str(base)).write_pdf(pdf_identifier=b"cnnkit-report")
 
 
-def render_report(study_dir: Path, formats: Sequence[str] = FORMATS, lang: str = "en") -> list[Path]:
+def render_report(
+    study_dir: Path, formats: Sequence[str] = FORMATS, lang: str = "en", registries: Any = None
+) -> list[Path]:
     """Write STUDY_DIR/report/report.html and/or report.pdf; return the paths written."""
     wanted = check_formats(formats)
     load_text(lang)  # validate before any work
     study = an.load_study(Path(study_dir))
-    html = render_html(study, lang)
+    html = render_html(study, lang, registries)
     out = study.path / "report"
     out.mkdir(parents=True, exist_ok=True)
     written = []

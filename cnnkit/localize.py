@@ -1,0 +1,94 @@
+"""The report's locale: numbers, percentages and dates by Babel (CLDR), plurals by gettext catalogs.
+
+Words live in templates/i18n/<lang>.toml; sentences whose wording depends on a count are gettext messages
+(English msgids in the templates, translated in templates/i18n/<lang>.po and chosen with `ngettext` under the
+language's CLDR plural rule).
+"""
+
+from __future__ import annotations
+
+import copy
+import gettext
+import io
+from datetime import datetime
+from functools import cached_property
+from importlib import resources
+from typing import Any
+
+from babel import Locale
+from babel.dates import format_date
+from babel.numbers import format_decimal
+from markupsafe import Markup
+
+
+class Formatter:
+    """Number, percentage and date formatting for one report language."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.locale = Locale.parse(lang)
+
+    @cached_property
+    def _percent(self) -> Any:
+        pattern = copy.copy(self.locale.percent_formats[None])
+        pattern.frac_prec = (2, 2)  # the locale's percent pattern (sign, spacing), with two decimals
+        return pattern
+
+    def int(self, x: float) -> str:
+        """An integer with the locale's grouping: 1,625,866 (en), 1.625.866 (es)."""
+        return format_decimal(int(x), locale=self.locale)
+
+    def num(self, x: float, decimals: int = 2, signed: bool = False) -> str:
+        """A decimal number with a fixed number of decimals (with its sign, + too, when `signed`)."""
+        pattern = "#,##0." + "0" * decimals if decimals else "#,##0"
+        if signed:
+            pattern = f"+{pattern};-{pattern}"
+        return format_decimal(x, format=pattern, locale=self.locale)
+
+    def pct(self, x: float) -> str:
+        """A fraction in [0,1] as a percentage with two decimals: 80.65% (en), 80,65 % (es)."""
+        return self._percent.apply(x, self.locale)
+
+    def pp(self, x: float) -> str:
+        """A difference of two accuracies in percentage points."""
+        return f"{self.num(100 * x)}\xa0pp"
+
+    def loss(self, x: float) -> str:
+        return self.num(x, 4)
+
+    def value(self, x: float) -> str:
+        """A hyperparameter: short decimal form, scientific below 1e-3 (1e-07)."""
+        if x != 0 and abs(x) < 1e-3:
+            return f"{x:g}"
+        return format_decimal(x, locale=self.locale)
+
+    def seconds(self, x: float, decimals: int = 1) -> str:
+        return f"{self.num(x, decimals)}\xa0s"
+
+    def date(self, d: datetime) -> str:
+        return format_date(d, "long", locale=self.locale)
+
+
+def translations(lang: str, package: str) -> gettext.NullTranslations:
+    """The gettext catalog of `lang` (i18n/<lang>.po compiled in memory); English uses the msgids themselves."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+    from babel.support import Translations
+
+    po = resources.files(package) / "i18n" / f"{lang}.po"
+    if not po.is_file():
+        return gettext.NullTranslations()
+    catalog = read_po(io.StringIO(po.read_text(encoding="utf-8")), locale=lang)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(fp=buffer)
+
+
+def capfirst(text: str) -> str:
+    """Sentence case: the first letter upper case, the rest as written; an identifier (net_1) is left as it is."""
+    plain = str(text)
+    if "_" in plain.split(" ", 1)[0]:  # a registry name such as fashion_mnist keeps its spelling
+        return text
+    out = plain[:1].upper() + plain[1:]
+    return Markup(out) if isinstance(text, Markup) else out

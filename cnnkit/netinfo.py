@@ -1,0 +1,97 @@
+"""The report's view of the networks and datasets of a study: exact counts, layer kinds and reader metadata.
+
+Counts come from config.json (`model.params`, `model.macs`, per-layer `macs`) where the run recorded them. Older
+files lack multiply-adds: the network is then rebuilt from its registry entry for the recorded input shape and
+counted with `cnnkit.counting.count_network` (exact for any nested network). Only when that is impossible (plugin
+not installed, no torch) does a flat layer table give the total, and only a flat table (no nested modules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnkit import analysis as an
+from cnnkit.registry import ReaderInfo
+
+# Layer kinds a reader recognizes, from the Keras-style type names of config.json's layer rows.
+_COUNTABLE = ("Conv", "Dense", "Linear", "BatchNorm")
+_KIND_WORDS = ("Conv", "Pool", "Dense", "Linear", "BatchNorm", "Dropout", "Flatten", "Residual", "Add")
+
+
+@dataclass
+class NetInfo:
+    """One (dataset, architecture) of a study."""
+
+    dataset: str
+    architecture: str
+    layers: list[dict[str, Any]]
+    params: int
+    macs: int | None  # None when neither recorded nor countable
+    macs_source: str  # "recorded", "counted" or "layers"
+    kinds: list[str] = field(default_factory=list)
+
+
+def reader(registries: Any, kind: str, name: str) -> ReaderInfo:
+    """The ReaderInfo of a registered dataset or architecture (empty when its plugin is not installed)."""
+    registry = getattr(registries, kind, None) if registries is not None else None
+    if registry is None or name not in registry:
+        return ReaderInfo()
+    return registry.entry(name).reader
+
+
+def counted_macs(registries: Any, run: an.Run) -> int | None:
+    """Multiply-adds per image from the registry's network for the run's recorded input shape (None if impossible)."""
+    data = run.config.get("data") or {}
+    shape, classes = data.get("image_shape"), data.get("num_classes")
+    if registries is None or not shape or not classes or run["architecture"] not in registries.architectures:
+        return None
+    try:
+        from cnnkit.counting import count_network
+
+        cls = registries.architectures.get(run["architecture"])
+        height, width, channels = (int(d) for d in shape)
+        model = cls((channels, height, width), int(classes), None, run.get("preset") or "keras")
+        return count_network(model.network, (channels, height, width)).macs
+    except Exception:  # a plugin that fails to build is reported as "not counted", never breaks the report
+        return None
+
+
+def _row_macs(layer: dict[str, Any]) -> int | None:
+    """Multiply-adds of an old flat layer row; None for a row with weights of a kind it cannot count (a block)."""
+    kind = str(layer.get("type", ""))
+    if layer.get("params") and not any(k in kind for k in _COUNTABLE):
+        return None
+    return an.layer_macs(layer)
+
+
+def _kinds(layers: Sequence[dict[str, Any]]) -> list[str]:
+    kinds = []
+    for layer in layers:
+        kind = str(layer.get("type", ""))
+        if kind and kind not in kinds and any(w in kind for w in _KIND_WORDS):
+            kinds.append(kind)
+    return kinds
+
+
+def net_infos(runs: Sequence[an.Run], registries: Any) -> list[NetInfo]:
+    """One NetInfo per (dataset, architecture), in order of first appearance."""
+    seen: dict[tuple[str, str], NetInfo] = {}
+    for run in runs:
+        key = (run["dataset"], run["architecture"])
+        model = run.config.get("model") or {}
+        if key in seen or not model.get("layers"):
+            continue
+        rows = model["layers"]
+        recorded = all("macs" in x for x in rows)
+        layers = [{**x, "macs": int(x["macs"]) if recorded else _row_macs(x)} for x in rows]
+        params = int(model.get("params") or sum(int(x.get("params", 0)) for x in layers))
+        if model.get("macs") is not None:
+            macs, source = int(model["macs"]), "recorded"
+        else:
+            macs, source = counted_macs(registries, run), "counted"
+            if macs is None and all(x["macs"] is not None for x in layers):
+                macs, source = sum(x["macs"] for x in layers), "layers"
+        seen[key] = NetInfo(key[0], key[1], layers, params, macs, source, _kinds(layers))
+    return list(seen.values())

@@ -1,0 +1,246 @@
+"""Small template helpers that turn names and values into the report's words (one language at a time)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from cnnkit import analysis as an
+from cnnkit.localize import Formatter, capfirst
+from cnnkit.netinfo import reader
+
+
+def fill(template: str, **words: Any) -> Markup:
+    """A translated sentence with its {placeholders} filled; plain values are escaped, Markup kept."""
+    return Markup(escape(template)).format(**words)
+
+
+def fmt_shape(shape: Sequence[Any]) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def value_formatter(fmt: Formatter) -> Callable[[Any], str]:
+    """A config value: numbers in the report's locale, dicts as k=v lists, lists comma-separated."""
+
+    def value(x: Any) -> str:
+        if isinstance(x, dict):
+            return "; ".join(f"{k}={value(v)}" for k, v in x.items())
+        if isinstance(x, bool) or x is None:
+            return "—" if x is None else str(x).lower()
+        if isinstance(x, (int, float)):
+            return fmt.value(x)
+        if isinstance(x, list):
+            return "; ".join(value(v) for v in x)
+        return str(x)
+
+    return value
+
+
+def helpers(
+    text: dict[str, Any], fmt: Formatter, seeds_of: dict[tuple[Any, ...], int], registries: Any, lang: str
+) -> dict[str, Any]:
+    """Template helpers that return plain strings (safe to pass into translated sentences)."""
+    names, seed_word = text["names"], text["cols"]["seed"].lower()
+
+    def nm(kind: str, key: Any) -> str:
+        """The reader's name of a dataset, architecture, optimizer or verdict: the report's own words first,
+        then the plugin's display name, then the registry name."""
+        table = names.get(kind) or names.get(kind.removesuffix("_short"), {})
+        if str(key) in table:
+            return str(table[str(key)])
+        base = kind.removesuffix("_short")
+        if base in ("dataset", "architecture"):
+            return reader(registries, f"{base}s", str(key)).name_or(str(key))
+        return str(key)
+
+    def label(run: an.Run | an.Group, short: bool = False, sep: str = " · ") -> str:
+        kinds = ("dataset", "architecture_short" if short else "architecture", "optimizer")
+        parts = [nm(k, run[k.removesuffix("_short")]) for k in kinds]
+        if isinstance(run, an.Run) and seeds_of.get(run.config_key, 1) > 1:
+            parts.append(f"{seed_word} {run['seed']}")
+        return sep.join(parts)
+
+    def join(items: Iterable[Any]) -> Markup:
+        """'a', 'a and b', 'a, b and c'; items are escaped unless already Markup."""
+        parts = [escape(i) for i in items]
+        if len(parts) < 2:
+            return parts[0] if parts else escape(text["meta"]["none"])
+        return Markup(", ").join(parts[:-1]) + Markup(" ") + escape(text["meta"]["and"]) + Markup(" ") + parts[-1]
+
+    def ranked(rk: an.Ranking) -> str:
+        metric = fmt.pct if "accuracy" in rk.metric else fmt.loss
+        return join(f"{nm(rk.vary, g[rk.vary])} ({metric(g.stats(rk.metric).mean)})" for g in rk.groups)
+
+    def epoch_time(seconds: Sequence[float]) -> str:
+        if not seconds:
+            return "—"
+        if len(seconds) < 2:
+            return fmt.seconds(seconds[0], 2)
+        import statistics
+
+        return f"{fmt.seconds(statistics.mean(seconds), 2)} ± {fmt.seconds(statistics.stdev(seconds), 2)}"
+
+    def config_rows(run: an.Run, keys: Sequence[str]) -> list[tuple[str, Any]]:
+        return [(k, run.config[k]) for k in keys if k in run.config]
+
+    def vary(variants: str | Sequence[str], i: int) -> str:
+        """The i-th wording of a sentence that recurs (a careful author does not repeat one pattern)."""
+        return variants if isinstance(variants, str) else variants[i % len(variants)]
+
+    def data_files(data: dict[str, Any]) -> list[tuple[str, str]]:
+        """(file name, SHA-256 or '') of a dataset's files; old records give the source's base name only."""
+        files = data.get("files")
+        if files:
+            return [(str(f.get("name", "")), str(f.get("sha256", ""))) for f in files]
+        source = str(data.get("source") or "")
+        return [(source.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1], "")] if source else []
+
+    return {
+        "nm": nm,
+        "label": label,
+        "labels": lambda runs: [label(r, True) for r in runs],
+        "join": join,
+        "ranked": ranked,
+        "epoch_time": epoch_time,
+        "config_rows": config_rows,
+        "vary": vary,
+        "data_files": data_files,
+    }
+
+
+ADADELTA_FAR_BEHIND = 0.05  # Adadelta this far (5 points) behind Adam points at its learning rate
+
+
+def _gap(x: Any) -> float:
+    return x.fast.stats("test_accuracy").mean - x.slow.stats("test_accuracy").mean
+
+
+def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr: Any) -> dict[str, Any]:
+    """Helpers that compose Discussion and Conclusions phrases from the findings in `ctx` (see report.py)."""
+    nm, label, join = ctx["nm"], ctx["label"], ctx["join"]
+    words = {**text["discussion"], **text["conclusions"]}
+
+    def ngettext(singular: str, plural: str, n: int, **values: Any) -> Markup:
+        return Markup(escape(tr.ngettext(singular, plural, n))) % {"num": fmt.int(n), **values}
+
+    def signed_pp(x: float) -> str:
+        return f"{fmt.num(100 * x, signed=True)}\xa0pp"
+
+    def names_of(kind: str) -> list[str]:
+        return list(dict.fromkeys(nm(kind, r[kind]) for r in ctx["study"].runs))
+
+    def cited(kind: str) -> list[str]:
+        """Names of the study's datasets or architectures, each with its in-text citation where its plugin gives one."""
+        return [
+            f"{nm(kind, name)} ({info.cite_as})" if info.cite_as else nm(kind, name)
+            for name, info in ctx["readers"][kind].items()
+        ]
+
+    def opt_leads(rankings: Sequence[an.Ranking]) -> list[str]:
+        return [
+            fill(text["abstract"]["opt_item"], optimizer=nm("optimizer", g["optimizer"]),
+                 dataset=nm("dataset", g["dataset"]), arch=nm("architecture_short", g["architecture"]),
+                 acc=fmt.pct(g.stats("test_accuracy").mean))
+            for g in (rk.groups[0] for rk in rankings)
+        ]  # fmt: skip
+
+    def gain_items(gains: Sequence[Any]) -> list[str]:
+        return [fill(words["gain_item"], run=label(g.run, True), gain=fmt.pp(g.gain)) for g in gains]
+
+    def kinds_sentence(pair: Any, names: dict[str, str]) -> str:
+        only_a, only_b = pair.only_a, pair.only_b
+        if only_a and only_b:
+            return fill(words["kinds_both"], kinds_a=join(only_a), kinds_b=join(only_b), **names)
+        if only_a or only_b:
+            who = names["a"] if only_a else names["b"]
+            return fill(words["kinds_one"], who=who, kinds=join(only_a or only_b))
+        return fill(words["kinds_same"], kinds=join(pair.a.kinds))
+
+    def published_budgets(items: Sequence[Any]) -> str:
+        per_dataset = {p.run["dataset"]: p.epochs for p in items}
+        return join(
+            fill(
+                words["budget_item"],
+                epochs=ngettext("%(num)s epoch", "%(num)s epochs", e or 0),
+                dataset=nm("dataset", d),
+            )
+            for d, e in per_dataset.items()
+        )
+
+    def best_of(pair: Any, architecture: str) -> an.Run:
+        groups = [g for c in pair.results for g in (c.ahead, c.behind) if g["architecture"] == architecture]
+        runs = [r for g in groups for r in g.runs]
+        return max(runs, key=lambda r: r["test_accuracy"])
+
+    def slow_items(items: Sequence[Any]) -> list[str]:
+        return [
+            fill(words["puzzle_item"], arch=nm("architecture", x.slow["architecture"]), lr=fmt.value(x.lr),
+                 epochs=ngettext("%(num)s epoch", "%(num)s epochs", x.slow["epochs"]),
+                 acc_slow=fmt.pct(x.slow.stats("test_accuracy").mean),
+                 acc_fast=fmt.pct(x.fast.stats("test_accuracy").mean))
+            for x in items
+        ]  # fmt: skip
+
+    def overfit_summary() -> Markup:
+        """One line: which runs overfit (from which epoch, with the evidence), which do not, which cannot tell yet."""
+        verdicts, parts = ctx["verdicts"], []
+        items = [
+            fill(words["overfit_item"], run=label(o.run, True), since=o.since, rise=fmt.pct(o.rise_rel),
+                 gap=fmt.pp(o.acc_gap))
+            for o in ctx["overfits"]["strong"]
+        ]  # fmt: skip
+        if items:
+            parts.append(fill(words["overfit_strong"], runs=join(items)))
+        for verdict in ("mild", "none", "too_early"):
+            if verdicts[verdict]:
+                runs = join(label(r, True) for r in verdicts[verdict])
+                parts.append(fill(words[f"overfit_{verdict}"], runs=runs, min=ctx["min_epochs"]))
+        return fill(words["overfit_lead"], parts=capfirst(Markup("; ").join(parts)))
+
+    def opt_why(rk: an.Ranking) -> Markup:
+        slow = [nm("optimizer", g["optimizer"]) for g in rk.groups[1:] if g["optimizer"] in ("adagrad", "adadelta")]
+        epochs = ngettext("%(num)s epoch", "%(num)s epochs", rk.groups[0]["epochs"])
+        return ngettext(
+            "At Keras' default learning rate of 1e-3, %(slow)s takes steps too small to converge in %(epochs)s, "
+            "while 1e-3 is the rate Adam was designed for.",
+            "At Keras' default learning rate of 1e-3, %(slow)s take steps too small to converge in %(epochs)s, "
+            "while 1e-3 is the rate Adam was designed for.",
+            len(slow),
+            slow=join(slow),
+            epochs=epochs,
+        )
+
+    def next_steps() -> list[str]:
+        steps = []
+        behind = [x for x in ctx["adadelta_vs_adam"] if x.improving or _gap(x) > ADADELTA_FAR_BEHIND]
+        if behind:
+            steps.append(words["next_lr"])
+        strong = ctx["overfits"]["strong"]
+        if strong:
+            steps.append(words["next_early"])
+            datasets = join(dict.fromkeys(nm("dataset", o.run["dataset"]) for o in strong))
+            steps.append(fill(words["next_regularize"], datasets=datasets))
+        if ctx["verdicts"]["too_early"]:
+            steps.append(fill(words["next_longer"], min=ctx["min_epochs"]))
+        if any(r.get("subset") for r in ctx["study"].runs):
+            steps.append(words["next_full_set"])
+        if not ctx["multi_seed"] and len(ctx["groups"]) > 1:
+            steps.append(words["next_seeds"])
+        return steps
+
+    return {
+        "signed_pp": signed_pp,
+        "names_of": names_of,
+        "cited": cited,
+        "opt_leads": opt_leads,
+        "gain_items": gain_items,
+        "kinds_sentence": kinds_sentence,
+        "published_budgets": published_budgets,
+        "best_of": best_of,
+        "slow_items": slow_items,
+        "overfit_summary": overfit_summary,
+        "opt_why": opt_why,
+        "next_steps": next_steps,
+    }

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any
 
 from cnnkit.damage import finished_result, repair
+from cnnkit.errors import RunError
 from cnnkit.locks import RunLocked, hold_run_lock, lock_holder
 
 
@@ -44,7 +45,10 @@ class RunClaim:
         """Lock the run (RunLocked if taken), then repair it; FinishedMeanwhile if another process finished it."""
         if not self.lock:
             return
-        self._stack.enter_context(hold_run_lock(self.run_dir))
+        try:
+            self._stack.enter_context(hold_run_lock(self.run_dir))
+        except OSError as exc:  # e.g. --out below a file
+            raise RunError(f"cannot write to {self.run_dir}: {exc.strerror or exc}; choose another --out") from exc
         if self.fresh:
             return
         result = finished_result(self.run_dir, quiet=True)  # the caller said so if it is damaged

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,12 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
         code = exc.code if isinstance(exc.code, int) else 1
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def interruptible() -> None:
+    """Popen's preexec_fn for a child that a test stops with SIGINT: a shell's background job ignores SIGINT,
+    and a Python started that way would keep ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cli_subprocess(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -99,7 +99,7 @@ def test_a_finished_run_is_never_changed(trained: Path, copy: Path, capsys: pyte
     (copy / "checkpoints" / "last.ckpt").write_bytes(b"garbage")  # damaged, but the run is complete
     before[copy / "checkpoints" / "last.ckpt"] = b"garbage"
     code, out, _ = rerun(trained, copy, capsys)
-    assert code == 0 and "skipped (already complete)" in out
+    assert code == 0 and "already complete, skipped" in out
     assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import cli_subprocess, real_data_dir
+from helpers import cli_subprocess, interruptible, real_data_dir
 
 pytestmark = pytest.mark.realdata
 RESULT_KEYS = {
@@ -170,7 +170,11 @@ def test_ctrl_c_stops_safely_keeps_the_checkpoint_and_says_how_to_resume(tmp_pat
         str(data),
     ]
     process = subprocess.Popen(
-        [sys.executable, "-m", "cnnkit.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "cnnkit.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=interruptible,
     )
     deadline = time.monotonic() + 300
     while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:

@@ -1,0 +1,62 @@
+"""The real full-length assignment shipped in examples/results/assignment renders, in both languages, with its numbers.
+
+The files were written by one machine and are only read here: the test checks that the report shows the figures
+the result files hold (in each language's number format), not any particular trajectory.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cnnkit.localize import Formatter
+from cnnkit.report import render_report
+
+SHIPPED = Path(__file__).parents[1] / "examples" / "results" / "assignment"
+PUBLISHED = {  # DESIGN.md: the original Keras runs (test loss, test accuracy)
+    "mnist-pooling_cnn-adadelta-seed0": (0.4901, 0.8736),
+    "mnist-strided_cnn-adadelta-seed0": (0.5062, 0.8735),
+    "cifar10-pooling_cnn-adam-seed0": (2.8947, 0.6597),
+    "cifar10-pooling_cnn-adagrad-seed0": (1.4304, 0.4914),
+    "cifar10-pooling_cnn-adadelta-seed0": (1.9030, 0.3556),
+}
+
+
+def _results() -> dict[str, dict]:
+    return {path.parent.name: json.loads(path.read_text()) for path in sorted(SHIPPED.glob("*/result.json"))}
+
+
+def test_the_seven_runs_ran_their_full_budget() -> None:
+    results = _results()
+    assert len(results) == 7
+    for name, result in results.items():
+        assert result["epochs"] == (10 if name.startswith("mnist") else 30), name
+        assert len(result["history"]["val_loss"]) == result["epochs"] and result["subset"] is None
+        assert result["batch_size"] == 128 and result["preset"] == "keras"
+        assert not (SHIPPED / name / "checkpoints").exists()
+        for file in ("config.json", "metrics.csv", "predictions.npz"):
+            assert (SHIPPED / name / file).is_file(), (name, file)
+
+
+@pytest.fixture(scope="module", params=["en", "es"])
+def report(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    study_dir = tmp_path_factory.mktemp(request.param) / "assignment"
+    shutil.copytree(SHIPPED, study_dir, ignore=shutil.ignore_patterns("report"))
+    (html,) = render_report(study_dir, formats=["html"], lang=request.param)
+    return request.param, html.read_text(encoding="utf-8")
+
+
+def test_report_shows_every_run_and_published_figure_in_its_language(report: tuple[str, str]) -> None:
+    lang, html = report
+    fmt = Formatter(lang)
+    for name, result in _results().items():
+        for value in (fmt.pct(result["test_accuracy"]), fmt.loss(result["test_loss"])):
+            assert value in html, (lang, name, value)
+        if name in PUBLISHED:
+            loss, accuracy = PUBLISHED[name]
+            assert fmt.loss(loss) in html and fmt.pct(accuracy) in html, (lang, name)
+    assert fmt.int(1_625_866) in html and fmt.int(2_117_962) in html
+    assert "/work/" not in html and "shared/data" not in html  # no path of the machine that trained it

@@ -177,8 +177,9 @@ def test_not_a_study_is_a_usage_error(tmp_path):
         an.load_study(tmp_path)
 
 
-def test_corrupt_result_is_a_data_error(tmp_path):
+def test_corrupt_result_counts_as_an_unfinished_run(tmp_path):
+    """A result.json cut short is no result: the report names the run as missing (issue 11), it does not fail."""
     root = make_study(tmp_path / "s", runs=[("mnist", "pooling_cnn", "adam", 3, None)])
     (root / "mnist-pooling_cnn-adam-seed0" / "result.json").write_text("{ truncated")
-    with pytest.raises(DataError):
-        an.load_study(root)
+    study = an.load_study(root)
+    assert study.runs == [] and [missing.dir for missing in study.missing] == ["mnist-pooling_cnn-adam-seed0"]

@@ -74,7 +74,7 @@ def plain_worker(args: argparse.Namespace) -> None:
     import torch.nn.functional as F
 
     from cnnkit.plugins import get_registries
-    from cnnkit.study import load_study_file
+    from cnnkit.studies.study import load_study_file
 
     threads, *indices = map(int, args.plain_worker)
     torch.set_num_threads(threads)
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         plain_worker(args)
         return 0
     sys.path.insert(0, str(REPO))
-    from cnnkit.study import load_study_file
+    from cnnkit.studies.study import load_study_file
 
     runs = len(load_study_file(args.study).expand(args.epochs, args.subset))
     counts = [int(n) for n in args.jobs.split(",")]

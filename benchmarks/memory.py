@@ -28,7 +28,7 @@ SHARED_DATA = Path("/work/shared/data")
 MiB = 1024 * 1024
 IMPORTS = (
     "import torch, lightning, torchmetrics, numpy\n"
-    "import cnnkit.cli, cnnkit.runner, cnnkit.callbacks, cnnkit.summary\n"
+    "import cnnkit.cli, cnnkit.training.runner, cnnkit.training.callbacks, cnnkit.nets.summary\n"
     "from cnnkit.plugins import get_registries\n"
     "r = get_registries(); r.datasets.get('mnist'); r.architectures.get('pooling_cnn')\n"
 )

@@ -38,10 +38,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from cnnkit.data import epoch_permutation, normalize_images  # noqa: E402
-from cnnkit.formats import ImageArrays  # noqa: E402
+from cnnkit.data.datamodule import epoch_permutation, normalize_images  # noqa: E402
+from cnnkit.data.formats import ImageArrays  # noqa: E402
 from cnnkit.plugins import get_registries  # noqa: E402
-from cnnkit.runner import RunConfig, TrainerOptions, trainer_kwargs  # noqa: E402
+from cnnkit.training.runner import RunConfig, TrainerOptions, trainer_kwargs  # noqa: E402
 
 BATCH_SIZE = 128
 SHARED_DATA = Path("/work/shared/data")
@@ -129,8 +129,8 @@ def make_datamodule(args: argparse.Namespace, config: RunConfig) -> tuple[L.Ligh
 
 def runner_callbacks(options: TrainerOptions, run_dir: Path) -> list[L.Callback]:
     """The callbacks a run gets (checkpoints, metrics.csv, Ctrl-C handling, progress bar)."""
-    from cnnkit import runner
-    from cnnkit.callbacks import EpochLog, StopOnRequest
+    from cnnkit.training import runner
+    from cnnkit.training.callbacks import EpochLog, StopOnRequest
 
     return [
         *runner.checkpoint_callbacks(run_dir / "checkpoints"),

@@ -16,19 +16,19 @@ from cnnkit.registry import ReaderInfo, RegisterCallback
 __version__ = "0.1.0"
 
 _LAZY = {
-    "InMemoryDataModule": "cnnkit.data",
-    "normalize_images": "cnnkit.data",
-    "one_hot": "cnnkit.data",
-    "ImageClassifier": "cnnkit.model",
-    "OptimizerSpec": "cnnkit.presets",
-    "Study": "cnnkit.study",
-    "RunSpec": "cnnkit.study",
-    "ImageSetSpec": "cnnkit.formats",
-    "ImageArrays": "cnnkit.formats",
-    "NpzSource": "cnnkit.formats",
-    "Source": "cnnkit.formats",
-    "IdxSource": "cnnkit.formats",
-    "CifarBatchesSource": "cnnkit.formats",
+    "InMemoryDataModule": "cnnkit.data.datamodule",
+    "normalize_images": "cnnkit.data.datamodule",
+    "one_hot": "cnnkit.data.datamodule",
+    "ImageClassifier": "cnnkit.nets.model",
+    "OptimizerSpec": "cnnkit.nets.presets",
+    "Study": "cnnkit.studies.study",
+    "RunSpec": "cnnkit.studies.study",
+    "ImageSetSpec": "cnnkit.data.formats",
+    "ImageArrays": "cnnkit.data.formats",
+    "NpzSource": "cnnkit.data.formats",
+    "Source": "cnnkit.data.formats",
+    "IdxSource": "cnnkit.data.formats",
+    "CifarBatchesSource": "cnnkit.data.formats",
 }
 
 __all__ = [

@@ -245,13 +245,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from cnnkit.nets.presets import check_preset
     from cnnkit.plugins import get_registries
-    from cnnkit.presets import check_preset
 
     registries = get_registries()
     datamodule = registries.datasets.get(args.dataset)
     architecture = registries.architectures.entry(args.architecture)
-    from cnnkit.summary import format_summary, summarize
+    from cnnkit.nets.summary import format_summary, summarize
 
     model = architecture.load()(datamodule.input_shape(), datamodule.num_classes(), None, check_preset(args.preset))
     summary = summarize(model.network, datamodule.input_shape())
@@ -260,9 +260,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from cnnkit.loggers import check_logger
     from cnnkit.plugins import get_registries
-    from cnnkit.runner import RunConfig, TrainerOptions, execute
+    from cnnkit.training.loggers import check_logger
+    from cnnkit.training.runner import RunConfig, TrainerOptions, execute
 
     registries = get_registries()
     options = TrainerOptions(
@@ -304,7 +304,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
-    from cnnkit.study import load_study_file, run_study
+    from cnnkit.studies.study import load_study_file, run_study
 
     if args.dataset or args.architecture:
         raise UsageError("--all/--study run a whole study: drop DATASET and ARCH")
@@ -321,12 +321,12 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
     ]
     if ignored:
         raise UsageError(f"{', '.join(ignored)} cannot override a study; write a study TOML file instead")
-    from cnnkit.executors import parse_jobs
+    from cnnkit.studies.executors import parse_jobs
 
     jobs = parse_jobs(args.jobs) if args.jobs is not None else (None if args.executor == "ray" else 1)
     if args.ray_address and args.executor != "ray":
         raise UsageError("--ray-address needs --executor ray")
-    from cnnkit.report import check_formats, load_text
+    from cnnkit.report.render import check_formats, load_text
 
     formats = check_formats(args.report_format)  # refuse a typo now, not after hours of training
     load_text(args.lang)
@@ -348,8 +348,8 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
         executor=args.executor,
         ray_address=args.ray_address,
     )
-    from cnnkit.report import render_report
-    from cnnkit.study_progress import summary_table
+    from cnnkit.console.study_progress import summary_table
+    from cnnkit.report.render import render_report
 
     print(summary_table(outcomes, time.monotonic() - started))
     for path in render_report(Path(args.out) / study.name, formats=formats, lang=args.lang):
@@ -358,7 +358,7 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
 
 
 def _print_outcome(outcome: Any) -> None:
-    from cnnkit.progress import test_line
+    from cnnkit.console.progress import test_line
 
     if not outcome.result:
         return
@@ -368,13 +368,13 @@ def _print_outcome(outcome: Any) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from cnnkit.status import print_status
+    from cnnkit.studies.status import print_status
 
     return print_status(args.study_dir, args.json)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from cnnkit.report import render_report
+    from cnnkit.report.render import render_report
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     for path in render_report(args.study_dir, formats=formats, lang=args.lang):
@@ -383,7 +383,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from cnnkit.formats import default_data_dir, describe_source_status, load_image_set
+    from cnnkit.data.formats import default_data_dir, describe_source_status, load_image_set
     from cnnkit.plugins import get_registries
 
     registries = get_registries()
@@ -407,9 +407,9 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def _import_files(files: list[Path], data_dir: Path, registries: Any) -> list[str]:
     """Copy each known dataset file into `data_dir` (never over an existing one); the datasets they belong to."""
-    from cnnkit.atomic import write_atomic
+    from cnnkit.data.formats import describe_source_status
     from cnnkit.errors import DataError
-    from cnnkit.formats import describe_source_status
+    from cnnkit.storage.atomic import write_atomic
 
     known = {}
     for entry in registries.datasets:

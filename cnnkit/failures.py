@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cnnkit.diskspace import disk_full_message
-from cnnkit.locks import RunLocked
+from cnnkit.storage.diskspace import disk_full_message
+from cnnkit.storage.locks import RunLocked
 
 
 def known_failure(exc: BaseException) -> str | None:

@@ -1,4 +1,4 @@
-"""Unit tests of cnnkit.analysis on hand-made histories and synthetic studies."""
+"""Unit tests of cnnkit.report.analysis on hand-made histories and synthetic studies."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from report_fixtures import make_study
 
-from cnnkit import analysis as an
 from cnnkit.errors import DataError, UsageError
+from cnnkit.report import analysis as an
 
 
 def hist(train_loss, train_acc, val_loss, val_acc) -> an.History:

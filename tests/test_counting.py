@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnnkit.counting import count_network, parameter_counts
-from cnnkit.summary import format_summary, summarize
+from cnnkit.nets.counting import count_network, parameter_counts
+from cnnkit.nets.summary import format_summary, summarize
 
 INPUT = (1, 28, 28)
 

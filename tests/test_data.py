@@ -10,7 +10,7 @@ import torch
 from cnnkit_plugins.datamodules import MNISTDataModule
 from helpers import write_mnist_npz
 
-from cnnkit.data import TensorBatches, epoch_permutation, keras_validation_split, normalize_images, one_hot
+from cnnkit.data.datamodule import TensorBatches, epoch_permutation, keras_validation_split, normalize_images, one_hot
 from cnnkit.errors import UsageError
 
 

@@ -27,7 +27,7 @@ from cnnkit_fashion.plugin import (
 )
 
 from cnnkit import IdxSource
-from cnnkit.formats import default_data_dir
+from cnnkit.data.formats import default_data_dir
 
 DISTRIBUTION = "cnnkit-fashion"
 VERSION = importlib.metadata.version(DISTRIBUTION)

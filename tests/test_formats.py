@@ -1,4 +1,4 @@
-"""cnnkit.formats: every on-disk format read back exactly, every corruption refused with a clear message."""
+"""cnnkit.data.formats: every on-disk format read back exactly, every corruption refused with a clear message."""
 
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ import pytest
 from cnnkit_plugins.cifar10 import CIFAR10_SPEC
 from cnnkit_plugins.mnist import MNIST_SPEC
 
-from cnnkit.errors import DataError
-from cnnkit.formats import (
+from cnnkit.data.formats import (
     CifarBatchesSource,
     IdxSource,
     ImageArrays,
@@ -31,6 +30,7 @@ from cnnkit.formats import (
     describe_source_status,
     load_image_set,
 )
+from cnnkit.errors import DataError
 
 # ----------------------------------------------------------------------------------------------------
 # Synthetic file writers

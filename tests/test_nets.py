@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from cnnkit_plugins.networks import SameConv2d
 
-from cnnkit.data import one_hot
+from cnnkit.data.datamodule import one_hot
+from cnnkit.nets.summary import format_summary, layer_table, summarize
 from cnnkit.plugins import create_plugin_manager
-from cnnkit.summary import format_summary, layer_table, summarize
 
 REGISTRIES = create_plugin_manager()[1]
 EXPECTED = {

@@ -43,7 +43,7 @@ def load_guide_plugin(name: str = MODULE_NAME, heading: str = HEADING) -> types.
 
 
 class SyntheticSource:
-    """A `cnnkit.formats.Source` that makes a learnable 28x28x1 set: the class sets the row of a bright band."""
+    """A `cnnkit.data.formats.Source` that makes a learnable 28x28x1 set: the class sets the row of a bright band."""
 
     def filenames(self) -> list[str]:
         return ["(synthetic)"]

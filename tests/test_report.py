@@ -15,10 +15,10 @@ import pytest
 from markupsafe import escape
 from report_fixtures import ASSIGNMENT_RUNS, make_study
 
-from cnnkit import analysis as an
 from cnnkit.errors import UsageError
-from cnnkit.localize import Formatter
-from cnnkit.report import load_text, render_report
+from cnnkit.report import analysis as an
+from cnnkit.report.localize import Formatter
+from cnnkit.report.render import load_text, render_report
 
 EN = Formatter("en")
 fmt_loss, fmt_pct = EN.loss, EN.pct
@@ -335,7 +335,7 @@ def third_party(monkeypatch):
 def test_third_party_net_against_net_1(tmp_path, third_party, lang):
     from report_fixtures import old_layer_rows
 
-    from cnnkit.counting import count_network
+    from cnnkit.nets.counting import count_network
 
     registries, tinyres = third_party
     net = tinyres((1, 28, 28), 10).network

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import cli, cli_subprocess, interruptible, write_mnist_npz
 
-from cnnkit.locks import hold_run_lock
+from cnnkit.storage.locks import hold_run_lock
 
 STUDY = """
 name = "pair"
@@ -205,7 +205,7 @@ def test_ctrl_c_stops_every_job_and_the_same_command_resumes_them(study: dict[st
 def test_jobs_auto_choice(
     cores: int, gpus: int, memory_gib: int, runs: int, chosen: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cnnkit import executors
+    from cnnkit.studies import executors
 
     monkeypatch.setattr(executors, "usable_cores", lambda: cores)
     monkeypatch.setattr(executors, "available_memory", lambda: memory_gib << 30)
@@ -215,7 +215,7 @@ def test_jobs_auto_choice(
 def test_job_output_is_prefixed_line_by_line_without_progress_redraws() -> None:
     import io
 
-    from cnnkit.streams import PrefixedStream
+    from cnnkit.console.streams import PrefixedStream
 
     target = io.StringIO()
     stream = PrefixedStream(target, "mnist-lenet5-adam-seed0")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cnnkit.localize import Formatter
-from cnnkit.report import render_report
+from cnnkit.report.localize import Formatter
+from cnnkit.report.render import render_report
 
 SHIPPED = Path(__file__).parents[1] / "examples" / "results" / "assignment"
 PUBLISHED = {  # DESIGN.md: the original Keras runs (test loss, test accuracy)

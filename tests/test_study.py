@@ -14,7 +14,7 @@ from helpers import cli_subprocess, real_data_dir
 
 from cnnkit.errors import UsageError
 from cnnkit.plugins import create_plugin_manager
-from cnnkit.study import load_study_file, manifest
+from cnnkit.studies.study import load_study_file, manifest
 
 ASSIGNMENT_DIRS = [
     "mnist-pooling_cnn-adadelta-seed0",

@@ -16,9 +16,9 @@ from types import SimpleNamespace
 import pytest
 from helpers import cli, cli_subprocess, real_data_dir
 
-from cnnkit.eta import Speeds, Work, eta_text, format_duration
-from cnnkit.locks import hold_run_lock
-from cnnkit.study_progress import summary_table
+from cnnkit.console.eta import Speeds, Work, eta_text, format_duration
+from cnnkit.console.study_progress import summary_table
+from cnnkit.storage.locks import hold_run_lock
 
 STUDY = """
 name = "watch"

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit.damage import RESULT_KEYS, json_problem
 from cnnkit.errors import DataError, UsageError
+from cnnkit.storage.damage import RESULT_KEYS, json_problem
 
 # The overfitting rule. A run overfits *strongly* when, at the end, its validation loss stands at least
 # STRONG_VAL_LOSS_RISE (relative) above its minimum AND train accuracy exceeds validation accuracy by at least

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from cnnkit.errors import UsageError
-from cnnkit.executors import Job, JobReport, train_job
+from cnnkit.studies.executors import Job, JobReport, train_job
 
 
 def _ray() -> Any:

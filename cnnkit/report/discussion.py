@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnkit import analysis as an
-from cnnkit.netinfo import NetInfo
+from cnnkit.report import analysis as an
+from cnnkit.report.netinfo import NetInfo
 
 POOL_VS_STRIDE = frozenset({"pooling_cnn", "strided_cnn"})
 # The original assignment's training budget (DESIGN.md): batch 128 on the whole training set, MNIST 10 epochs,

@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnnkit.console.eta import Speeds, Work, format_duration, planned_split, spec_pixels
+from cnnkit.console.progress import plural
 from cnnkit.errors import UsageError
-from cnnkit.eta import Speeds, Work, format_duration, planned_split, spec_pixels
-from cnnkit.locks import last_holder, lock_holder
-from cnnkit.progress import plural
+from cnnkit.storage.locks import last_holder, lock_holder
 
 STATES = ("finished", "running", "interrupted", "pending")
 RUN_DEFAULTS = {"optimizer": "adam", "preset": "keras", "seed": 0, "batch_size": 128, "val_split": 0.2}

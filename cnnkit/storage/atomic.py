@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from cnnkit.diskspace import DiskFull, is_disk_full
+from cnnkit.storage.diskspace import DiskFull, is_disk_full
 
 
 def write_atomic(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:

@@ -11,7 +11,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from cnnkit.atomic import write_text_atomic
+from cnnkit.storage.atomic import write_text_atomic
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
 

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import lightning as L
 from lightning.pytorch.callbacks.progress import ProgressBar
 
-from cnnkit.progress import RunProgress, epoch_line, plural
+from cnnkit.console.progress import RunProgress, epoch_line, plural
 
 BAR_WIDTH = 24
 CLEAR_LINE = "\r\x1b[K"

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import Metric
 
-from cnnkit.presets import DEFAULT_PRESET, OptimizerSpec, check_preset, initialize
+from cnnkit.nets.presets import DEFAULT_PRESET, OptimizerSpec, check_preset, initialize
 
 STAGES = ("train", "val", "test")
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from cnnkit.atomic import write_atomic
+from cnnkit.storage.atomic import write_atomic
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from cnnkit.analysis import History, best_epoch
+from cnnkit.report.analysis import History, best_epoch
 
 STYLE = {
     "svg.hashsalt": "cnnkit",

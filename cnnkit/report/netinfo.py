@@ -2,7 +2,7 @@
 
 Counts come from config.json (`model.params`, `model.macs`, per-layer `macs`) where the run recorded them. Older
 files lack multiply-adds: the network is then rebuilt from its registry entry for the recorded input shape and
-counted with `cnnkit.counting.count_network` (exact for any nested network). Only when that is impossible (plugin
+counted with `cnnkit.nets.counting.count_network` (exact for any nested network). Only when that is impossible (plugin
 not installed, no torch) does a flat layer table give the total, and only a flat table (no nested modules).
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnkit import analysis as an
 from cnnkit.registry import ReaderInfo
+from cnnkit.report import analysis as an
 
 # Layer kinds a reader recognizes, from the Keras-style type names of config.json's layer rows.
 _COUNTABLE = ("Conv", "Dense", "Linear", "BatchNorm")
@@ -48,7 +48,7 @@ def counted_macs(registries: Any, run: an.Run) -> int | None:
     if registries is None or not shape or not classes or run["architecture"] not in registries.architectures:
         return None
     try:
-        from cnnkit.counting import count_network
+        from cnnkit.nets.counting import count_network
 
         cls = registries.architectures.get(run["architecture"])
         height, width, channels = (int(d) for d in shape)

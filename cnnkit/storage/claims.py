@@ -8,9 +8,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from cnnkit.damage import finished_result, repair
 from cnnkit.errors import RunError
-from cnnkit.locks import RunLocked, hold_run_lock, lock_holder
+from cnnkit.storage.damage import finished_result, repair
+from cnnkit.storage.locks import RunLocked, hold_run_lock, lock_holder
 
 
 class FinishedMeanwhile(Exception):

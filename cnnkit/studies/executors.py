@@ -16,12 +16,12 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from cnnkit.damage import finished_result
+from cnnkit.console.eta import format_duration
+from cnnkit.console.progress import RunProgress, plural, run_label, test_line
+from cnnkit.console.study_progress import StudyProgress
 from cnnkit.errors import CnnkitError, UsageError
-from cnnkit.eta import format_duration
-from cnnkit.locks import RunLocked, command_pid, lock_holder
-from cnnkit.progress import RunProgress, plural, run_label, test_line
-from cnnkit.study_progress import StudyProgress
+from cnnkit.storage.damage import finished_result
+from cnnkit.storage.locks import RunLocked, command_pid, lock_holder
 
 JOB_MEMORY_BYTES = 2 << 30  # peak RSS of one CIFAR-10 job process with torch + lightning, rounded up
 JOBS_PER_GPU = 4  # small runs leave a GPU mostly idle; benchmarks/gpu_check.sh times the choice
@@ -105,7 +105,7 @@ def _child_main(job: Job, report_to: Connection) -> None:
             os.environ[variable] = str(job.threads)
     if job.gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = job.gpu
-    from cnnkit.streams import PrefixedStream
+    from cnnkit.console.streams import PrefixedStream
 
     sys.stdout = PrefixedStream(sys.__stdout__, job.name)
     sys.stderr = PrefixedStream(sys.__stderr__, job.name)
@@ -203,8 +203,8 @@ def run_serial(jobs: list[Job], progress: StudyProgress | None = None) -> list[J
 
 def execute_job(job: Job, progress: RunProgress | None = None) -> Any:
     """`runner.execute` for a job; study.json is written just before the run's directory is first touched."""
-    from cnnkit.atomic import write_json_atomic
-    from cnnkit.runner import execute
+    from cnnkit.storage.atomic import write_json_atomic
+    from cnnkit.training.runner import execute
 
     def write_manifest() -> None:
         if job.manifest is None:
@@ -313,7 +313,7 @@ def execute_planned(
     """Train every planned RunConfig (skipping finished ones); the RunOutcomes once none is left to any process.
 
     `progress` (one at a time in this process only) prints each run's header with the study's ETA."""
-    from cnnkit.runner import RunOutcome
+    from cnnkit.training.runner import RunOutcome
 
     out = Path(out).absolute()  # job processes and Ray workers may start elsewhere
     if executor == "ray" or jobs != 1:
@@ -362,7 +362,7 @@ def _backend(
     executor: str, asked: int | None, parallel: int, ray_address: str | None, total: int, progress: Any
 ) -> Backend:
     if executor == "ray":
-        from cnnkit.ray_executor import run_ray
+        from cnnkit.studies.ray_executor import run_ray
 
         return lambda jobs: run_ray(jobs, asked, ray_address)
     if parallel == 1:

@@ -72,7 +72,7 @@ def planned_split(spec: Any, subset: int | None, val_split: float) -> tuple[int,
     if not count:
         return 0, 0
     used = min(subset, count) if subset else count
-    train = math.floor(used * (1.0 - val_split))  # cnnkit.data.keras_validation_split, without importing torch
+    train = math.floor(used * (1.0 - val_split))  # as data.datamodule.keras_validation_split, without torch
     return train, used - train
 
 

@@ -9,17 +9,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnkit.atomic import write_json_atomic
-from cnnkit.claims import FinishedMeanwhile, RunClaim, refuse_if_locked
-from cnnkit.console import quiet_lightning, stop_on_sigint
-from cnnkit.damage import clear_for_fresh_start, finished_result
+from cnnkit.console.progress import RunProgress, run_label
+from cnnkit.console.terminal import quiet_lightning, stop_on_sigint
 from cnnkit.errors import RunError, UsageError
-from cnnkit.locks import LOCK_NAME
-from cnnkit.loggers import experiment_logger
+from cnnkit.nets.presets import check_preset
 from cnnkit.plugins import Registries, get_registries
-from cnnkit.presets import check_preset
-from cnnkit.progress import RunProgress, run_label
-from cnnkit.records import best_epoch, config_record, result_record, write_predictions
+from cnnkit.storage.atomic import write_json_atomic
+from cnnkit.storage.claims import FinishedMeanwhile, RunClaim, refuse_if_locked
+from cnnkit.storage.damage import clear_for_fresh_start, finished_result
+from cnnkit.storage.locks import LOCK_NAME
+from cnnkit.training.loggers import experiment_logger
+from cnnkit.training.records import best_epoch, config_record, result_record, write_predictions
 
 DEFAULT_OUT = Path("runs")
 SINGLE_STUDY = "single"
@@ -186,7 +186,7 @@ def trainer_kwargs(config: RunConfig, options: TrainerOptions, run_dir: Path) ->
     """The run's `L.Trainer` settings except its callbacks (benchmarks/throughput.py builds its Trainer from these)."""
     import torch
 
-    from cnnkit.resume import AtomicCheckpointIO
+    from cnnkit.training.resume import AtomicCheckpointIO
 
     on_cpu = options.accelerator == "cpu" or (options.accelerator == "auto" and not torch.cuda.is_available())
     deterministic = on_cpu  # bit-identical reruns on CPU; on GPUs the fast non-deterministic kernels
@@ -225,7 +225,7 @@ def checkpoint_callbacks(directory: Path) -> tuple[Any, Any]:
 
 def progress_callbacks(options: TrainerOptions, progress: RunProgress | None = None) -> list[Any]:
     """What a run shows: a line per epoch, and on a terminal a bar redrawn at most 5 times a second."""
-    from cnnkit.progress_bar import EpochProgress
+    from cnnkit.console.progress_bar import EpochProgress
 
     return [] if options.quiet else [EpochProgress(progress, interval=0.2)]
 
@@ -243,9 +243,9 @@ def _train(
     import lightning as L
     import torch
 
-    from cnnkit.callbacks import EpochLog, OnTrainStart, RunInterrupted, StopOnRequest
-    from cnnkit.resume import RngState
-    from cnnkit.summary import summarize
+    from cnnkit.nets.summary import summarize
+    from cnnkit.training.callbacks import EpochLog, OnTrainStart, RunInterrupted, StopOnRequest
+    from cnnkit.training.resume import RngState
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = registries.datasets.get(config.dataset)(

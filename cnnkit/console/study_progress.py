@@ -13,8 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from cnnkit.eta import Speeds, Work, eta_text, format_duration, planned_split, spec_pixels
-from cnnkit.progress import RunProgress, plural, run_label, test_line
+from cnnkit.console.eta import Speeds, Work, eta_text, format_duration, planned_split, spec_pixels
+from cnnkit.console.progress import RunProgress, plural, run_label, test_line
 
 
 class StudyProgress:

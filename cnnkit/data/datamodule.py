@@ -15,8 +15,8 @@ import lightning as L
 import numpy as np
 import torch
 
+from cnnkit.data.formats import ImageArrays, ImageSetSpec, Source, default_data_dir, load_image_set
 from cnnkit.errors import UsageError
-from cnnkit.formats import ImageArrays, ImageSetSpec, Source, default_data_dir, load_image_set
 
 ArrayLike = Any  # numpy array, torch tensor or nested sequence
 

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cnnkit.atomic import write_atomic
-from cnnkit.locks import LOCK_NAME
+from cnnkit.storage.atomic import write_atomic
+from cnnkit.storage.locks import LOCK_NAME
 
 RESULT_KEYS = ("test_loss", "test_accuracy", "history")
 TEMP_GLOBS = (".*.tmp", ".write-test-*")

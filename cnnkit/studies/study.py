@@ -55,7 +55,7 @@ class Study:
         self, epochs: int | None = None, subset: int | None = None, seeds: Sequence[int] | None = None
     ) -> list[tuple[Any, RunSpec]]:
         """(RunConfig, its spec) for every run and seed, with command-line overrides applied."""
-        from cnnkit.runner import RunConfig
+        from cnnkit.training.runner import RunConfig
 
         planned = []
         for spec in self.runs:
@@ -199,15 +199,15 @@ def run_study(
     executor: str = "local",
     ray_address: str | None = None,
 ) -> list[Any]:
-    """Run every run of the study (`jobs` at once, None: auto; see cnnkit.executors); finished runs are skipped,
+    """Run every run of the study (`jobs` at once, None: auto; see cnnkit.studies.executors); finished runs are skipped,
     runs that other processes hold are skipped and waited for.
 
     Every dataset the study still needs is checked first, so a missing one stops it before any training.
     `command` (the command line that started the study) goes into study.json, for `cnnkit status` to say how to resume.
     """
-    from cnnkit.executors import execute_planned
+    from cnnkit.console.study_progress import StudyProgress, check_datasets
     from cnnkit.plugins import get_registries
-    from cnnkit.study_progress import StudyProgress, check_datasets
+    from cnnkit.studies.executors import execute_planned
 
     registries = registries or get_registries()
     planned = [(config.checked(registries), spec) for config, spec in study.expand(epochs, subset, seeds)]

@@ -1,6 +1,6 @@
 """The lines a run shows, Keras-clear: its label, one line per epoch, one line of test figures.
 
-`cnnkit.progress_bar.EpochProgress` writes them during training; nothing here imports torch or Lightning.
+`cnnkit.console.progress_bar.EpochProgress` writes them during training; nothing here imports torch or Lightning.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cnnkit.eta import format_duration
+from cnnkit.console.eta import format_duration
 
 EPOCH_COLUMNS = (
     ("train_loss", "loss"),

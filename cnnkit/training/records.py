@@ -9,13 +9,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnkit.atomic import write_atomic
-from cnnkit.formats import file_digest
-from cnnkit.locks import command_pid
-from cnnkit.presets import INIT_DESCRIPTION
+from cnnkit.data.formats import file_digest
+from cnnkit.nets.presets import INIT_DESCRIPTION
+from cnnkit.storage.atomic import write_atomic
+from cnnkit.storage.locks import command_pid
 
 if TYPE_CHECKING:
-    from cnnkit.summary import ModelSummary
+    from cnnkit.nets.summary import ModelSummary
 
 MISCLASSIFIED_SAMPLES = 16
 HISTORY_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")

@@ -13,15 +13,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from cnnkit import analysis as an
-from cnnkit import citations as cite
-from cnnkit import discussion as ds
-from cnnkit import figures as fg
-from cnnkit import phrasing
-from cnnkit.atomic import write_bytes_atomic
 from cnnkit.errors import UsageError
-from cnnkit.localize import Formatter, capfirst, translations
-from cnnkit.netinfo import net_infos, reader
+from cnnkit.report import analysis as an
+from cnnkit.report import citations as cite
+from cnnkit.report import discussion as ds
+from cnnkit.report import figures as fg
+from cnnkit.report import phrasing
+from cnnkit.report.localize import Formatter, capfirst, translations
+from cnnkit.report.netinfo import net_infos, reader
+from cnnkit.storage.atomic import write_bytes_atomic
 
 try:
     import tomllib

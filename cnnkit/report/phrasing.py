@@ -7,9 +7,9 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from cnnkit import analysis as an
-from cnnkit.localize import Formatter, capfirst
-from cnnkit.netinfo import reader
+from cnnkit.report import analysis as an
+from cnnkit.report.localize import Formatter, capfirst
+from cnnkit.report.netinfo import reader
 
 
 def fill(template: str, **words: Any) -> Markup:

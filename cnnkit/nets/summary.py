@@ -1,7 +1,7 @@
 """Keras-style model summaries: one row per top-level layer or block, with output shape, parameters and multiply-adds.
 
 A nested block (a residual block, an inner `nn.Sequential`) is one row, as Keras shows a nested model; the counts
-come from `cnnkit.counting`, so rows and totals are exact for any network.
+come from `cnnkit.nets.counting`, so rows and totals are exact for any network.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from cnnkit.counting import BlockCall, NetworkCounts, Shape, forward_pass, parameter_counts
+from cnnkit.nets.counting import BlockCall, NetworkCounts, Shape, forward_pass, parameter_counts
 
 # Parameter-free activations belong to the preceding layer in Keras' view of the network, and so does the padding
 # of a "same" convolution.

@@ -1,0 +1,1 @@
+"""Datasets: on-disk formats and checksummed downloads, and the in-memory datamodule base."""

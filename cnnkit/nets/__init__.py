@@ -1,0 +1,1 @@
+"""Networks: the classifier base, the presets of library defaults, exact counts and Keras-style summaries."""

@@ -1,0 +1,1 @@
+"""The IMRaD report: analysis of the result files, figures, wording per language, HTML and PDF rendering."""

@@ -1,0 +1,1 @@
+"""The run directory on disk: atomic writes, run locks and claims, damaged files, a full disk."""

@@ -19,7 +19,7 @@ DATASETS = {
     "fashion_mnist": {"shape": [28, 28, 1], "classes": MNIST_CLASSES, "train": 48000, "val": 12000, "test": 10000},
 }
 HPARAMS = {
-    "adam": {"lr": 0.001, "beta_1": 0.9, "beta_2": 0.999, "eps": 1e-07, "weight_decay": 0.0},
+    "adam": {"lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-07, "weight_decay": 0.0},
     "adagrad": {"lr": 0.001, "initial_accumulator_value": 0.1, "eps": 1e-07, "weight_decay": 0.0},
     "adadelta": {"lr": 0.001, "rho": 0.95, "eps": 1e-07, "weight_decay": 0.0},
 }

@@ -31,6 +31,10 @@ SECTIONS = {
 }  # fmt: skip
 
 
+def nm_text(lang: str, architecture: str) -> str:
+    return load_text(lang)["names"]["architecture"][architecture]
+
+
 def esc(text: str, n: int = 40) -> str:
     """The first n characters of a translated sentence as they appear in the (escaped) HTML."""
     return str(escape(text[:n]))
@@ -85,7 +89,9 @@ def test_self_contained(rendered):
 def test_overfitting_rule_and_assignment_discussion(rendered):
     _, html = rendered
     t = load_text("en")
-    assert fmt_pct(an.STRONG_VAL_LOSS_RISE) in html and EN.pp(an.STRONG_ACC_GAP) in html
+    # thresholds read as chosen, "10%" and "5 pp", not as measured "10.00%"
+    assert f"at least {EN.set_pct(an.STRONG_VAL_LOSS_RISE)} above" in html and "10%" in html
+    assert f"at least {EN.set_pp(an.STRONG_ACC_GAP)}" in html and "5\xa0pp" in html and "10.00%" not in html
     for key in ("original", "keras_defaults", "mnist_puzzle"):
         assert esc(t["discussion"][key]) in html
     assert "Zeiler" in html and "Springenberg" in html
@@ -358,6 +364,24 @@ def test_third_party_net_against_net_1(tmp_path, third_party, lang):
         assert info["summary"][lang] in methods
         assert info["citation"] in references
     assert "fashion_mnist" not in prose(html, "abstract", "discussion", "conclusions")
+    # a plugin's proper name stands without an article; the report's own descriptive names keep theirs
+    article = {"en": "the", "es": "la"}[lang]
+    discussion = prose(html, "discussion", "conclusions")
+    assert f"{article} TinyRes" not in discussion and f"{article} TinyRes" not in methods
+    assert f"{article} {nm_text(lang, 'pooling_cnn')}" in discussion
+    assert f"<strong>{nm_text(lang, 'pooling_cnn')[:1].upper()}" in html  # a Methods line opens with a capital
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_settings_read_as_written(tmp_path, lang):
+    """A split reads "20%", a device "CPU, 2 threads" in the report's language, Adam's betas as one pair."""
+    runs = [("mnist", "pooling_cnn", "adam", 3, None)]
+    html = render_report(make_study(tmp_path / "s", runs=runs), formats=["html"], lang=lang)[0].read_text("utf-8")
+    methods = prose(html, "methods")
+    assert {"en": "the last 20% of the training", "es": "el último 20 %"}[lang] in methods
+    assert {"en": "CPU, 2 threads", "es": "CPU, 2 hilos"}[lang] in methods
+    assert {"en": "betas=(0.9, 0.999)", "es": "betas=(0,9; 0,999)"}[lang] in html
+    assert "20.00" not in methods and "20,00" not in methods
 
 
 def test_assignment_keeps_pooling_versus_stride(rendered):

@@ -28,11 +28,23 @@ class Formatter:
         self.lang = lang
         self.locale = Locale.parse(lang)
 
-    @cached_property
-    def _percent(self) -> Any:
+    def _percent(self, fewest: int) -> Any:
         pattern = copy.copy(self.locale.percent_formats[None])
-        pattern.frac_prec = (2, 2)  # the locale's percent pattern (sign, spacing), with two decimals
+        pattern.frac_prec = (fewest, 2)  # the locale's percent pattern (sign, spacing), up to two decimals
         return pattern
+
+    @cached_property
+    def _measured_percent(self) -> Any:
+        return self._percent(2)
+
+    @cached_property
+    def _set_percent(self) -> Any:
+        return self._percent(0)
+
+    @property
+    def list_separator(self) -> str:
+        """Between the numbers of a list: a semicolon where the decimal mark is a comma (0,9; 0,999)."""
+        return "; " if self.locale.number_symbols["latn"]["decimal"] == "," else ", "
 
     def int(self, x: float) -> str:
         """An integer with the locale's grouping: 1,625,866 (en), 1.625.866 (es)."""
@@ -46,12 +58,20 @@ class Formatter:
         return format_decimal(x, format=pattern, locale=self.locale)
 
     def pct(self, x: float) -> str:
-        """A fraction in [0,1] as a percentage with two decimals: 80.65% (en), 80,65 % (es)."""
-        return self._percent.apply(x, self.locale)
+        """A measured fraction in [0,1] as a percentage with two decimals: 80.65% (en), 80,65 % (es)."""
+        return self._measured_percent.apply(x, self.locale)
 
     def pp(self, x: float) -> str:
         """A difference of two accuracies in percentage points."""
         return f"{self.num(100 * x)}\xa0pp"
+
+    def set_pct(self, x: float) -> str:
+        """A chosen fraction (a split, a threshold) with only the decimals it has: 20% and 2.5% rather than 20.00%."""
+        return self._set_percent.apply(x, self.locale)
+
+    def set_pp(self, x: float) -> str:
+        """A chosen threshold in percentage points, with only the decimals it has: 5 pp."""
+        return f"{format_decimal(round(100 * x, 2), format='#,##0.##', locale=self.locale)}\xa0pp"
 
     def loss(self, x: float) -> str:
         return self.num(x, 4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -10,6 +11,9 @@ from markupsafe import Markup, escape
 from cnnkit.report import analysis as an
 from cnnkit.report.localize import Formatter, capfirst
 from cnnkit.report.netinfo import reader
+
+# How config.json names a CPU device: "CPU x86_64 (2 threads)" (older records also say "(1 threads)").
+CPU_DEVICE = re.compile(r"CPU(?P<machine> \S+)? \((?P<threads>\d+) threads?\)")
 
 
 def fill(template: str, **words: Any) -> Markup:
@@ -32,14 +36,14 @@ def value_formatter(fmt: Formatter) -> Callable[[Any], str]:
         if isinstance(x, (int, float)):
             return fmt.value(x)
         if isinstance(x, list):
-            return "; ".join(value(v) for v in x)
+            return "(" + fmt.list_separator.join(value(v) for v in x) + ")"
         return str(x)
 
     return value
 
 
 def helpers(
-    text: dict[str, Any], fmt: Formatter, seeds_of: dict[tuple[Any, ...], int], registries: Any, lang: str
+    text: dict[str, Any], fmt: Formatter, tr: Any, seeds_of: dict[tuple[Any, ...], int], registries: Any, lang: str
 ) -> dict[str, Any]:
     """Template helpers that return plain strings (safe to pass into translated sentences)."""
     names, seed_word = text["names"], text["cols"]["seed"].lower()
@@ -54,6 +58,13 @@ def helpers(
         if base in ("dataset", "architecture"):
             return reader(registries, f"{base}s", str(key)).name_or(str(key))
         return str(key)
+
+    def the(kind: str, key: Any) -> str:
+        """A network (or dataset) as a noun phrase: the report's own and lower-case names take the language's
+        article ("the pooling CNN (net_1)"); a plugin's capitalised display name is a proper name ("LeNet-5")."""
+        name = nm(kind, key)
+        proper = str(key) not in (names.get(kind) or {}) and name[:1].isupper()
+        return name if proper else f"{text['grammar']['article']} {name}"
 
     def label(run: an.Run | an.Group, short: bool = False, sep: str = " · ") -> str:
         kinds = ("dataset", "architecture_short" if short else "architecture", "optimizer")
@@ -82,8 +93,18 @@ def helpers(
 
         return f"{fmt.seconds(statistics.mean(seconds), 2)} ± {fmt.seconds(statistics.stdev(seconds), 2)}"
 
+    def device(recorded: str | None) -> str:
+        """The device a run recorded, in the report's language: "CPU x86_64, 1 thread"; a GPU's name as it is."""
+        found = CPU_DEVICE.fullmatch(recorded or "")
+        if not found:
+            return recorded or "—"
+        threads = int(found["threads"])
+        return f"CPU{found['machine'] or ''}, " + tr.ngettext("%(num)s thread", "%(num)s threads", threads) % {
+            "num": fmt.int(threads)
+        }
+
     def config_rows(run: an.Run, keys: Sequence[str]) -> list[tuple[str, Any]]:
-        return [(k, run.config[k]) for k in keys if k in run.config]
+        return [(k, device(run.config[k]) if k == "device" else run.config[k]) for k in keys if k in run.config]
 
     def vary(variants: str | Sequence[str], i: int) -> str:
         """The i-th wording of a sentence that recurs (a careful author does not repeat one pattern)."""
@@ -99,12 +120,14 @@ def helpers(
 
     return {
         "nm": nm,
+        "the": the,
         "label": label,
         "labels": lambda runs: [label(r, True) for r in runs],
         "join": join,
         "ranked": ranked,
         "epoch_time": epoch_time,
         "config_rows": config_rows,
+        "device": device,
         "vary": vary,
         "data_files": data_files,
     }
@@ -152,10 +175,10 @@ def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr:
     def kinds_sentence(pair: Any, names: dict[str, str]) -> str:
         only_a, only_b = pair.only_a, pair.only_b
         if only_a and only_b:
-            return fill(words["kinds_both"], kinds_a=join(only_a), kinds_b=join(only_b), **names)
+            return capfirst(fill(words["kinds_both"], kinds_a=join(only_a), kinds_b=join(only_b), **names))
         if only_a or only_b:
             who = names["a"] if only_a else names["b"]
-            return fill(words["kinds_one"], who=who, kinds=join(only_a or only_b))
+            return capfirst(fill(words["kinds_one"], who=who, kinds=join(only_a or only_b)))
         return fill(words["kinds_same"], kinds=join(pair.a.kinds))
 
     def published_budgets(items: Sequence[Any]) -> str:
@@ -176,7 +199,7 @@ def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr:
 
     def slow_items(items: Sequence[Any]) -> list[str]:
         return [
-            fill(words["puzzle_item"], arch=nm("architecture", x.slow["architecture"]), lr=fmt.value(x.lr),
+            fill(words["puzzle_item"], arch=ctx["the"]("architecture", x.slow["architecture"]), lr=fmt.value(x.lr),
                  epochs=ngettext("%(num)s epoch", "%(num)s epochs", x.slow["epochs"]),
                  acc_slow=fmt.pct(x.slow.stats("test_accuracy").mean),
                  acc_fast=fmt.pct(x.fast.stats("test_accuracy").mean))

@@ -113,7 +113,8 @@ def build_context(study: an.Study, text: dict[str, Any], lang: str, registries: 
     for run in study.runs:
         env = {k: run.config.get(k) for k in ("device", "platform", "versions", "trainer")}
         envs.setdefault(repr(sorted(env.items(), key=str)), {**env, "runs": []})["runs"].append(run)
-    helpers = phrasing.helpers(text, fmt, seeds_of, registries, lang)
+    tr = translations(lang, TEMPLATES)
+    helpers = phrasing.helpers(text, fmt, tr, seeds_of, registries, lang)
     slow_fast = ds.adadelta_vs_adam(groups)
     references = [r for r in study.runs if r.reference]
     readers = {
@@ -170,7 +171,7 @@ def build_context(study: an.Study, text: dict[str, Any], lang: str, registries: 
             "mild_gap": an.MILD_ACC_GAP,
         },
     }
-    return {**ctx, **phrasing.prose_helpers(ctx, text, fmt, translations(lang, TEMPLATES))}
+    return {**ctx, **phrasing.prose_helpers(ctx, text, fmt, tr)}
 
 
 def _version() -> str:
@@ -198,7 +199,8 @@ def _environment(lang: str) -> Any:
     env.install_gettext_translations(translations(lang, TEMPLATES), newstyle=True)  # type: ignore[attr-defined]
     fmt = Formatter(lang)
     env.filters.update(
-        loss=fmt.loss, pct=fmt.pct, pp=fmt.pp, int=fmt.int, num=fmt.num, value=phrasing.value_formatter(fmt),
+        loss=fmt.loss, pct=fmt.pct, pp=fmt.pp, set_pct=fmt.set_pct, set_pp=fmt.set_pp, int=fmt.int, num=fmt.num,
+        value=phrasing.value_formatter(fmt),
         shape=phrasing.fmt_shape, fill=phrasing.fill, cap=capfirst,
         metric=lambda x, metric: fmt.pct(x) if "accuracy" in metric else fmt.loss(x),
     )  # fmt: skip

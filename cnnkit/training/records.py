@@ -138,7 +138,8 @@ def describe_device(device: Any) -> str:
 
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU {platform.machine()} ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"CPU {platform.machine()} ({threads} thread{'' if threads == 1 else 's'})"
 
 
 def library_versions() -> dict[str, str]:

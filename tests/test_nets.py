@@ -139,3 +139,19 @@ def test_cross_entropy_on_logits_is_softmax_plus_categorical_cross_entropy_on_on
     logits, labels = torch.randn(16, 10), torch.randint(0, 10, (16,))
     categorical = -(one_hot(labels, 10) * torch.log(torch.softmax(logits, dim=1))).sum(dim=1).mean()
     assert torch.allclose(F.cross_entropy(logits, labels), categorical, atol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_cpu_device_names_its_threads_in_good_english(threads: int) -> None:
+    """config.json's device: "CPU x86_64 (1 thread)", "(2 threads)"; the report reads both forms."""
+    import platform
+
+    from cnnkit.training.records import describe_device
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        expected = f"CPU {platform.machine()} ({threads} thread{'s' if threads > 1 else ''})"
+        assert describe_device(torch.device("cpu")) == expected
+    finally:
+        torch.set_num_threads(before)

@@ -208,11 +208,13 @@ def test_jobs_of_a_killed_command_stop_at_their_next_batch(study: dict[str, Path
     out = study["root"] / "killed"
     process, _ = start_two_jobs(study, out, epochs=200)
     process.kill()
-    process.communicate(timeout=60)
+    process.wait(timeout=60)  # not communicate(): orphaned jobs would hold its pipes open
     deadline = time.monotonic() + 30
     while any(lock_holder(out / "pair" / name) for name in RUNS) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(lock_holder(out / "pair" / name) for name in RUNS), "a job kept training after its command died"
+    process.stdout.close()
+    process.stderr.close()
     first = out / "pair" / RUNS[0]
     assert (first / "checkpoints" / "last.ckpt").exists() and not (first / "result.json").exists()
 

@@ -189,8 +189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from cnnkit.console.terminal import sigterm_as_interrupt
+
     try:
-        return COMMANDS[args.command](args)
+        with sigterm_as_interrupt():
+            return COMMANDS[args.command](args)
     except CnnkitError as exc:
         if args.debug:
             traceback.print_exc()

@@ -171,18 +171,26 @@ def test_bad_parallel_options_are_refused(
     assert not (tmp_path / "runs").exists()
 
 
-def test_ctrl_c_stops_every_job_and_the_same_command_resumes_them(study: dict[str, Path]) -> None:
-    out = study["root"] / "interrupted"
-    command = [sys.executable, "-m", "cnnkit.cli", *study_args(study, out, "--jobs", "2", "--epochs", "3")]
+def start_two_jobs(study: dict[str, Path], out: Path, epochs: int = 3) -> tuple[subprocess.Popen, list[str]]:
+    """`--jobs 2` on the pair, returned once the first run has a checkpoint to resume from."""
+    command = [sys.executable, "-m", "cnnkit.cli", *study_args(study, out, "--jobs", "2", "--epochs", str(epochs))]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible
     )
-    slower = out / "pair" / RUNS[0]
     deadline = time.monotonic() + 600
-    while not (slower / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:
+    while not (out / "pair" / RUNS[0] / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
         time.sleep(0.1)
-    process.send_signal(signal.SIGINT)
+    return process, command
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_every_job_and_the_same_command_resumes_them(study: dict[str, Path], stop: int) -> None:
+    """Ctrl-C, and SIGTERM (`kill PID`, a scheduler's time limit) the same way."""
+    out = study["root"] / f"interrupted-{stop}"
+    process, command = start_two_jobs(study, out)
+    slower = out / "pair" / RUNS[0]
+    process.send_signal(stop)
     _, err = process.communicate(timeout=600)
     assert process.returncode == 130, err
     assert "running job(s) at their next safe point" in err and "Resume with: cnnkit run --study" in err
@@ -190,6 +198,25 @@ def test_ctrl_c_stops_every_job_and_the_same_command_resumes_them(study: dict[st
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
     assert all(len(r["history"]["val_loss"]) == 3 for r in results(out).values())
+
+
+def test_jobs_of_a_killed_command_stop_at_their_next_batch(study: dict[str, Path]) -> None:
+    """SIGKILL leaves the command no time to stop its jobs: each notices it is orphaned and stops at its next batch
+    (its lock released, checkpoints kept) instead of training its 200 epochs on unseen."""
+    from cnnkit.storage.locks import lock_holder
+
+    out = study["root"] / "killed"
+    process, _ = start_two_jobs(study, out, epochs=200)
+    process.kill()
+    process.wait(timeout=60)  # not communicate(): orphaned jobs would hold its pipes open
+    deadline = time.monotonic() + 30
+    while any(lock_holder(out / "pair" / name) for name in RUNS) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(lock_holder(out / "pair" / name) for name in RUNS), "a job kept training after its command died"
+    process.stdout.close()
+    process.stderr.close()
+    first = out / "pair" / RUNS[0]
+    assert (first / "checkpoints" / "last.ckpt").exists() and not (first / "result.json").exists()
 
 
 @pytest.mark.parametrize(

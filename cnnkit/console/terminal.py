@@ -49,8 +49,27 @@ def quiet_lightning(quiet: bool) -> Iterator[None]:
 
 
 @contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """`kill PID` (SIGTERM: a scheduler's time limit, a shutdown) ends the command as Ctrl-C does: jobs are told to
+    stop at their next safe point and checkpoints are kept, instead of the process vanishing mid-write."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
 def stop_on_sigint(stopper: Any) -> Iterator[None]:
-    """First Ctrl-C asks the run to stop at the next batch; a second one stops at once."""
+    """First Ctrl-C (or SIGTERM) asks the run to stop at the next batch; a second one stops at once."""
 
     def request(signum: int, frame: Any) -> None:
         if stopper.requested:
@@ -59,11 +78,12 @@ def stop_on_sigint(stopper: Any) -> Iterator[None]:
         print("\nStopping at the next safe point (Ctrl-C again to abort at once)...", file=sys.stderr)
 
     try:
-        previous = signal.signal(signal.SIGINT, request)
+        previous = {number: signal.signal(number, request) for number in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)

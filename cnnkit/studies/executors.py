@@ -6,6 +6,7 @@ and waited for at the end, and taken over when their holder died before finishin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -96,9 +97,23 @@ def train_job(job: Job) -> JobReport:
     return JobReport(job.name, "skipped" if outcome.skipped else "done")
 
 
+def _stop_when_orphaned(parent: int) -> None:
+    """A job whose cnnkit command was killed outright (SIGKILL, OOM) stops at its next batch, checkpoints kept,
+    instead of training on unseen; the next command resumes it."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
 def _child_main(job: Job, report_to: Connection) -> None:
     """Entry point of a job process (spawned: no half-initialised torch is inherited)."""
     os.setpgid(0, 0)  # Ctrl-C reaches the parent only; it forwards one SIGINT to each job
+    _stop_when_orphaned(os.getppid())
     os.environ["CNNKIT_COMMAND_PID"] = str(job.command_pid or os.getppid())
     if job.threads:
         for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -117,7 +132,8 @@ def _child_main(job: Job, report_to: Connection) -> None:
         report = JobReport(job.name, "failed", f"internal error: {type(exc).__name__}: {exc}", 1)
     if report.state in ("failed", "interrupted"):
         print(f"cnnkit: {report.message}", file=sys.stderr)
-    report_to.send(report)
+    with contextlib.suppress(OSError):  # OSError: the cnnkit command is gone (killed), nobody to tell
+        report_to.send(report)
     sys.stdout.flush()
     sys.stderr.flush()
     sys.exit(report.exit_code)

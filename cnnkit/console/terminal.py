@@ -6,8 +6,8 @@ import logging
 import signal
 import sys
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 
@@ -49,26 +49,31 @@ def quiet_lightning(quiet: bool) -> Iterator[None]:
 
 
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """`kill PID` (SIGTERM: a scheduler's time limit, a shutdown) ends the command as Ctrl-C does: jobs are told to
-    stop at their next safe point and checkpoints are kept, instead of the process vanishing mid-write."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
+def _handling(numbers: tuple[int, ...], handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """`handler` for the given signals while the block runs, the previous handlers after it."""
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = {number: signal.signal(number, handler) for number in numbers}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, old in previous.items():
+            signal.signal(number, old)
 
 
-@contextmanager
-def stop_on_sigint(stopper: Any) -> Iterator[None]:
+def sigterm_as_interrupt() -> AbstractContextManager[None]:
+    """`kill PID` (SIGTERM: a scheduler's time limit, a shutdown) ends the command as Ctrl-C does: jobs are told to
+    stop at their next safe point and checkpoints are kept, instead of the process vanishing mid-write."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return _handling((signal.SIGTERM,), interrupt)
+
+
+def stop_on_sigint(stopper: Any) -> AbstractContextManager[None]:
     """First Ctrl-C (or SIGTERM) asks the run to stop at the next batch; a second one stops at once."""
 
     def request(signum: int, frame: Any) -> None:
@@ -77,13 +82,4 @@ def stop_on_sigint(stopper: Any) -> Iterator[None]:
         stopper.requested = True
         print("\nStopping at the next safe point (Ctrl-C again to abort at once)...", file=sys.stderr)
 
-    try:
-        previous = {number: signal.signal(number, request) for number in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+    return _handling((signal.SIGINT, signal.SIGTERM), request)

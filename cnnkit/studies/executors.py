@@ -28,6 +28,7 @@ JOB_MEMORY_BYTES = 2 << 30  # peak RSS of one CIFAR-10 job process with torch + 
 JOBS_PER_GPU = 4  # small runs leave a GPU mostly idle; benchmarks/gpu_check.sh times the choice
 WAIT_POLL_SECONDS = 2.0
 STOP_GRACE_SECONDS = 120.0
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,24 @@ def parse_jobs(text: str) -> int | None:
     if not text.isdigit() or int(text) < 1:
         raise UsageError(f"--jobs must be an integer of at least 1 or 'auto', got '{text}'")
     return int(text)
+
+
+def resolve_jobs(jobs: int | str | None, executor: str = "local") -> int | None:
+    """--jobs as given (N, 'auto' or unset) as `execute_planned` takes it: N, or None for auto.
+
+    Unset means one at a time locally, and auto with Ray."""
+    if jobs is None:
+        return None if executor == "ray" else 1
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, str)):
+        raise UsageError(f"--jobs must be an integer of at least 1 or 'auto', got {jobs!r}")
+    return parse_jobs(str(jobs))
+
+
+def check_executor(executor: str, ray_address: str | None = None) -> None:
+    if executor not in EXECUTORS:
+        raise UsageError(f"unknown executor '{executor}' (choose from: {', '.join(EXECUTORS)})")
+    if ray_address and executor != "ray":
+        raise UsageError("--ray-address needs --executor ray")
 
 
 def check_parallel_options(options: Any) -> None:

@@ -136,6 +136,17 @@ def load_study_file(path: str | Path) -> Study:
     return Study(name, tuple(specs), description, source=str(path))
 
 
+def resolve_study(study: str | Path | Study, registries: Any) -> Study:
+    """A Study object as it is; a name ending in .toml or holding a path separator read as a study file; any other
+    name looked up among the registered studies (an unknown one is a UsageError listing them)."""
+    if isinstance(study, Study):
+        return study
+    name = os.fspath(study)
+    if name.endswith(".toml") or os.path.sep in name:
+        return load_study_file(name)
+    return registries.studies.get(name)
+
+
 def _type_ok(value: Any, expected: type) -> bool:
     if expected is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -61,7 +61,7 @@ def test_the_notebook_runs_the_assignment_and_shows_its_table_curves_and_report(
     streams = "".join(output.text for output in outputs if output.output_type == "stream")
     assert "\r" not in streams  # per-epoch lines, never carriage-return frames
     assert streams.count("Epoch 1/1 - ") == 7
-    for chatter in ("GPU available", "LOCAL_RANK", "Trainer.fit", "`Trainer"):
+    for chatter in ("GPU available", "LOCAL_RANK", "Trainer.fit", "`Trainer", "Warning"):
         assert chatter not in streams
     rich = [output.data for output in outputs if output.output_type in ("execute_result", "display_data")]
     tables = [data["text/html"] for data in rich if "<table" in data.get("text/html", "")]

@@ -207,3 +207,37 @@ def test_run_study_trains_a_toml_study_and_skips_it_when_finished(tmp_path: Path
     again = cnnkit.run_study(str(study_file), epochs=1, subset=300, out=tmp_path / "runs", data_dir=tmp_path)
     assert [(run.dir / "result.json").stat().st_mtime_ns for run in again.runs] == stamps
     assert again.to_pandas().test_loss.tolist() == study.to_pandas().test_loss.tolist()
+
+
+# ------------------------------------------------------------------------------------------ settings by name
+def test_none_keeps_a_default_and_every_run_field_is_accepted() -> None:
+    from dataclasses import fields
+
+    from cnnkit.training.runner import RunConfig
+    from cnnkit.training.settings import run_config
+
+    assert run_config("mnist", "net_1", epochs=None, lr=None) == RunConfig("mnist", "net_1")
+    values = {f.name: getattr(RunConfig("mnist", "net_1"), f.name) for f in fields(RunConfig)}
+    del values["dataset"], values["architecture"]
+    assert run_config("mnist", "net_1", **values) == RunConfig("mnist", "net_1")
+
+
+def test_a_list_setting_takes_a_list_or_the_flag_s_text() -> None:
+    from cnnkit.training.runner import RunConfig
+    from cnnkit.training.settings import run_config
+
+    if "augment" not in RunConfig.__dataclass_fields__:
+        pytest.skip("RunConfig has no list setting (augment) yet")
+    assert run_config("cifar10", "net_1", augment=["flip", "crop"]).augment == ("flip", "crop")
+    assert run_config("cifar10", "net_1", augment="flip,crop").augment == ("flip", "crop")
+
+
+def test_a_study_is_a_name_a_toml_file_or_a_study_object(tmp_path: Path) -> None:
+    from cnnkit.plugins import get_registries
+    from cnnkit.studies.study import resolve_study
+
+    registries = get_registries()
+    assignment = resolve_study("assignment", registries)
+    assert len(assignment.runs) == 7 and resolve_study(assignment, registries) is assignment
+    (tmp_path / "mine.toml").write_text('[[runs]]\ndataset = "mnist"\narchitecture = "net_1"\n')
+    assert resolve_study(tmp_path / "mine.toml", registries).name == "mine"

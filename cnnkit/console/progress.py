@@ -39,8 +39,14 @@ class RunProgress:
 
 
 def run_label(config: Any) -> str:
-    """`mnist · pooling_cnn · adam · seed 0`."""
-    return f"{config.dataset} · {config.architecture} · {config.optimizer} · seed {config.seed}"
+    """`mnist · pooling_cnn · adam · seed 0`, with the settings that differ from the defaults before the seed
+    (`mnist · strided_cnn · adadelta · lr 0.1 · seed 0`) and a run's label first when it has one."""
+    from cnnkit.training.config import describe_settings
+
+    label = getattr(config, "label", None)
+    parts = [f"{label}:" if label else "", config.dataset, config.architecture, config.optimizer]
+    parts += [describe_settings(config), f"seed {config.seed}"]
+    return " · ".join(part for part in parts if part).replace(": · ", ": ")
 
 
 def plural(count: int, word: str) -> str:

@@ -176,6 +176,7 @@ def test_early_stopping_records_where_the_run_stopped(tmp_path: Path) -> None:
     record = json.loads((run_dir / "result.json").read_text())
     assert record["stopped_epoch"] == 2 and record["planned_epochs"] == 6 and record["best_epoch"] == 1
     assert len(record["history"]["val_loss"]) == 2
+    assert "Stopped early after epoch 2/6. Test: accuracy" in result.stdout
     assert json.loads((run_dir / "config.json").read_text())["levers"]["early_stopping"] == 1
 
 

@@ -64,6 +64,8 @@ def test_line(result: dict[str, Any]) -> str:
     """One line of test figures: final weights, then the best epoch's (the same weights when it is the last)."""
     final = f"Test: accuracy {result['test_accuracy']:.4f}, loss {result['test_loss']:.4f} (final weights)"
     best, epochs = result["best_epoch"], len(result.get("history", {}).get("val_loss", [])) or result["epochs"]
+    if epochs < result.get("planned_epochs", epochs):
+        final = f"Stopped early after epoch {epochs}/{result['planned_epochs']}. {final}"
     if best == epochs:
         return f"{final}; best epoch {best}/{epochs} (lowest val_loss) is the last: same weights"
     return (

@@ -177,6 +177,8 @@ def test_early_stopping_records_where_the_run_stopped(tmp_path: Path) -> None:
     assert record["stopped_epoch"] == 2 and record["planned_epochs"] == 6 and record["best_epoch"] == 1
     assert len(record["history"]["val_loss"]) == 2
     assert "Stopped early after epoch 2/6. Test: accuracy" in result.stdout
+    status = cli_subprocess("status", str(tmp_path / "out" / "single"))
+    assert "best epoch 1/2 (stopped early: 2 of 6 epochs)" in status.stdout, status.stdout + status.stderr
     assert json.loads((run_dir / "config.json").read_text())["levers"]["early_stopping"] == 1
 
 

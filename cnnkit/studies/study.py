@@ -13,6 +13,7 @@ from typing import Any
 import tomllib
 
 from cnnkit.errors import UsageError
+from cnnkit.training.config import Levers, settings_record
 
 RUN_KEYS = {
     "dataset": str,
@@ -40,7 +41,7 @@ TOP_KEYS = {"name", "description", "defaults", "runs"}
 
 
 @dataclass(frozen=True)
-class RunSpec:
+class RunSpec(Levers):
     """One configuration of a study, run once per seed. `reference`: published figures it reproduces."""
 
     dataset: str
@@ -53,12 +54,6 @@ class RunSpec:
     preset: str = "keras"
     lr: float | None = None
     subset: int | None = None
-    augment: tuple[str, ...] = ()
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    lr_schedule: str | None = None
-    early_stopping: int | None = None
-    label: str | None = None
     reference: Mapping[str, Any] | None = None
 
 
@@ -227,7 +222,7 @@ def manifest(study: Study, planned: list[tuple[Any, RunSpec]]) -> dict[str, Any]
         "runs": [
             {
                 "dir": config.dir_name,
-                **{f.name: getattr(config, f.name) for f in fields(config)},
+                **settings_record(config),
                 "reference": dict(spec.reference) if spec.reference else None,
             }
             for config, spec in planned

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import platform
 import socket
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +12,7 @@ from cnnkit.data.formats import file_digest
 from cnnkit.nets.presets import INIT_DESCRIPTION
 from cnnkit.storage.atomic import write_atomic
 from cnnkit.storage.locks import command_pid
+from cnnkit.training.config import settings_record
 
 if TYPE_CHECKING:
     from cnnkit.nets.summary import ModelSummary
@@ -34,12 +34,12 @@ def config_record(
     """Every resolved setting of a run, written to config.json when training starts."""
     return {
         "study": study,
-        "run": asdict(config),
-        **asdict(config),
+        "run": settings_record(config),
+        **settings_record(config),
         "optimizer_hparams": hyperparameters,
         "init": INIT_DESCRIPTION[config.preset],
         "data": {
-            "source": datamodule.source,
+            "source": Path(datamodule.source).name,  # no path of the machine that trained it
             "files": [{"name": path.name, "sha256": file_digest(path)} for path in datamodule.files],
             **datamodule.split_sizes(),
             "image_shape": [datamodule.spec.height, datamodule.spec.width, datamodule.spec.channels],
@@ -79,12 +79,14 @@ def result_record(
     train_seconds = float(sum(epoch_log.epoch_seconds))
     trained_images = datamodule.split_sizes()["train"] * len(epoch_log.epoch_seconds)
     return {
-        **{k: v for k, v in asdict(config).items() if k != "lr"},
+        **{k: v for k, v in settings_record(config).items() if k != "lr"},
         "lr": hyperparameters.get("lr"),
         "params": model.counts.params,
         "test_loss": final["test_loss"],
         "test_accuracy": final["test_accuracy"],
         "best_epoch": best_epoch(epoch_log.rows),
+        "stopped_epoch": len(epoch_log.rows),
+        "planned_epochs": config.epochs,
         "best_test_loss": best["test_loss"],
         "best_test_accuracy": best["test_accuracy"],
         "history": history,

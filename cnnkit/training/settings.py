@@ -12,15 +12,17 @@ from dataclasses import MISSING, Field, fields
 from typing import Any
 
 from cnnkit.errors import UsageError
+from cnnkit.training.config import Levers, RunConfig
 from cnnkit.training.loggers import check_logger
-from cnnkit.training.runner import RunConfig, TrainerOptions
+from cnnkit.training.runner import TrainerOptions
 
 NAMED = ("dataset", "architecture")  # given by position, never as a setting
 
 
 def config_names() -> list[str]:
-    """Every RunConfig field, dataset and architecture first: what tells one run from another."""
-    return [f.name for f in fields(RunConfig)]
+    """Every RunConfig field, the run's own first (dataset, architecture, ...) and the levers after them."""
+    levers = [f.name for f in fields(Levers)]
+    return [f.name for f in fields(RunConfig) if f.name not in levers] + levers
 
 
 def run_setting_names() -> list[str]:

@@ -241,3 +241,14 @@ def test_a_study_is_a_name_a_toml_file_or_a_study_object(tmp_path: Path) -> None
     assert len(assignment.runs) == 7 and resolve_study(assignment, registries) is assignment
     (tmp_path / "mine.toml").write_text('[[runs]]\ndataset = "mnist"\narchitecture = "net_1"\n')
     assert resolve_study(tmp_path / "mine.toml", registries).name == "mine"
+
+
+def test_run_takes_the_levers_as_keywords(tmp_path: Path) -> None:
+    write_mnist_npz(tmp_path)
+    result = cnnkit.run(
+        "mnist", "net_2", epochs=1, subset=200, out=tmp_path / "runs", data_dir=tmp_path, quiet=True,
+        augment=["flip"], dropout=0.25, early_stopping=2,
+    )  # fmt: skip
+    assert result.name == "mnist-strided_cnn-adam-aug_flip-drop0.25-es2-seed0"
+    assert result.settings["augment"] == "flip" and result.settings["dropout"] == 0.25
+    assert result.config["levers"]["augment"] == ["flip"] and result.config["levers"]["early_stopping"] == 2

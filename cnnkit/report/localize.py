@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import gettext
 import io
+import re
 from datetime import datetime
 from functools import cached_property
 from importlib import resources
@@ -19,6 +20,9 @@ from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_decimal
 from markupsafe import Markup
+
+# A setting named by its lower-case abbreviation and value ("lr 0.1") starts a sentence as it is.
+SETTING_ABBREVIATION = re.compile(r"[a-z]{1,3} [\d.,]")
 
 
 class Formatter:
@@ -108,7 +112,7 @@ def translations(lang: str, package: str) -> gettext.NullTranslations:
 def capfirst(text: str) -> str:
     """Sentence case: the first letter upper case, the rest as written; an identifier (net_1) is left as it is."""
     plain = str(text)
-    if "_" in plain.split(" ", 1)[0]:  # a registry name such as fashion_mnist keeps its spelling
+    if "_" in plain.split(" ", 1)[0] or SETTING_ABBREVIATION.match(plain):  # fashion_mnist, lr 0.1 keep their spelling
         return text
     out = plain[:1].upper() + plain[1:]
     return Markup(out) if isinstance(text, Markup) else out

@@ -99,12 +99,14 @@ def helpers(
             parts.append(text["setting"]["baseline"])
         return parts
 
-    def base_label(run: an.Run | an.Group, short: bool = False, sep: str = " · ") -> str:
-        kinds = ("dataset", "architecture_short" if short else "architecture", "optimizer")
+    def base_label(run: an.Run | an.Group, short: bool = False, sep: str = " · ", dataset: bool = True) -> str:
+        kinds = ("dataset", "architecture_short" if short else "architecture", "optimizer")[0 if dataset else 1 :]
         return sep.join(nm(k, run[k.removesuffix("_short")]) for k in kinds)
 
-    def label(run: an.Run | an.Group, short: bool = False, sep: str = " · ") -> str:
-        parts = [base_label(run, short, sep), *tail(run)]
+    def label(run: an.Run | an.Group, short: bool = False, sep: str = " · ", dataset: bool = True) -> str:
+        """A run or configuration by its dataset (unless `dataset` is false), network, optimizer and what else
+        sets it apart; a run of a configuration with several seeds adds its seed."""
+        parts = [base_label(run, short, sep, dataset), *tail(run)]
         if isinstance(run, an.Run) and seeds_of.get(run.config_key, 1) > 1:
             parts.append(f"{seed_word} {run['seed']}")
         return sep.join(parts)

@@ -83,7 +83,8 @@ class Formatter:
     def value(self, x: float) -> str:
         """A hyperparameter: short decimal form, scientific below 1e-3 (1e-07)."""
         if x != 0 and abs(x) < 1e-3:
-            return f"{x:g}"
+            short = f"{x:g}"  # 1e-07 stays scientific; 0.0005 takes the locale's decimal mark
+            return short if "e" in short else format_decimal(x, format="0.######", locale=self.locale)
         return format_decimal(x, locale=self.locale)
 
     def seconds(self, x: float, decimals: int = 1) -> str:

@@ -249,9 +249,10 @@ def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr:
     def gain_items(gains: Sequence[Any]) -> list[str]:
         return [fill(words["gain_item"], run=label(g.group, True), gain=fmt.pp(g.gain)) for g in gains]
 
-    def agree(group: an.Group) -> Markup:
-        """ " (2 of 3 seeds agree)" after a configuration's verdict; nothing for one seed."""
-        if not group.multi_seed:
+    def agree(group: an.Group, always: bool = True) -> Markup:
+        """The count "(2 of 3 seeds agree)" after a configuration's verdict; nothing for one seed (nor, unless
+        `always`, when every seed agrees)."""
+        if not group.multi_seed or (not always and group.agree == group.n):
             return Markup("")
         return (
             Markup(" (")
@@ -294,7 +295,7 @@ def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr:
         """One line: which runs overfit (from which epoch, with the evidence), which do not, which cannot tell yet."""
         verdicts, parts = ctx["verdicts"], []
         items = [
-            fill(words["overfit_item"], run=label(o.group, True) + agree(o.group), since=o.since,
+            fill(words["overfit_item"], run=label(o.group, True) + agree(o.group, False), since=o.since,
                  rise=fmt.pct(o.rise_rel), gap=fmt.pp(o.acc_gap))
             for o in ctx["overfits"]["strong"]
         ]  # fmt: skip
@@ -302,7 +303,7 @@ def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr:
             parts.append(fill(words["overfit_strong"], runs=join(items)))
         for verdict in ("mild", "none", "too_early"):
             if verdicts[verdict]:
-                runs = join(label(g, True) + agree(g) for g in verdicts[verdict])
+                runs = join(label(g, True) + agree(g, False) for g in verdicts[verdict])
                 parts.append(fill(words[f"overfit_{verdict}"], runs=runs, min=ctx["min_epochs"]))
         return fill(words["overfit_lead"], parts=capfirst(Markup("; ").join(parts)))
 

@@ -115,12 +115,15 @@ def helpers(
         """A configuration by what sets it apart in its study (its full label when nothing does)."""
         return " · ".join(tail(group)) or label(group, True)
 
-    def join(items: Iterable[Any]) -> Markup:
-        """'a', 'a and b', 'a, b and c'; items are escaped unless already Markup."""
+    def join(items: Iterable[Any], numbers: bool = False) -> Markup:
+        """'a', 'a and b', 'a, b and c'; items are escaped unless already Markup. Items that are or start with
+        numbers are separated as the locale separates numbers ("0,001; 0,01 y 0,1" where the decimal mark is a
+        comma)."""
         parts = [escape(i) for i in items]
         if len(parts) < 2:
             return parts[0] if parts else escape(text["meta"]["none"])
-        return Markup(", ").join(parts[:-1]) + Markup(" ") + escape(text["meta"]["and"]) + Markup(" ") + parts[-1]
+        sep = Markup(escape(fmt.list_separator if numbers else ", "))
+        return sep.join(parts[:-1]) + Markup(" ") + escape(text["meta"]["and"]) + Markup(" ") + parts[-1]
 
     def ranked(rk: an.Ranking) -> str:
         return join(f"{nm(rk.vary, g[rk.vary])} ({ci(g, rk.metric)})" for g in rk.groups)
@@ -357,8 +360,7 @@ def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr:
     def published_items(groups: Sequence[an.Group]) -> list[str]:
         """ "87.35% at lr 0.001 (original assignment (Keras))" for configurations with a published figure."""
         return [
-            fill(words["published_item"], acc=fmt.pct(g.reference["test_accuracy"]), setting=ctx["short_label"](g),
-                 source=g.reference.get("label") or text["cols"]["published"])
+            fill(words["published_item"], acc=fmt.pct(g.reference["test_accuracy"]), setting=ctx["short_label"](g))
             for g in groups
         ]  # fmt: skip
 

@@ -165,7 +165,7 @@ def _write_run(
         "study": study, "dataset": dataset, "architecture": arch, "optimizer": opt, "preset": "keras",
         "seed": seed, "epochs": epochs, "batch_size": 128, "val_split": 0.2, "subset": subset,
         "optimizer_hparams": {**HPARAMS.get(opt, {"lr": 0.01}), **({"lr": settings["lr"]} if "lr" in settings else {})},
-        "init": "glorot_uniform kernels, zero biases",
+        "init": "glorot-uniform kernels, zero biases (Keras defaults)",
         "data": {"source": f"/data/{dataset}.npz", "train": info["train"], "val": info["val"], "test": info["test"],
                  "image_shape": info["shape"], "num_classes": 10, "class_names": info["classes"]},
         "model": model,

@@ -1,13 +1,14 @@
 """The report's locale: numbers, percentages and dates by Babel (CLDR), plurals by gettext catalogs.
 
-Words live in templates/i18n/<lang>.toml; sentences whose wording depends on a count are gettext messages
-(English msgids in the templates, translated in templates/i18n/<lang>.po and chosen with `ngettext` under the
-language's CLDR plural rule).
+Every word is a gettext message with its English text as msgid: the report's words in cnnkit.report.words (each
+with its key path as msgctxt), the sentences whose wording depends on a count in the templates and phrasing.py
+(chosen with `ngettext` under the language's CLDR plural rule). templates/i18n/<lang>.po translates them all.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import gettext
 import io
 import re
@@ -94,6 +95,7 @@ class Formatter:
         return format_date(d, "long", locale=self.locale)
 
 
+@functools.lru_cache(maxsize=8)
 def translations(lang: str, package: str) -> gettext.NullTranslations:
     """The gettext catalog of `lang` (i18n/<lang>.po compiled in memory); English uses the msgids themselves."""
     from babel.messages.mofile import write_mo

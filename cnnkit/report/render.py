@@ -22,12 +22,8 @@ from cnnkit.report import figures as fg
 from cnnkit.report import phrasing
 from cnnkit.report.localize import Formatter, capfirst, translations
 from cnnkit.report.netinfo import net_infos, reader
+from cnnkit.report.words import WORDS
 from cnnkit.storage.atomic import write_bytes_atomic
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 FORMATS = ("html", "pdf")
 TEMPLATES = "cnnkit_templates"
@@ -35,17 +31,28 @@ TEMPLATES = "cnnkit_templates"
 
 # ----------------------------------------------------------------------------------------------- inputs
 def languages() -> list[str]:
-    """Report languages available (one TOML file of texts each)."""
+    """Report languages available: English (the messages themselves) and one gettext catalog per language."""
     folder = resources.files(TEMPLATES) / "i18n"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return sorted({"en", *(p.name[:-3] for p in folder.iterdir() if p.name.endswith(".po"))})
 
 
 def load_text(lang: str) -> dict[str, Any]:
-    """All words of the report in one language."""
+    """All words of the report (cnnkit.report.words) in one language, from its gettext catalog."""
     valid = languages()
     if lang not in valid:
         raise UsageError(f"unknown report language {lang!r}; valid: {', '.join(valid)}")
-    return tomllib.loads((resources.files(TEMPLATES) / "i18n" / f"{lang}.toml").read_text(encoding="utf-8"))
+    tr = translations(lang, TEMPLATES)
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, tuple):
+            return tr.pgettext(*node)
+        if isinstance(node, dict):
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(WORDS)
 
 
 def check_formats(formats: str | Iterable[str]) -> list[str]:
@@ -83,9 +90,10 @@ def _figures(groups: Sequence[an.Group], text: dict[str, Any]) -> dict[str, Any]
         if confusion is None or pred is None:
             cm.append(None), per_class.append(None), tiles.append(None)
             continue
-        cm.append(fg.confusion_heatmap(confusion, pred.class_names, words, f"cm{i}"))
-        per_class.append(list(zip(pred.class_names, an.per_class_accuracy(confusion), strict=True)))
-        tiles.append(fg.misclassified_tiles(pred.images, pred.images_true, pred.images_pred, pred.class_names))
+        names = [text["classes"].get(c, c) for c in pred.class_names]  # the built-in datasets' in the language
+        cm.append(fg.confusion_heatmap(confusion, names, words, f"cm{i}"))
+        per_class.append(list(zip(names, an.per_class_accuracy(confusion), strict=True)))
+        tiles.append(fg.misclassified_tiles(pred.images, pred.images_true, pred.images_pred, names))
     return {"lc": lc, "cm": cm, "tiles": tiles, "per_class": per_class}
 
 

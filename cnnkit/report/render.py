@@ -88,9 +88,10 @@ def _figures(groups: Sequence[an.Group], text: dict[str, Any]) -> dict[str, Any]
         confusion, shown = group.confusion, group.gallery_run
         pred = shown.predictions if shown is not None else None
         if confusion is None or pred is None:
-            cm.append(None), per_class.append(None), tiles.append(None)
+            for missing in (cm, per_class, tiles):
+                missing.append(None)
             continue
-        names = [text["classes"].get(c, c) for c in pred.class_names]  # the built-in datasets' in the language
+        names = [text["classes"].get(c, c) for c in pred.class_names]  # built-in datasets' classes, translated
         cm.append(fg.confusion_heatmap(confusion, names, words, f"cm{i}"))
         per_class.append(list(zip(names, an.per_class_accuracy(confusion), strict=True)))
         tiles.append(fg.misclassified_tiles(pred.images, pred.images_true, pred.images_pred, names))

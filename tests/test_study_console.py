@@ -136,8 +136,9 @@ def test_study_log_has_run_headers_an_eta_and_the_closing_table(tmp_path: Path) 
     assert len(epoch_lines) == 3 and all(re.search(r" - study ETA [0-9hms ]+$", line) for line in epoch_lines), err
     assert sum(line.strip().startswith("Test: accuracy") for line in err) == 3
     table = done.stdout.splitlines()
-    assert table[0].startswith("3 runs, ") and table[1].startswith("run ") and "test acc" in table[1]
-    assert [row.split()[0] for row in table[2:5]] == RUN_DIRS
+    assert table[0].startswith("3 runs in 3 configurations, ") and "test acc" in table[1]
+    assert table[1].split()[:3] == ["architecture", "optimizer", "n"]  # the settings that vary, then the seeds
+    assert [row.split()[:3] for row in table[2:5]] == [[*d.split("-")[1:3], "1"] for d in RUN_DIRS]
     assert table[-1] == f"report: {tmp_path / 'runs' / 'watch' / 'report' / 'report.html'}"
 
 

@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--compile", action="store_true", help="torch.compile the network (GPU speed-up)")
     run.add_argument("--channels-last", action="store_true", help="channels_last memory format (GPU speed-up)")
     run.add_argument(
-        "--jobs", help="studies: runs at once, each in its own process (N or auto; default 1, with Ray auto)"
+        "--jobs", help="studies: runs at once in long-lived worker processes (N or auto, the default; 1: one at a time)"
     )
     run.add_argument("--executor", choices=("local", "ray"), default="local", help="studies: local (default) or ray")
     run.add_argument("--ray-address", help="with --executor ray: a running Ray cluster (default: start one here)")
@@ -324,9 +324,9 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
     ]
     if ignored:
         raise UsageError(f"{', '.join(ignored)} cannot override a study; write a study TOML file instead")
-    from cnnkit.studies.executors import parse_jobs
+    from cnnkit.studies.resources import parse_jobs
 
-    jobs = parse_jobs(args.jobs) if args.jobs is not None else (None if args.executor == "ray" else 1)
+    jobs = parse_jobs(args.jobs or "auto")
     if args.ray_address and args.executor != "ray":
         raise UsageError("--ray-address needs --executor ray")
     from cnnkit.report.render import check_formats, load_text

@@ -324,9 +324,11 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
     ]
     if ignored:
         raise UsageError(f"{', '.join(ignored)} cannot override a study; write a study TOML file instead")
-    from cnnkit.studies.resources import parse_jobs
+    from cnnkit.studies.resources import check_parallel_options, parse_jobs
 
     jobs = parse_jobs(args.jobs or "auto")
+    if args.executor == "ray" or (jobs or 1) > 1:
+        check_parallel_options(options)  # before any data is looked for
     if args.ray_address and args.executor != "ray":
         raise UsageError("--ray-address needs --executor ray")
     from cnnkit.report.render import check_formats, load_text

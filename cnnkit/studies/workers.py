@@ -206,9 +206,10 @@ class WorkerPool:
             f"[{job.number}/{self.total}] {run_label(job.config)} — {plural(job.config.epochs, 'epoch')}, "
             f"started: job {worker.slot + 1}, {where}",
         )
-        self.board.start(job.name)
         if self.progress is not None:
             self.progress.begin(job.number - 1)
+        self._footer()
+        self.board.start(job.name)
 
     def _poll(self) -> list[JobReport]:
         """Handle what the workers said within one tick; the reports of runs that ended."""
@@ -217,11 +218,14 @@ class WorkerPool:
         for ready in wait([*(worker.conn for worker in self.workers), *sentinels], timeout=TICK_SECONDS):
             worker = sentinels.get(ready) or next(w for w in self.workers if w.conn is ready)
             reports += self._drain(worker)
+        self._footer()
+        self.board.refresh()
+        return reports
+
+    def _footer(self) -> None:
         if self.progress is not None:
             running, left = len([w for w in self.workers if w.job]), len(self.progress.pending)
             self.board.footer = f"study: {running} running, {max(left - running, 0)} waiting; {self.progress.eta()}"
-        self.board.refresh()
-        return reports
 
     def _drain(self, worker: _Worker) -> list[JobReport]:
         reports = []

@@ -215,8 +215,8 @@ class WorkerPool:
         """Handle what the workers said within one tick; the reports of runs that ended."""
         reports = []
         sentinels = {worker.process.sentinel: worker for worker in self.workers}
-        for ready in wait([*(worker.conn for worker in self.workers), *sentinels], timeout=TICK_SECONDS):
-            worker = sentinels.get(ready) or next(w for w in self.workers if w.conn is ready)
+        ready = wait([*(worker.conn for worker in self.workers), *sentinels], timeout=TICK_SECONDS)
+        for worker in [w for w in self.workers if w.conn in ready or w.process.sentinel in ready]:
             reports += self._drain(worker)
         self._footer()
         self.board.refresh()

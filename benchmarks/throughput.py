@@ -48,6 +48,15 @@ SHARED_DATA = Path("/work/shared/data")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argument_parser()
+    args = parser.parse_args(argv)
+    if args.batches < 1 or args.warmup < 1 or args.repeats < 1:
+        parser.error("--batches, --warmup and --repeats must be at least 1")
+    return args
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    """The options of a throughput measurement (benchmarks/augment.py adds its own)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="mnist")
     p.add_argument("--architecture", default="pooling_cnn")
@@ -62,10 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=None, help="default: $CNNKIT_DATA_DIR, else /work/shared/data if present")
     p.add_argument("--synthetic", action="store_true", help="random uint8 images even when real data is present")
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    if args.batches < 1 or args.warmup < 1 or args.repeats < 1:
-        p.error("--batches, --warmup and --repeats must be at least 1")
-    return args
+    return p
 
 
 # -- the two sides -----------------------------------------------------------------------------------------------
@@ -269,8 +275,7 @@ def spread(values: list[float], digits: int = 1) -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def quiet_lightning_messages() -> None:
     import logging
     import warnings
 
@@ -285,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     ):
         warnings.filterwarnings("ignore", message=pattern)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    quiet_lightning_messages()
     bench = Bench(args)
     device = bench.device
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"

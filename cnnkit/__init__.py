@@ -21,6 +21,7 @@ _LAZY = {
     "one_hot": "cnnkit.data.datamodule",
     "ImageClassifier": "cnnkit.nets.model",
     "OptimizerSpec": "cnnkit.nets.presets",
+    "ScheduleSpec": "cnnkit.training.schedules",
     "Study": "cnnkit.studies.study",
     "RunSpec": "cnnkit.studies.study",
     "ImageSetSpec": "cnnkit.data.formats",

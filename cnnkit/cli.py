@@ -18,7 +18,7 @@ from cnnkit import __version__
 from cnnkit.errors import CnnkitError, UsageError
 from cnnkit.failures import known_failure
 
-KINDS = ("datasets", "architectures", "optimizers", "studies")
+KINDS = ("datasets", "architectures", "optimizers", "studies", "augmentations", "schedules")
 EXIT_INTERRUPTED = 130
 
 
@@ -60,6 +60,24 @@ def _number(label: str, above: float, below: float | None = None) -> Callable[[s
     return parse
 
 
+def _float(label: str) -> Callable[[str], float]:
+    """An argparse type: any number (its range is checked with the run's other settings)."""
+
+    def parse(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{label} must be a number, got '{text}'") from None
+
+    return parse
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """`flip,crop` -> ('flip', 'crop'); `none` or '' -> ()."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    return () if names == ("none",) else names
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cnnkit",
@@ -95,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="train one run, a study, or the whole assignment (--all)",
         description=(
             "Train DATASET with ARCH, or every run of a study. Results go to "
-            "OUT/<study>/<dataset>-<arch>-<optimizer>-seed<k>/ (study 'single' for one run). "
+            "OUT/<study>/<dataset>-<arch>-<optimizer>[-<settings that differ from the defaults>]-seed<k>/ "
+            "(study 'single' for one run). "
             "Finished runs are skipped and unfinished ones resume from their last epoch."
         ),
     )
@@ -118,6 +137,36 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=_integer("--seeds", 1), help="studies: run seeds 0..N-1")
     run.add_argument("--preset", default=None, help="keras (default: Keras defaults, as the assignment) or torch")
     run.add_argument("--subset", type=_integer("--subset", 2), help="keep only the first N training images")
+    levers = run.add_argument_group(
+        "training levers (all off by default; a run that uses one is named after it, e.g. ...-adam-drop0.25-seed0)"
+    )
+    levers.add_argument(
+        "--augment",
+        type=_names,
+        metavar="NAMES",
+        help="augment training batches on the device: comma-separated, e.g. flip,crop or flip,crop,cutout "
+        "(see 'cnnkit list augmentations')",
+    )
+    levers.add_argument(
+        "--dropout", type=_float("--dropout"), metavar="P", help="dropout after downsampling and after Dense(128)"
+    )
+    levers.add_argument(
+        "--weight-decay",
+        type=_float("--weight-decay"),
+        metavar="W",
+        help="weight decay: decoupled as Keras applies it (keras preset) or the optimizer's L2 term (torch preset)",
+    )
+    levers.add_argument(
+        "--lr-schedule",
+        metavar="NAME",
+        help="learning-rate schedule, e.g. cosine or plateau (see 'cnnkit list schedules')",
+    )
+    levers.add_argument(
+        "--early-stopping",
+        type=_integer("--early-stopping", 1),
+        metavar="PATIENCE",
+        help="stop when val_loss has not improved for PATIENCE epochs",
+    )
     run.add_argument("--out", type=Path, default=Path("runs"), help="results directory (default ./runs)")
     run.add_argument("--data-dir", help="where datasets are read/downloaded (default $CNNKIT_DATA_DIR or cache)")
     run.add_argument("--fresh", action="store_true", help="discard existing results of these runs and start over")
@@ -300,6 +349,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         val_split=args.val_split or 0.2,
         subset=args.subset,
         lr=args.lr,
+        augment=args.augment or (),
+        dropout=args.dropout or 0.0,
+        weight_decay=args.weight_decay or 0.0,
+        lr_schedule=args.lr_schedule,
+        early_stopping=args.early_stopping,
     )
     outcome = execute(config, options, args.out, fresh=args.fresh, registries=registries)
     _print_outcome(outcome)
@@ -319,6 +373,11 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
             ("--preset", args.preset),
             ("--batch-size", args.batch_size),
             ("--val-split", args.val_split),
+            ("--augment", args.augment),
+            ("--dropout", args.dropout),
+            ("--weight-decay", args.weight_decay),
+            ("--lr-schedule", args.lr_schedule),
+            ("--early-stopping", args.early_stopping),
         )
         if value is not None
     ]

@@ -46,3 +46,22 @@ def cnnkit_register_optimizers(register: RegisterCallback) -> None:
 @hookspec
 def cnnkit_register_studies(register: RegisterCallback) -> None:
     """Register studies (named lists of runs): `register(name, cnnkit.Study(...), aliases=(), description="")`."""
+
+
+@hookspec
+def cnnkit_register_augmentations(register: RegisterCallback) -> None:
+    """Register training-set augmentations: `register(name, function_or_"module:attr", aliases=(), description="")`.
+
+    The function takes a batch of uint8 images (N, C, H, W) on the training device and a `torch.Generator` on that
+    device, and returns the augmented batch (same shape and dtype). It must draw every random number from that
+    generator: cnnkit seeds it from the run's seed, epoch and step, so runs are reproducible and resume bit-exactly.
+    """
+
+
+@hookspec
+def cnnkit_register_schedules(register: RegisterCallback) -> None:
+    """Register learning-rate schedules: `register(name, cnnkit.ScheduleSpec(...), aliases=(), description="")`.
+
+    A `ScheduleSpec` names a `torch.optim.lr_scheduler` class and its settings; cnnkit builds it in
+    `configure_optimizers` and steps it once per epoch (for `monitor="val_loss"`, on that epoch's validation loss).
+    """

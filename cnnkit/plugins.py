@@ -24,6 +24,8 @@ HOOKS: dict[str, tuple[str, str]] = {
     "architectures": ("architecture", "cnnkit_register_architectures"),
     "optimizers": ("optimizer", "cnnkit_register_optimizers"),
     "studies": ("study", "cnnkit_register_studies"),
+    "augmentations": ("augmentation", "cnnkit_register_augmentations"),
+    "schedules": ("schedule", "cnnkit_register_schedules"),
 }
 
 
@@ -42,6 +44,8 @@ class Registries:
     architectures: Registry[Any] = field(default_factory=lambda: Registry("architecture"))
     optimizers: Registry[Any] = field(default_factory=lambda: Registry("optimizer"))
     studies: Registry[Any] = field(default_factory=lambda: Registry("study"))
+    augmentations: Registry[Any] = field(default_factory=lambda: Registry("augmentation"))
+    schedules: Registry[Any] = field(default_factory=lambda: Registry("schedule"))
     plugins: list[PluginInfo] = field(default_factory=list)
 
     @property

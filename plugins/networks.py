@@ -35,12 +35,14 @@ def _conv(in_channels: int, out_channels: int, stride: int, preset: str) -> nn.C
     return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
 
 
-def _head(features: int, num_classes: int) -> list[nn.Module]:
-    return [nn.Flatten(), nn.Linear(features, 128), nn.ReLU(), nn.Linear(128, num_classes)]
+def _head(features: int, num_classes: int, dropout: list[nn.Module]) -> list[nn.Module]:
+    """Flatten, Dense(128, relu)[, Dropout], Dense(classes): `dropout` is the run's `dropout_layers()`."""
+    return [nn.Flatten(), nn.Linear(features, 128), nn.ReLU(), *dropout, nn.Linear(128, num_classes)]
 
 
 class PoolingCNN(ImageClassifier):
-    """net_1: two 3x3 convolutions, 2x2 max-pooling, a 128-unit hidden layer."""
+    """net_1: two 3x3 convolutions, 2x2 max-pooling, a 128-unit hidden layer (with --dropout: after the pooling
+    and after the hidden layer)."""
 
     def build_network(self, input_shape: tuple[int, int, int], num_classes: int, preset: str) -> nn.Module:
         channels, height, width = input_shape
@@ -50,12 +52,14 @@ class PoolingCNN(ImageClassifier):
             _conv(32, 64, 1, preset),
             nn.ReLU(),
             nn.MaxPool2d(2),
-            *_head(64 * (height // 2) * (width // 2), num_classes),
+            *self.dropout_layers(),
+            *_head(64 * (height // 2) * (width // 2), num_classes, self.dropout_layers()),
         )
 
 
 class StridedCNN(ImageClassifier):
-    """net_2: as net_1, but the second convolution has stride 2 and there is no pooling layer."""
+    """net_2: as net_1, but the second convolution has stride 2 and there is no pooling layer (with --dropout:
+    after the strided convolution and after the hidden layer)."""
 
     def build_network(self, input_shape: tuple[int, int, int], num_classes: int, preset: str) -> nn.Module:
         channels, height, width = input_shape
@@ -64,5 +68,6 @@ class StridedCNN(ImageClassifier):
             nn.ReLU(),
             _conv(32, 64, 2, preset),
             nn.ReLU(),
-            *_head(64 * -(-height // 2) * -(-width // 2), num_classes),
+            *self.dropout_layers(),
+            *_head(64 * -(-height // 2) * -(-width // 2), num_classes, self.dropout_layers()),
         )

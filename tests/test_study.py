@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import cli_subprocess, real_data_dir
+from helpers import cli_subprocess, real_data_dir, write_mnist_npz
 
 from cnnkit.errors import UsageError
 from cnnkit.plugins import create_plugin_manager
@@ -83,9 +84,9 @@ def test_study_file_is_read_with_defaults(tmp_path: Path) -> None:
     [
         (GOOD.replace('optimizer = "adam"', 'optimiser = "adam"'), "line 11: unknown key 'optimiser' in run 1"),
         (GOOD.replace("lr = 0.01", 'lr = "fast"'), "line 16: 'lr' in run 2 must be float, got str 'fast'"),
-        (GOOD.replace("epochs = 3", "epochs = 3.5"), "line 5: 'epochs' in run 1 must be int"),
+        (GOOD.replace("epochs = 3", "epochs = 3.5"), "line 5: 'epochs' in [defaults] must be int"),
         (GOOD.replace("epochs = 3", "epochs = "), "TOML syntax error"),
-        (GOOD.replace("seeds = [0, 1]", "seeds = []"), "'seeds' in run 1 must be a non-empty list"),
+        (GOOD.replace("seeds = [0, 1]", "seeds = []"), "'seeds' in [defaults] must be a non-empty list"),
         ('name = "x"\n', "a study needs at least one [[runs]] table"),
         (GOOD.replace('architecture = "net_2"\n', ""), "line 13: run 2 has no 'architecture'"),
         ("colour = 1\n" + GOOD, "line 1: unknown key 'colour'"),
@@ -156,3 +157,129 @@ def test_run_all_end_to_end_killed_between_runs_then_resumed(tmp_path: Path) -> 
     spanish = cli_subprocess("report", str(study_dir), "--lang", "es", "--format", "html")
     assert spanish.returncode == 0, spanish.stderr
     assert "Resultados" in (study_dir / "report" / "report.html").read_text()
+
+
+GRID = """
+name = "grid"
+[defaults]
+epochs = 1
+subset = 600
+grid = { lr = [0.001, 0.01, 0.1, 1.0] }
+
+[[runs]]
+dataset = "mnist"
+architecture = "net_2"
+optimizer = "adadelta"
+
+[[runs]]
+dataset = "cifar10"
+architecture = "net_1"
+grid = { augment = [[], ["flip", "crop"]], dropout = [0.0, 0.25] }
+"""
+
+
+def test_a_grid_expands_into_the_product_of_its_values_with_names_that_say_so(tmp_path: Path) -> None:
+    study = load_study_file(write(tmp_path, GRID))
+    registries = create_plugin_manager()[1]
+    planned = [config.checked(registries) for config, _ in study.expand()]
+    names = [c.dir_name for c in planned]
+    assert names[:4] == [
+        "mnist-strided_cnn-adadelta-lr0.001-seed0",
+        "mnist-strided_cnn-adadelta-lr0.01-seed0",
+        "mnist-strided_cnn-adadelta-lr0.1-seed0",
+        "mnist-strided_cnn-adadelta-lr1-seed0",
+    ]
+    # run 2's grid adds its keys to [defaults]' grid: 4 lr x 2 augment x 2 dropout
+    assert len(names) == 4 + 16 == len(set(names))
+    assert names[4:8] == [
+        "cifar10-pooling_cnn-adam-lr0.001-seed0",
+        "cifar10-pooling_cnn-adam-lr0.001-drop0.25-seed0",
+        "cifar10-pooling_cnn-adam-lr0.001-aug_flip+crop-seed0",
+        "cifar10-pooling_cnn-adam-lr0.001-aug_flip+crop-drop0.25-seed0",
+    ]
+    assert {(c.subset, c.epochs) for c in planned} == {(600, 1)}
+    # names do not depend on the other runs of the study
+    alone = load_study_file(write(tmp_path, GRID.split('[[runs]]\ndataset = "cifar10"')[0]))
+    assert [c.checked(registries).dir_name for c, _ in alone.expand()] == names[:4]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GRID.replace("subset = 600", "sbuset = 600"), "line 5: unknown key 'sbuset' in [defaults]"),
+        (GRID.replace("0.1, 1.0]", '0.1, "big"]'), "a value of grid 'lr' in [defaults] must be float, got str 'big'"),
+        (
+            GRID.replace('["flip", "crop"]', '"flip"'),
+            "a value of grid 'augment' in run 2 must be a list of str, got str 'flip'",
+        ),
+        (GRID.replace("dropout = [0.0", "droput = [0.0"), "unknown grid key 'droput' in run 2"),
+        (GRID.replace("lr = [", "lr = 3, x = ["), "grid 'lr' in [defaults] must be a non-empty list"),
+    ],
+)
+def test_grid_and_defaults_mistakes_name_their_table(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(UsageError) as error:
+        load_study_file(write(tmp_path, text))
+    assert message in str(error.value)
+
+
+def test_two_runs_that_would_share_a_directory_are_refused_before_anything_trains(tmp_path: Path) -> None:
+    text = GOOD.replace('architecture = "net_1"', 'architecture = "strided_cnn"').replace("lr = 0.01\n", "")
+    result = cli_subprocess("run", "--study", str(write(tmp_path, text)), "--out", str(tmp_path / "runs"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "runs 1 (mnist · strided_cnn · adam · seed 0) and 3 (mnist · net_2 · adam · seed 0)" in result.stderr
+    assert "would share the directory mnist-strided_cnn-adam-seed0" in result.stderr and "'label'" in result.stderr
+    assert not (tmp_path / "runs").exists()
+    labelled = text.replace('architecture = "net_2"', 'architecture = "net_2"\nlabel = "again"')
+    study = load_study_file(write(tmp_path, labelled))
+    assert [c.dir_name for c, _ in study.expand()][2:] == ["again-seed0", "again-seed1"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("dropout = 1.5", "--dropout must be a number from 0 up to (not including) 1, got 1.5"),
+        ('augment = ["spin"]', "unknown augmentation 'spin'"),
+        ('lr_schedule = "linear"', "unknown schedule 'linear'"),
+        ("early_stopping = 0", "--early-stopping must be a patience of at least 1 epoch, got 0"),
+        ("weight_decay = -1", "--weight-decay must be a number of at least 0, got -1"),
+    ],
+)
+def test_a_bad_lever_in_a_study_file_is_one_line_and_exit_2(tmp_path: Path, setting: str, message: str) -> None:
+    path = write(tmp_path, GOOD.replace("lr = 0.01", setting))
+    result = cli_subprocess("run", "--study", str(path), "--out", str(tmp_path / "runs"))
+    assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+LR_GRID = """
+name = "lr-grid"
+[defaults]
+epochs = 1
+subset = 1200
+grid = { lr = [0.002, 0.02] }
+[[runs]]
+dataset = "mnist"
+architecture = "lenet"
+"""
+
+
+def test_an_lr_grid_trains_each_value_once_and_jobs_2_gives_the_same_numbers(tmp_path: Path) -> None:
+    """LeNet-5 of the example plugin on a synthetic MNIST: each lr once, named after it; again with --jobs 2."""
+    pytest.importorskip("cnnkit_fashion", reason="the study uses the example plugin's lenet")
+    if len(os.sched_getaffinity(0)) != 2:
+        pytest.skip("compares with one thread per job, as --jobs 2 gives on exactly 2 cores")
+    write_mnist_npz(tmp_path)
+    path = write(tmp_path, LR_GRID)
+    names = ["mnist-lenet5-adam-lr0.002-seed0", "mnist-lenet5-adam-lr0.02-seed0"]
+    results = {}
+    for jobs, env in (("1", {"OMP_NUM_THREADS": "1"}), ("2", {})):
+        out = tmp_path / f"jobs{jobs}"
+        args = ["run", "--study", str(path), "--jobs", jobs, "--quiet", "--report-format", "html"]
+        done = cli_subprocess(*args, "--data-dir", str(tmp_path), "--out", str(out), env=env)
+        assert done.returncode == 0, done.stderr
+        assert sorted(p.name for p in (out / "lr-grid").iterdir() if p.is_dir() and p.name != "report") == names
+        results[jobs] = [json.loads((out / "lr-grid" / name / "result.json").read_text()) for name in names]
+    assert [r["lr"] for r in results["1"]] == [0.002, 0.02]
+    assert [r["subset"] for r in results["1"]] == [1200, 1200]
+    for serial, parallel in zip(results["1"], results["2"], strict=True):
+        assert serial["history"] == parallel["history"] and serial["test_loss"] == parallel["test_loss"]

@@ -50,8 +50,14 @@ class RunProgress:
 
 
 def run_label(config: Any) -> str:
-    """`mnist · pooling_cnn · adam · seed 0`."""
-    return f"{config.dataset} · {config.architecture} · {config.optimizer} · seed {config.seed}"
+    """`mnist · pooling_cnn · adam · seed 0`, with the settings that differ from the defaults before the seed
+    (`mnist · strided_cnn · adadelta · lr 0.1 · seed 0`) and a run's label first when it has one."""
+    from cnnkit.training.config import describe_settings
+
+    label = getattr(config, "label", None)
+    parts = [f"{label}:" if label else "", config.dataset, config.architecture, config.optimizer]
+    parts += [describe_settings(config), f"seed {config.seed}"]
+    return " · ".join(part for part in parts if part).replace(": · ", ": ")
 
 
 def plural(count: int, word: str) -> str:
@@ -69,6 +75,8 @@ def test_line(result: dict[str, Any]) -> str:
     """One line of test figures: final weights, then the best epoch's (the same weights when it is the last)."""
     final = f"Test: accuracy {result['test_accuracy']:.4f}, loss {result['test_loss']:.4f} (final weights)"
     best, epochs = result["best_epoch"], len(result.get("history", {}).get("val_loss", [])) or result["epochs"]
+    if epochs < result.get("planned_epochs", epochs):
+        final = f"Stopped early after epoch {epochs}/{result['planned_epochs']}. {final}"
     if best == epochs:
         return f"{final}; best epoch {best}/{epochs} (lowest val_loss) is the last: same weights"
     return (

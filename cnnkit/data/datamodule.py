@@ -15,6 +15,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from cnnkit.data.augment import Augmentation, BatchAugmenter
 from cnnkit.data.cache import device_tensors, load_cached
 from cnnkit.data.formats import ImageArrays, ImageSetSpec, Source, default_data_dir
 from cnnkit.errors import UsageError
@@ -73,14 +74,16 @@ class TensorBatches:
         epoch: Callable[[], int] = lambda: 0,
         rank: int = 0,
         world: int = 1,
+        augment: BatchAugmenter | None = None,
     ) -> None:
         self.images, self.labels, self.batch_size = images, labels, batch_size
         self.shuffle, self.seed, self.epoch, self.rank, self.world = shuffle, seed, epoch, rank, world
+        self.augment = augment
 
-    def _indices(self) -> torch.Tensor | None:
+    def _indices(self, epoch: int) -> torch.Tensor | None:
         if not self.shuffle:
             return None
-        order = epoch_permutation(len(self.labels), self.seed, self.epoch())
+        order = epoch_permutation(len(self.labels), self.seed, epoch)
         if self.world > 1:
             per_rank = math.ceil(len(order) / self.world)
             order = torch.cat([order, order[: per_rank * self.world - len(order)]])[self.rank :: self.world]
@@ -94,16 +97,20 @@ class TensorBatches:
         return math.ceil(self._count() / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = self._indices()
-        for start in range(0, self._count(), self.batch_size):
+        epoch = self.epoch()
+        order = self._indices(epoch)
+        for step, start in enumerate(range(0, self._count(), self.batch_size)):
             if order is None:
                 yield (
                     self.images[start : start + self.batch_size],
                     self.labels[start : start + self.batch_size],
                 )
-            else:
-                index = order[start : start + self.batch_size]
-                yield self.images[index], self.labels[index]
+                continue
+            index = order[start : start + self.batch_size]
+            images = self.images[index]
+            if self.augment:
+                images = self.augment(images, epoch, step, self.rank)
+            yield images, self.labels[index]
 
 
 class InMemoryDataModule(L.LightningDataModule):
@@ -146,6 +153,11 @@ class InMemoryDataModule(L.LightningDataModule):
         self.files: tuple[Path, ...] = ()
         self._splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._arrays: ImageArrays | None = None
+        self.augmenter: BatchAugmenter | None = None
+
+    def augment_training_set(self, steps: Sequence[Augmentation]) -> None:
+        """Apply `steps` (augmentation plugins) to every training batch, drawn from this run's seed; () for none."""
+        self.augmenter = BatchAugmenter(steps, self.seed) if steps else None
 
     # -- facts the model and the report need ------------------------------------------------------------
     @classmethod
@@ -210,7 +222,9 @@ class InMemoryDataModule(L.LightningDataModule):
     def train_dataloader(self) -> TensorBatches:
         trainer = self.trainer
         if trainer is None:
-            return TensorBatches(*self._splits["train"], self.batch_size, shuffle=True, seed=self.seed)
+            return TensorBatches(
+                *self._splits["train"], self.batch_size, shuffle=True, seed=self.seed, augment=self.augmenter
+            )
         return TensorBatches(
             *self._splits["train"],
             self.batch_size,
@@ -219,6 +233,7 @@ class InMemoryDataModule(L.LightningDataModule):
             epoch=lambda: trainer.current_epoch,
             rank=trainer.global_rank,
             world=trainer.world_size,
+            augment=self.augmenter,
         )
 
     def val_dataloader(self) -> TensorBatches:

@@ -6,14 +6,18 @@ validation and test steps, metrics, logging and optimizer wiring are shared here
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torchmetrics import Metric
 
-from cnnkit.nets.presets import DEFAULT_PRESET, OptimizerSpec, check_preset, initialize
+from cnnkit.errors import UsageError
+from cnnkit.nets.presets import DEFAULT_PRESET, OptimizerSpec, check_preset, decoupled_weight_decay, initialize
+
+if TYPE_CHECKING:
+    from cnnkit.training.schedules import ScheduleSpec
 
 STAGES = ("train", "val", "test")
 
@@ -55,11 +59,22 @@ class ImageClassifier(L.LightningModule):
         optimizer: OptimizerSpec | None = None,
         preset: str = DEFAULT_PRESET,
         lr: float | None = None,
+        *,
+        dropout: float = 0.0,
+        weight_decay: float = 0.0,
+        schedule: ScheduleSpec | None = None,
+        epochs: int = 1,
     ) -> None:
         super().__init__()
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
         self.preset, self.optimizer_spec, self.lr = check_preset(preset), optimizer, lr
+        self.dropout, self.weight_decay, self.schedule, self.epochs = dropout, weight_decay, schedule, epochs
         self.network = self.build_network(self.input_shape, num_classes, preset)
+        if dropout and not any(isinstance(m, torch.nn.Dropout) for m in self.network.modules()):
+            raise UsageError(
+                f"{type(self).__name__} has no dropout layers, so --dropout cannot apply to it; "
+                "leave --dropout out or use a network that calls dropout_layers()"
+            )
         initialize(self.network, preset)
         # Metric objects accumulate on the device and are reduced once per epoch (no per-step host sync);
         # under DDP `compute` sums the states of all processes, so the epoch figures cover the whole split.
@@ -73,6 +88,10 @@ class ImageClassifier(L.LightningModule):
     def build_network(self, input_shape: tuple[int, int, int], num_classes: int, preset: str) -> torch.nn.Module:
         """Return the network for (channels, height, width) inputs and `num_classes` logits."""
         raise NotImplementedError
+
+    def dropout_layers(self) -> list[torch.nn.Module]:
+        """`[Dropout(p)]` for the run's `--dropout p`, `[]` without it: splice it where the network takes dropout."""
+        return [torch.nn.Dropout(self.dropout)] if self.dropout else []
 
     def setup(self, stage: str) -> None:
         # Deterministic mode (what the runner asks for on CPU) also fills every new tensor with NaN to expose reads
@@ -128,7 +147,21 @@ class ImageClassifier(L.LightningModule):
         self.test_predictions = torch.cat(self._test_batches).cpu() if self._test_batches else None
         self._test_batches = []
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> Any:
         if self.optimizer_spec is None:
             raise RuntimeError("no optimizer given to the classifier")
-        return self.optimizer_spec.build(self.parameters(), self.preset, self.lr)
+        optimizer = self.optimizer_spec.build(self.parameters(), self.preset, self.lr, self.weight_decay)
+        if self.schedule is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": self.schedule.build(optimizer, self.epochs)}
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # The keras preset decays weights as Keras' optimizers do: w <- w - lr * wd * w before each update,
+        # apart from the gradient (the torch preset passes weight_decay to the optimizer: an L2 term in the gradient).
+        if self.weight_decay and decoupled_weight_decay(self.preset):
+            with torch.no_grad():
+                for group in optimizer.param_groups:
+                    factor = 1.0 - group["lr"] * self.weight_decay
+                    for parameter in group["params"]:
+                        if parameter.grad is not None:
+                            parameter.mul_(factor)

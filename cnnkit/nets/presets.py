@@ -49,8 +49,12 @@ class OptimizerSpec:
         module, _, name = self.optimizer.rpartition(".")
         return getattr(importlib.import_module(module), name)
 
-    def hyperparameters(self, preset: str, lr: float | None = None) -> dict[str, Any]:
-        """Every hyperparameter the optimizer will be built with (for config.json and the report)."""
+    def hyperparameters(self, preset: str, lr: float | None = None, weight_decay: float = 0.0) -> dict[str, Any]:
+        """Every hyperparameter the optimizer will be built with (for config.json and the report).
+
+        `weight_decay` goes to the torch optimizer only with the torch preset; the keras preset applies it apart
+        (decoupled, as Keras does) and leaves the optimizer's own at its default.
+        """
         check_preset(preset)
         if lr is not None and not lr > 0:
             raise UsageError(f"--lr must be a positive number, got {lr}")
@@ -64,12 +68,24 @@ class OptimizerSpec:
         resolved = {**defaults, **dict(self.torch if preset == "torch" else self.keras)}
         if lr is not None:
             resolved["lr"] = lr
+        if weight_decay and not decoupled_weight_decay(preset):
+            resolved["weight_decay"] = weight_decay
         return {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(resolved.items())}
 
-    def build(self, params: Iterable[Any], preset: str, lr: float | None = None) -> torch.optim.Optimizer:
-        hparams = self.hyperparameters(preset, lr)
+    def build(
+        self, params: Iterable[Any], preset: str, lr: float | None = None, weight_decay: float = 0.0
+    ) -> torch.optim.Optimizer:
+        hparams = self.hyperparameters(preset, lr, weight_decay)
         hparams = {k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()}
         return self.optimizer_class()(params, **hparams)
+
+
+WEIGHT_DECAY_MODE = {"keras": "decoupled", "torch": "l2"}
+
+
+def decoupled_weight_decay(preset: str) -> bool:
+    """Keras' optimizers decay weights apart from the gradient (w -= lr * wd * w); torch's add wd * w to it."""
+    return WEIGHT_DECAY_MODE[check_preset(preset)] == "decoupled"
 
 
 def initialize(module: torch.nn.Module, preset: str) -> None:

@@ -85,6 +85,7 @@ def run_status(run_dir: Path, run: dict[str, Any]) -> RunStatus:
     result = _json(run_dir / "result.json")
     if result:
         status.state, status.epochs_done = "finished", len(result.get("history", {}).get("val_loss", []))
+        status.epochs = int(result.get("planned_epochs") or result.get("epochs") or status.epochs)
         for name in ("test_accuracy", "test_loss", "best_epoch", "train_seconds"):
             setattr(status, name, result.get(name))
         return status
@@ -180,9 +181,10 @@ def study_status(study_dir: Path) -> StudyStatus:
 def _describe(run: RunStatus, resume: str | None) -> str:
     if run.state == "finished":
         took = f", {format_duration(run.train_seconds)} training" if run.train_seconds else ""
+        stopped = f" (stopped early: {run.epochs_done} of {run.epochs} epochs)" if run.epochs_done < run.epochs else ""
         return (
             f"test accuracy {run.test_accuracy:.4f}, loss {run.test_loss:.4f}; "
-            f"best epoch {run.best_epoch}/{run.epochs_done}{took}"
+            f"best epoch {run.best_epoch}/{run.epochs_done}{stopped}{took}"
         )
     who = f"pid {run.pid} on host {run.host}" if run.pid is not None else "an unknown process"
     if run.state == "running" and run.epochs_done >= run.epochs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -23,8 +24,18 @@ RUN_KEYS = {
     "seeds": list,
     "preset": str,
     "lr": float,
+    "subset": int,
+    "augment": list,
+    "dropout": float,
+    "weight_decay": float,
+    "lr_schedule": str,
+    "early_stopping": int,
+    "label": str,
     "reference": dict,
+    "grid": dict,
 }
+ELEMENT_TYPES = {"seeds": int, "augment": str}  # what the items of a list-valued key must be
+NOT_IN_GRID = {"grid", "seeds", "label", "reference"}
 TOP_KEYS = {"name", "description", "defaults", "runs"}
 
 
@@ -41,6 +52,13 @@ class RunSpec:
     seeds: tuple[int, ...] = (0,)
     preset: str = "keras"
     lr: float | None = None
+    subset: int | None = None
+    augment: tuple[str, ...] = ()
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    lr_schedule: str | None = None
+    early_stopping: int | None = None
+    label: str | None = None
     reference: Mapping[str, Any] | None = None
 
 
@@ -58,25 +76,17 @@ class Study:
         from cnnkit.training.runner import RunConfig
 
         planned = []
+        shared = [f.name for f in fields(RunConfig) if f.name not in ("seed", "epochs", "subset")]
         for spec in self.runs:
             for seed in seeds if seeds is not None else spec.seeds:
-                planned.append(
-                    (
-                        RunConfig(
-                            dataset=spec.dataset,
-                            architecture=spec.architecture,
-                            optimizer=spec.optimizer,
-                            preset=spec.preset,
-                            seed=seed,
-                            epochs=epochs or spec.epochs,
-                            batch_size=spec.batch_size,
-                            val_split=spec.val_split,
-                            subset=subset,
-                            lr=spec.lr,
-                        ),
-                        spec,
-                    )
+                settings = {name: getattr(spec, name) for name in shared}
+                config = RunConfig(
+                    **settings,
+                    seed=seed,
+                    epochs=epochs or spec.epochs,
+                    subset=subset if subset is not None else spec.subset,
                 )
+                planned.append((config, spec))
         return planned
 
 
@@ -108,32 +118,54 @@ def load_study_file(path: str | Path) -> Study:
     runs = data.get("runs")
     if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
         raise fail("a study needs at least one [[runs]] table with dataset and architecture")
+    _check_table(defaults, "[defaults]", lambda message, key: fail(message, key))
     specs = []
     for index, table in enumerate(runs):
+        where = f"run {index + 1}"
+        _check_table(table, where, lambda message, key, index=index: fail(message, key, index))
         merged = {**defaults, **table}
-        for key, value in merged.items():
-            where = index if key in table else None
-            if key not in RUN_KEYS:
-                raise fail(f"unknown key '{key}' in run {index + 1} (allowed: {', '.join(RUN_KEYS)})", key, where)
-            if not _type_ok(value, RUN_KEYS[key]):
-                raise fail(
-                    f"'{key}' in run {index + 1} must be {RUN_KEYS[key].__name__}, "
-                    f"got {type(value).__name__} {value!r}",
-                    key,
-                    where,
-                )
         for required in ("dataset", "architecture"):
             if required not in merged:
-                raise fail(f"run {index + 1} has no '{required}'", None, index)
+                raise fail(f"{where} has no '{required}'", None, index)
+        grid = {**defaults.get("grid", {}), **table.get("grid", {})}
+        merged.pop("grid", None)
         if "seeds" in merged:
-            if not merged["seeds"] or not all(_type_ok(s, int) and s >= 0 for s in merged["seeds"]):
-                raise fail(f"'seeds' in run {index + 1} must be a non-empty list of integers >= 0", "seeds", index)
             merged["seeds"] = tuple(merged["seeds"])
-        specs.append(RunSpec(**merged))
+        for combination in itertools.product(*grid.values()):
+            settings = {**merged, **dict(zip(grid, combination, strict=True))}
+            if "augment" in settings:
+                settings["augment"] = tuple(settings["augment"])
+            specs.append(RunSpec(**settings))
     description = data.get("description", "")
     if not isinstance(description, str):
         raise fail("'description' must be text", "description")
     return Study(name, tuple(specs), description, source=str(path))
+
+
+def _check_table(table: dict[str, Any], where: str, fail: Any) -> None:
+    """Refuse an unknown key or a value of the wrong type in one table (`[defaults]` or `run k`), grid included."""
+    for key, value in table.items():
+        if key not in RUN_KEYS:
+            raise fail(f"unknown key '{key}' in {where} (allowed: {', '.join(RUN_KEYS)})", key)
+        _check_value(key, value, f"'{key}' in {where}", fail)
+    for key, values in table.get("grid", {}).items():
+        if key not in RUN_KEYS or key in NOT_IN_GRID:
+            allowed = ", ".join(k for k in RUN_KEYS if k not in NOT_IN_GRID)
+            raise fail(f"unknown grid key '{key}' in {where} (a grid varies one of: {allowed})", "grid")
+        if not isinstance(values, list) or not values:
+            raise fail(f"grid '{key}' in {where} must be a non-empty list of values, got {values!r}", "grid")
+        for value in values:
+            _check_value(key, value, f"a value of grid '{key}' in {where}", fail, line_key="grid")
+
+
+def _check_value(key: str, value: Any, what: str, fail: Any, line_key: str | None = None) -> None:
+    expected = RUN_KEYS[key]
+    item = ELEMENT_TYPES.get(key)
+    if not _type_ok(value, expected) or (item and not all(_type_ok(v, item) for v in value)):
+        kind = f"a list of {item.__name__}" if item else expected.__name__
+        raise fail(f"{what} must be {kind}, got {type(value).__name__} {value!r}", line_key or key)
+    if key == "seeds" and (not value or any(v < 0 for v in value)):
+        raise fail(f"{what} must be a non-empty list of integers >= 0", line_key or key)
 
 
 def _type_ok(value: Any, expected: type) -> bool:
@@ -161,6 +193,30 @@ def _line_of(text: str, key: str | None, run: int | None) -> int | None:
         if pattern.match(lines[i]):
             return i + 1
     return None
+
+
+def refuse_shared_directories(study: Study, planned: list[tuple[Any, RunSpec]]) -> None:
+    """Two runs of one study may not share a directory (aliases included); say which two, before anything trains."""
+    first: dict[str, tuple[int, RunSpec, Any]] = {}
+    for number, (config, spec) in enumerate(planned, 1):
+        if config.dir_name in first:
+            other_number, other_spec, other = first[config.dir_name]
+            raise UsageError(
+                f"runs {other_number} ({_as_written(other_spec, other)}) and {number} ({_as_written(spec, config)}) "
+                f"of study '{study.name}' would share the directory {config.dir_name}; "
+                "change a setting of one of them or give it a 'label'"
+            )
+        first[config.dir_name] = (number, spec, config)
+
+
+def _as_written(spec: RunSpec, config: Any) -> str:
+    """A run as its study wrote it (aliases kept), with its seed and the settings that differ from the defaults."""
+    from cnnkit.training.config import describe_settings
+
+    parts = [spec.dataset, spec.architecture, spec.optimizer, describe_settings(config), f"seed {config.seed}"]
+    if spec.label:
+        parts.insert(0, f"label {spec.label}")
+    return " · ".join(part for part in parts if part)
 
 
 def manifest(study: Study, planned: list[tuple[Any, RunSpec]]) -> dict[str, Any]:
@@ -211,6 +267,7 @@ def run_study(
 
     registries = registries or get_registries()
     planned = [(config.checked(registries), spec) for config, spec in study.expand(epochs, subset, seeds)]
+    refuse_shared_directories(study, planned)
     progress = StudyProgress(planned, registries, Path(out) / study.name, fresh=fresh, quiet=options.quiet)
     check_datasets(progress.pending, registries, options.data_dir)
     return execute_planned(

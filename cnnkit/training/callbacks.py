@@ -14,6 +14,7 @@ import torch
 from cnnkit.storage.atomic import write_text_atomic
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
+LR_COLUMN = "lr"  # the learning rate of each epoch, written when a schedule changes it
 
 
 class RunInterrupted(Exception):
@@ -23,18 +24,21 @@ class RunInterrupted(Exception):
 class EpochLog(L.Callback):
     """Writes metrics.csv (one row per epoch, the contract's columns) and times the training part of each epoch.
 
-    Its rows and timings travel in the checkpoint, so a resumed run continues the same file.
+    Its rows and timings travel in the checkpoint, so a resumed run continues the same file. With
+    `learning_rate`, each row also has the learning rate the epoch trained with (the `lr` column).
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, learning_rate: bool = False) -> None:
+        self.path, self.learning_rate = path, learning_rate
         self.rows: list[dict[str, float]] = []
         self.epoch_seconds: list[float] = []
         self._started = 0.0
         self._finished = 0.0
+        self._lr: float | None = None
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = self._finished = time.perf_counter()
+        self._lr = float(trainer.optimizers[0].param_groups[0]["lr"]) if self.learning_rate else None
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -49,14 +53,16 @@ class EpochLog(L.Callback):
         metrics = trainer.callback_metrics
         row = {"epoch": trainer.current_epoch + 1}
         row.update({name: float(metrics[name]) for name in METRIC_COLUMNS[1:] if name in metrics})
+        if self._lr is not None:
+            row[LR_COLUMN] = self._lr
         self.rows = [*(r for r in self.rows if r["epoch"] < row["epoch"]), row]
         self.epoch_seconds = [*self.epoch_seconds[: row["epoch"] - 1], self._finished - self._started]
         if trainer.is_global_zero:
-            write_text_atomic(self.path, format_metrics_csv(self.rows))
+            write_text_atomic(self.path, format_metrics_csv(self.rows, self.learning_rate))
 
     def snapshot(self) -> EpochLog:
         """A copy of the rows and timings so far (loading a checkpoint later replaces them with that epoch's)."""
-        copy = EpochLog(self.path)
+        copy = EpochLog(self.path, self.learning_rate)
         copy.rows, copy.epoch_seconds = [dict(row) for row in self.rows], list(self.epoch_seconds)
         return copy
 
@@ -68,12 +74,15 @@ class EpochLog(L.Callback):
         self.epoch_seconds = list(state_dict.get("epoch_seconds", []))
 
 
-def format_metrics_csv(rows: list[dict[str, float]]) -> str:
+def format_metrics_csv(rows: list[dict[str, float]], learning_rate: bool = False) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    columns = (*METRIC_COLUMNS, LR_COLUMN) if learning_rate else METRIC_COLUMNS
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: (v if k == "epoch" else f"{v:.6f}") for k, v in row.items()})
+        writer.writerow(
+            {k: (v if k == "epoch" else f"{v:.6g}" if k == LR_COLUMN else f"{v:.6f}") for k, v in row.items()}
+        )
     return out.getvalue()
 
 

@@ -40,7 +40,7 @@ def config_record(
         "optimizer_hparams": hyperparameters,
         "init": INIT_DESCRIPTION[config.preset],
         "data": {
-            "source": datamodule.source,
+            "source": Path(datamodule.source).name,  # no path of the machine that trained it
             "files": [{"name": path.name, "sha256": cached_digest(path)} for path in datamodule.files],
             **datamodule.split_sizes(),
             "image_shape": [datamodule.spec.height, datamodule.spec.width, datamodule.spec.channels],
@@ -80,12 +80,14 @@ def result_record(
     train_seconds = float(sum(epoch_log.epoch_seconds))
     trained_images = datamodule.split_sizes()["train"] * len(epoch_log.epoch_seconds)
     return {
-        **{k: v for k, v in asdict(config).items() if k != "lr"},
+        **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items() if k != "lr"},
         "lr": hyperparameters.get("lr"),
         "params": model.counts.params,
         "test_loss": final["test_loss"],
         "test_accuracy": final["test_accuracy"],
         "best_epoch": best_epoch(epoch_log.rows),
+        "stopped_epoch": len(epoch_log.rows),
+        "planned_epochs": config.epochs,
         "best_test_loss": best["test_loss"],
         "best_test_accuracy": best["test_accuracy"],
         "history": history,

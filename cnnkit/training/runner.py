@@ -5,73 +5,25 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cnnkit.console.progress import RunProgress, run_label
 from cnnkit.console.terminal import quiet_lightning, stop_on_sigint
 from cnnkit.errors import RunError, UsageError
-from cnnkit.nets.presets import check_preset
 from cnnkit.plugins import Registries, get_registries
 from cnnkit.storage.atomic import write_json_atomic
 from cnnkit.storage.claims import FinishedMeanwhile, RunClaim, refuse_if_locked
 from cnnkit.storage.damage import clear_for_fresh_start, finished_result
 from cnnkit.storage.locks import LOCK_NAME
+from cnnkit.training.config import RunConfig
+from cnnkit.training.levers import early_stopping, levers_record
 from cnnkit.training.loggers import experiment_logger
 from cnnkit.training.records import best_epoch, config_record, result_record, write_predictions
 
 DEFAULT_OUT = Path("runs")
 SINGLE_STUDY = "single"
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """The settings that determine a run's numbers (and name its directory)."""
-
-    dataset: str
-    architecture: str
-    optimizer: str = "adam"
-    preset: str = "keras"
-    seed: int = 0
-    epochs: int = 10
-    batch_size: int = 128
-    val_split: float = 0.2
-    subset: int | None = None
-    lr: float | None = None
-
-    @property
-    def dir_name(self) -> str:
-        return f"{self.dataset}-{self.architecture}-{self.optimizer}-seed{self.seed}"
-
-    def checked(self, registries: Registries) -> RunConfig:
-        """This config with canonical plugin names, or a UsageError naming the bad value."""
-        for name, value, minimum in (
-            ("epochs", self.epochs, 1),
-            ("batch-size", self.batch_size, 1),
-            ("seed", self.seed, 0),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise UsageError(f"--{name} must be an integer of at least {minimum}, got {value!r}")
-        if self.subset is not None and (not isinstance(self.subset, int) or self.subset < 2):
-            raise UsageError(f"--subset must be an integer of at least 2, got {self.subset!r}")
-        if not 0.0 < float(self.val_split) < 1.0:
-            raise UsageError(f"--val-split must be between 0 and 1 (exclusive), got {self.val_split}")
-        if self.lr is not None and not self.lr > 0:
-            raise UsageError(f"--lr must be a positive number, got {self.lr}")
-        check_preset(self.preset)
-        return RunConfig(
-            dataset=registries.datasets.canonical(self.dataset),
-            architecture=registries.architectures.canonical(self.architecture),
-            optimizer=registries.optimizers.canonical(self.optimizer),
-            preset=self.preset,
-            seed=self.seed,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            val_split=float(self.val_split),
-            subset=self.subset,
-            lr=self.lr,
-        )
 
 
 @dataclass(frozen=True)
@@ -151,7 +103,7 @@ def check_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None:
         stored = json.loads(config_file.read_text()).get("run", {})
     except (OSError, ValueError) as exc:
         raise RunError(f"{config_file} is unreadable ({exc}); pass --fresh to start this run over") from exc
-    differences = [f"{k} {stored.get(k)!r} there vs {v!r} now" for k, v in asdict(config).items() if stored.get(k) != v]
+    differences = config.differences_from(stored)
     if differences:
         raise RunError(
             f"{run_dir} holds a run with another configuration ({'; '.join(differences)}); "
@@ -259,10 +211,20 @@ def _train(
         seed=config.seed,
     )
     datamodule.load_arrays()  # reads and validates the files now, before anything is written
+    datamodule.augment_training_set([registries.augmentations.get(name) for name in config.augment])
     optimizer = registries.optimizers.get(config.optimizer)
-    hyperparameters = optimizer.hyperparameters(config.preset, config.lr)
+    hyperparameters = optimizer.hyperparameters(config.preset, config.lr, config.weight_decay)
+    schedule = registries.schedules.get(config.lr_schedule) if config.lr_schedule else None
     model = registries.architectures.get(config.architecture)(
-        datamodule.input_shape(), datamodule.num_classes(), optimizer, config.preset, config.lr
+        datamodule.input_shape(),
+        datamodule.num_classes(),
+        optimizer,
+        config.preset,
+        config.lr,
+        dropout=config.dropout,
+        weight_decay=config.weight_decay,
+        schedule=schedule,
+        epochs=config.epochs,
     )
     summary = summarize(model.network, datamodule.input_shape())
     if options.channels_last:
@@ -272,11 +234,12 @@ def _train(
 
     checkpoints = run_dir / "checkpoints"
     checkpoint, last_checkpoint = checkpoint_callbacks(checkpoints)
-    epoch_log = EpochLog(run_dir / "metrics.csv")
+    epoch_log = EpochLog(run_dir / "metrics.csv", learning_rate=schedule is not None)
     stopper = StopOnRequest()
 
     def write_config(trainer: L.Trainer) -> None:
         record = config_record(study, config, hyperparameters, datamodule, summary, trainer, options, deterministic)
+        record["levers"] = levers_record(config, schedule)
         write_json_atomic(run_dir / "config.json", record)
 
     callbacks: list[L.Callback] = [
@@ -287,6 +250,8 @@ def _train(
         RngState(),
         OnTrainStart(write_config),
     ]
+    if config.early_stopping:
+        callbacks.append(early_stopping(config.early_stopping))
     callbacks += progress_callbacks(options, progress)
     if options.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UsageError(

@@ -6,7 +6,8 @@ directory (`--verbose`, HTML report only), timed from the command's start to its
 print each run's timings (`timings: start-up 9.8s, overhead 0.3s, training 20.0s, testing 3.0s`): `start-up` is a
 worker's own (imports, before its first run came), `overhead` everything in the run but training (with
 validation) and testing: reading the data, building the net and the Trainer, writing results. A worker's first run
-pays start-up and the first read of the data; its later runs only the rest. One table row per (subset, N), then the
+pays start-up and the first read of the data; its later runs only the rest (with --jobs 1 the runs train in the
+command's own process, whose start-up is not split out). One table row per (subset, N), then the
 ratio of the wall times of `--jobs 1` to each N. `--plain` adds a bare PyTorch loop doing the same work in N
 processes of (cores // N) threads: what the hardware gives without any framework.
 
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         f"study {args.study}, {args.epochs} epoch(s) a run; {len(os.sched_getaffinity(0))} cores; "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    header = f"{'subset':>7} {'jobs':>4} {'runs':>4} {'wall':>8} {'1:N':>6}  {'first run of a worker: overhead':<34} "
+    header = f"{'subset':>7} {'jobs':>4} {'runs':>4} {'wall':>8} {'1:N':>6}  {'first run of a worker: overhead':<42} "
     print(header + "later runs: overhead  (beyond training and testing; start-up included)")
     ratios: dict[tuple[int, int], float] = {}
     later_worst = 0.0
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             start_up = [run["start-up"] for run in timed[jobs].first if "start-up" in run]
             first += f", start-up {statistics.mean(start_up):.1f} s" if start_up else ""
             print(
-                f"{subset:>7} {jobs:>4} {runs:>4} {timed[jobs].seconds:>6.1f} s {ratio:>5.2f}x  {first:<34} "
+                f"{subset:>7} {jobs:>4} {runs:>4} {timed[jobs].seconds:>6.1f} s {ratio:>5.2f}x  {first:<42} "
                 f"{overhead(timed[jobs].later)}",
                 flush=True,
             )

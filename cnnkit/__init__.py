@@ -1,7 +1,7 @@
 """cnnkit: run a CNN study end to end and write it up.
 
-The public plugin API lives here. Heavy names (anything that needs torch or lightning) are imported
-on first access, so that `import cnnkit` and plugin modules stay cheap.
+The public plugin API and the Python API (`run`, `run_study`, `load_study`) live here. Heavy names (anything
+that needs torch or lightning) are imported on first access, so that `import cnnkit` and plugin modules stay cheap.
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ _LAZY = {
     "Source": "cnnkit.data.formats",
     "IdxSource": "cnnkit.data.formats",
     "CifarBatchesSource": "cnnkit.data.formats",
+    # the Python API (notebooks, scripts)
+    "run": "cnnkit.api",
+    "run_study": "cnnkit.api",
+    "load_study": "cnnkit.api",
+    "RunResult": "cnnkit.api",
+    "StudyResult": "cnnkit.api",
 }
 
 __all__ = [

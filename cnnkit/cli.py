@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import shlex
 import sys
 import time
@@ -313,11 +312,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from cnnkit.plugins import get_registries
-    from cnnkit.training.loggers import check_logger
-    from cnnkit.training.runner import RunConfig, TrainerOptions, execute
+    from cnnkit.training.runner import execute
+    from cnnkit.training.settings import run_config, trainer_options
 
     registries = get_registries()
-    options = TrainerOptions(
+    options = trainer_options(
         accelerator=args.accelerator,
         devices=args.devices,
         strategy=args.strategy,
@@ -326,7 +325,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         quiet=args.quiet,
         verbose=args.verbose,
-        logger=check_logger(args.logger),
+        logger=args.logger,
         compile=args.compile,
         channels_last=args.channels_last,
     )
@@ -338,15 +337,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--seeds is for studies; for a single run use --seed")
     if args.jobs is not None or args.executor != "local":
         raise UsageError("--jobs and --executor are for studies (--study, --all)")
-    config = RunConfig(
+    config = run_config(  # an unset flag (None) keeps RunConfig's default
         args.dataset,
         args.architecture,
-        optimizer=args.optimizer or "adam",
-        preset=args.preset or "keras",
-        seed=args.seed or 0,
-        epochs=args.epochs or 10,
-        batch_size=args.batch_size or 128,
-        val_split=args.val_split or 0.2,
+        optimizer=args.optimizer,
+        preset=args.preset,
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        val_split=args.val_split,
         subset=args.subset,
         lr=args.lr,
         augment=args.augment or (),
@@ -361,7 +360,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
-    from cnnkit.studies.study import load_study_file, run_study
+    from cnnkit.studies.study import resolve_study, run_study
 
     if args.dataset or args.architecture:
         raise UsageError("--all/--study run a whole study: drop DATASET and ARCH")
@@ -383,19 +382,17 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
     ]
     if ignored:
         raise UsageError(f"{', '.join(ignored)} cannot override a study; write a study TOML file instead")
-    from cnnkit.studies.resources import check_parallel_options, parse_jobs
+    from cnnkit.studies.resources import check_executor, check_parallel_options, resolve_jobs
 
-    jobs = parse_jobs(args.jobs or "auto")
+    jobs = resolve_jobs(args.jobs, args.executor)
+    check_executor(args.executor, args.ray_address)
     if args.executor == "ray" or (jobs or 1) > 1:
         check_parallel_options(options)  # before any data is looked for
-    if args.ray_address and args.executor != "ray":
-        raise UsageError("--ray-address needs --executor ray")
     from cnnkit.report.render import check_formats, load_text
 
     formats = check_formats(args.report_format)  # refuse a typo now, not after hours of training
     load_text(args.lang)
-    name = "assignment" if args.all else args.study
-    study = load_study_file(name) if name.endswith(".toml") or os.path.sep in name else registries.studies.get(name)
+    study = resolve_study("assignment" if args.all else args.study, registries)
     seeds = [args.seed] if args.seed is not None else (list(range(args.seeds)) if args.seeds else None)
     started = time.monotonic()
     outcomes = run_study(

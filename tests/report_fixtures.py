@@ -44,8 +44,36 @@ SHAPES = {
 N_TEST = 2000
 
 
-def run_dir(dataset: str, architecture: str, optimizer: str, seed: int = 0) -> str:
-    return f"{dataset}-{architecture}-{optimizer}-seed{seed}"
+# Run settings beyond the assignment's (issue 17): their directory-name parts, in the runner's fixed order.
+NAME_PARTS = {
+    "lr": lambda v: f"lr{v:g}",
+    "augment": lambda v: "aug_" + "+".join(v),
+    "dropout": lambda v: f"drop{v:g}",
+    "weight_decay": lambda v: f"wd{v:g}",
+    "lr_schedule": lambda v: f"sched_{v}",
+    "early_stopping": lambda v: f"es{v}",
+}
+
+
+def run_dir(dataset: str, architecture: str, optimizer: str, seed: int = 0, settings: dict | None = None) -> str:
+    parts = [NAME_PARTS[k](v) for k, v in (settings or {}).items() if k in NAME_PARTS and v]
+    return "-".join([dataset, architecture, optimizer, *parts, f"seed{seed}"])
+
+
+def _shape(dataset: str, optimizer: str, settings: dict[str, Any]) -> tuple[float, float, float, float]:
+    """The curve shape of a run: a larger Adadelta lr converges further; each lever curbs the val-loss rise."""
+    val_end, train_end, rate, rise = SHAPES.get((dataset, optimizer), (0.8, 0.85, 0.3, 0.1))
+    lr = settings.get("lr")
+    if optimizer == "adadelta" and lr:
+        steps = max(0.0, np.log10(lr / 0.001))  # decades above Keras' 1e-3
+        val_end = min(0.99, val_end + 0.042 * steps)
+        train_end, rate = min(0.999, train_end + 0.05 * steps), rate * (1 + steps)
+    for lever, (keep, gain) in {"augment": (0.05, 0.04), "dropout": (0.4, 0.015), "weight_decay": (0.6, 0.01),
+                                "lr_schedule": (0.8, 0.01)}.items():  # fmt: skip
+        if settings.get(lever):
+            rise, val_end = rise * keep, val_end + gain
+            train_end = max(val_end, train_end - (train_end - val_end) * (1 - keep))
+    return val_end, train_end, rate, rise
 
 
 def layers(dataset: str, architecture: str) -> list[dict[str, Any]]:
@@ -66,8 +94,10 @@ def layers(dataset: str, architecture: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _history(dataset: str, optimizer: str, epochs: int, rng: np.random.Generator) -> dict[str, list[float]]:
-    val_end, train_end, rate, rise = SHAPES.get((dataset, optimizer), (0.8, 0.85, 0.3, 0.1))
+def _history(
+    dataset: str, optimizer: str, epochs: int, rng: np.random.Generator, settings: dict[str, Any] | None = None
+) -> dict[str, list[float]]:
+    val_end, train_end, rate, rise = _shape(dataset, optimizer, settings or {})
     t = np.arange(1, epochs + 1, dtype=float)
     chance = 0.1
     progress = (1 - np.exp(-rate * t)) / (1 - np.exp(-rate * epochs))
@@ -118,16 +148,24 @@ def _write_run(
     epochs: int,
     model: dict[str, Any] | None,
     subset: int | None,
+    settings: dict[str, Any] | None = None,
 ) -> None:
     info = DATASETS[dataset]
-    rng = np.random.default_rng([seed, zlib.crc32(f"{dataset}-{arch}-{opt}-{epochs}".encode())])
-    hist = _history(dataset, opt, epochs, rng)
+    settings = settings or {}
+    rng = np.random.default_rng([seed, zlib.crc32(f"{dataset}-{arch}-{opt}-{epochs}-{settings}".encode())])
+    hist = _history(dataset, opt, epochs, rng, settings)
+    patience = settings.get("early_stopping")
+    if patience:  # stop `patience` epochs after the lowest validation loss, as Lightning's EarlyStopping does
+        stop = min(epochs, int(np.argmin(hist["val_loss"])) + 1 + patience)
+        hist = {k: v[:stop] for k, v in hist.items()}
+    trained = len(hist["val_loss"])
     model = model or {"params": sum(r["params"] for r in layers(dataset, arch)), "layers": layers(dataset, arch)}
     params = model["params"]
     config = {
         "study": study, "dataset": dataset, "architecture": arch, "optimizer": opt, "preset": "keras",
         "seed": seed, "epochs": epochs, "batch_size": 128, "val_split": 0.2, "subset": subset,
-        "optimizer_hparams": HPARAMS.get(opt, {"lr": 0.01}), "init": "glorot_uniform kernels, zero biases",
+        "optimizer_hparams": {**HPARAMS.get(opt, {"lr": 0.01}), **({"lr": settings["lr"]} if "lr" in settings else {})},
+        "init": "glorot-uniform kernels, zero biases (Keras defaults)",
         "data": {"source": f"/data/{dataset}.npz", "train": info["train"], "val": info["val"], "test": info["test"],
                  "image_shape": info["shape"], "num_classes": 10, "class_names": info["classes"]},
         "model": model,
@@ -138,15 +176,26 @@ def _write_run(
                      "torchvision": "0.29.1", "torchmetrics": "1.6.0", "numpy": "2.4.6"},
         "platform": "Linux-6.1-x86_64",
     }  # fmt: skip
+    if settings:  # written by cnnkit since the training levers (issue 17)
+        levers = {
+            "augment": list(settings.get("augment", ())),
+            "dropout": settings.get("dropout", 0.0),
+            "weight_decay": settings.get("weight_decay", 0.0),
+            "weight_decay_mode": "decoupled",
+            "lr_schedule": settings.get("lr_schedule"),
+            "early_stopping": settings.get("early_stopping"),
+        }
+        config.update({"lr": settings.get("lr"), **levers, "label": settings.get("label"), "levers": levers})
+        del config["weight_decay_mode"]  # fmt: skip
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text(json.dumps(config, indent=2))
     with (path / "metrics.csv").open("w", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(["epoch", *hist])
-        for e in range(epochs):
+        for e in range(trained):
             out.writerow([e + 1, *(hist[k][e] for k in hist)])
     best = int(np.argmin(hist["val_loss"]))
-    epoch_s = (rng.normal(20.0 if dataset == "mnist" else 30.0, 0.5, epochs)).round(3).tolist()
+    epoch_s = (rng.normal(20.0 if dataset == "mnist" else 30.0, 0.5, trained)).round(3).tolist()
     result = {
         "dataset": dataset, "architecture": arch, "optimizer": opt, "preset": "keras", "seed": seed,
         "epochs": epochs, "batch_size": 128, "params": params,
@@ -156,6 +205,9 @@ def _write_run(
         "train_seconds": round(sum(epoch_s), 3), "images_per_second": round(info["train"] / np.mean(epoch_s), 1),
         "epoch_seconds": epoch_s, "device": "CPU (2 threads)",
     }  # fmt: skip
+    if settings:
+        result.update({k: config[k] for k in ("lr", *NAME_PARTS, "label") if k in config})
+        result.update(stopped_epoch=trained, planned_epochs=epochs)
     (path / "result.json").write_text(json.dumps(result, indent=2))
     preds = _predictions(result["test_accuracy"], 10, info["shape"], rng)
     np.savez(path / "predictions.npz", class_names=np.array(info["classes"]), **preds)
@@ -163,7 +215,7 @@ def _write_run(
 
 def make_study(
     path: Path,
-    runs: Sequence[tuple[str, str, str, int, dict[str, Any] | None]] = ASSIGNMENT_RUNS,
+    runs: Sequence[tuple[Any, ...]] = ASSIGNMENT_RUNS,
     seeds: int = 1,
     missing: Iterable[str] = (),
     name: str = "assignment",
@@ -172,21 +224,25 @@ def make_study(
 ) -> Path:
     """Write study.json and every run's files under `path`; run dirs named in `missing` are listed but not written.
 
+    A run is (dataset, architecture, optimizer, epochs, reference[, settings]); `settings` holds the training
+    levers and lr of issue 17 (`lr`, `augment`, `dropout`, `weight_decay`, `lr_schedule`, `early_stopping`).
+
     `models` gives config.json's `model` record by architecture (default: the assignment's nets, without macs).
     """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     missing = set(missing)
     entries = []
-    for dataset, arch, opt, epochs, ref in runs:
+    for dataset, arch, opt, epochs, ref, *extra in runs:
+        settings = extra[0] if extra else {}
         for seed in range(seeds):
-            d = run_dir(dataset, arch, opt, seed)
+            d = run_dir(dataset, arch, opt, seed, settings)
             reference = {**ref, "label": "original assignment (Keras)"} if ref else None
             entries.append({"dir": d, "dataset": dataset, "architecture": arch, "optimizer": opt, "seed": seed,
                             "epochs": epochs, "batch_size": 128, "val_split": 0.2, "preset": "keras", "subset": subset,
-                            "reference": reference})  # fmt: skip
+                            "reference": reference, **settings})  # fmt: skip
             if d not in missing:
-                _write_run(path / d, name, dataset, arch, opt, seed, epochs, (models or {}).get(arch), subset)
+                _write_run(path / d, name, dataset, arch, opt, seed, epochs, (models or {}).get(arch), subset, settings)
     study = {"name": name, "description": "Synthetic study for tests.", "runs": entries}
     (path / "study.json").write_text(json.dumps(study, indent=2))
     return path
@@ -243,3 +299,16 @@ def old_layer_rows(network: Any, input_shape: tuple[int, int, int]) -> dict[str,
 
     rows = [row.as_dict() for row in layer_table(network, input_shape)]
     return {"params": sum(r["params"] for r in rows), "layers": rows}
+
+
+# ----------------------------------------------------------------------------------------------- follow-up studies
+ADADELTA_LR_RUNS = [
+    ("mnist", "strided_cnn", "adadelta", 10,
+     {"test_loss": 0.5062, "test_accuracy": 0.8735} if lr == 0.001 else None, {"lr": lr})
+    for lr in (0.001, 0.01, 0.1, 1.0)
+]  # fmt: skip
+LEVERS = {"augment": ("flip", "crop"), "dropout": 0.25, "weight_decay": 5e-4, "lr_schedule": "cosine"}
+CIFAR10_LEVERS_RUNS = [
+    ("cifar10", "pooling_cnn", "adam", 30, None, settings)
+    for settings in ({}, *({k: v} for k, v in LEVERS.items()), LEVERS)
+]

@@ -73,25 +73,29 @@ def test_seed_stats_match_hand_computation():
     s = an.seed_stats([0.90, 0.92, 0.94])
     assert s.n == 3 and s.mean == pytest.approx(0.92)
     assert s.std == pytest.approx(0.02)
-    assert s.half_width == pytest.approx(4.303 * 0.02 / math.sqrt(3))
+    assert s.half_width == pytest.approx(4.3027 * 0.02 / math.sqrt(3), rel=1e-4)
+    assert (s.low, s.high) == pytest.approx((0.92 - s.half_width, 0.92 + s.half_width))
     one = an.seed_stats([0.5])
-    assert one.std is None and one.half_width is None
+    assert one.std is None and one.half_width is None and one.low is None
 
 
-def test_t_critical_table():
-    assert an.t_critical(1) == 12.706
-    assert an.t_critical(2.7) == 4.303  # conservative: next lower df
-    assert an.t_critical(45) == 2.021
-    assert an.t_critical(math.inf) == 1.960
+def test_t_critical_from_scipy():
+    assert an.t_critical(1) == pytest.approx(12.706, abs=1e-3)
+    assert an.t_critical(2.7) == pytest.approx(3.392, abs=1e-3)  # fractional df (Welch): between t(3) and t(2)
+    assert an.t_critical(45) == pytest.approx(2.0141, abs=1e-3)
+    assert an.t_critical(math.inf) == pytest.approx(1.960, abs=1e-3)
 
 
-def test_welch_half_width_hand_computed():
-    a, b = an.seed_stats([0.90, 0.92, 0.94]), an.seed_stats([0.80, 0.81, 0.82])
+def test_welch_interval_hand_computed():
+    a, b = [0.90, 0.92, 0.94], [0.80, 0.81, 0.82]
     va, vb = 0.02**2 / 3, 0.01**2 / 3
-    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)  # 2.94 -> t(2)
+    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
     assert df == pytest.approx(2.94, abs=0.01)
-    assert an.welch_half_width(a, b) == pytest.approx(4.303 * math.sqrt(va + vb))
-    assert an.welch_half_width(a, an.seed_stats([0.8])) is None
+    half = an.t_critical(df) * math.sqrt(va + vb)
+    assert an.welch_interval(a, b) == pytest.approx((0.11 - half, 0.11 + half))
+    assert an.welch_half_width(a, b) == pytest.approx(half)
+    assert an.welch_interval(a, [0.8]) is None
+    assert an.welch_interval([0.5, 0.5], [0.4, 0.4]) == pytest.approx((0.1, 0.1))  # no spread: the difference itself
 
 
 def test_noise_level_difference_is_not_a_win():
@@ -99,7 +103,7 @@ def test_noise_level_difference_is_not_a_win():
     b = fake_group([0.91, 0.92, 0.94], "adagrad")
     c = an.compare(a, b, "test_accuracy")
     assert c.status == "noise"
-    assert abs(c.diff) <= c.half_width
+    assert c.interval[0] < 0 < c.interval[1] and abs(c.diff) <= c.half_width
 
 
 def test_clear_and_single_seed_comparisons():

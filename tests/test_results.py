@@ -42,7 +42,7 @@ def diverging_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         str(out),
     ]
     assert main(args) == 0
-    return out / "single" / "mnist-strided_cnn-sgd-seed0"
+    return out / "single" / "mnist-strided_cnn-sgd-lr0.05-seed0"
 
 
 def test_history_covers_every_epoch_even_when_the_best_is_earlier(diverging_run: Path) -> None:

@@ -52,24 +52,39 @@ def test_eta_comes_from_measured_speed_and_scales_to_larger_images() -> None:
     assert [format_duration(s) for s in (4.4, 65, 3600 * 2 + 7 * 60)] == ["4s", "1m 05s", "2h 07m"]
 
 
-def test_summary_table_lists_every_run_with_its_figures() -> None:
-    result = {
-        "test_accuracy": 0.98761,
-        "test_loss": 0.04123,
-        "best_epoch": 9,
-        "best_test_accuracy": 0.9881,
-        "epochs": 10,
-        "train_seconds": 552.0,
-    }
+def _outcome(name: str, acc: float, skipped: bool = False, **settings: object) -> SimpleNamespace:
+    result = {"dataset": "mnist", "architecture": name.split("-")[1], "optimizer": "adam", "test_accuracy": acc,
+              "test_loss": 1 - acc, "best_epoch": 9, "best_test_accuracy": acc + 0.001, "epochs": 10,
+              "train_seconds": 552.0, **settings}  # fmt: skip
+    return SimpleNamespace(run_dir=Path("runs/s") / name, result=result, skipped=skipped)
+
+
+def test_summary_table_one_row_per_configuration_with_mean_sd_and_n() -> None:
     outcomes = [
-        SimpleNamespace(run_dir=Path("runs/assignment/mnist-pooling_cnn-adam-seed0"), result=result, skipped=False),
-        SimpleNamespace(run_dir=Path("runs/assignment/mnist-strided_cnn-adam-seed0"), result=result, skipped=True),
+        _outcome("mnist-pooling_cnn-adam-seed0", 0.98),
+        _outcome("mnist-pooling_cnn-adam-seed1", 0.99),
+        _outcome("mnist-pooling_cnn-adam-seed2", 0.97, skipped=True),
+        _outcome("mnist-strided_cnn-adam-seed0", 0.98761, skipped=True),
     ]
     lines = summary_table(outcomes, 600.0).splitlines()
-    assert lines[0] == "2 runs, 10m 00s in this session (time column: training only)"
-    assert lines[1].split() == ["run", "test", "acc", "test", "loss", "best", "epoch", "best", "acc", "time"]
-    assert lines[2].split() == ["mnist-pooling_cnn-adam-seed0", "0.9876", "0.0412", "9/10", "0.9881", "9m", "12s"]
+    assert lines[0].startswith("4 runs in 2 configurations, 10m 00s in this session")
+    assert lines[1].split() == ["architecture", "n", "test", "acc", "test", "loss", "best", "acc", "time"]
+    # the one setting that varies is the first column; mean ± sample sd over the seeds, and n
+    assert lines[2].split()[:6] == ["pooling_cnn", "3", "0.9800", "±", "0.0100", "0.0200"]
+    assert lines[2].endswith("27m 36s")  # three runs' training time; not all of them from an earlier session
+    assert lines[3].split()[:4] == ["strided_cnn", "1", "0.9876", "0.0124"]  # one seed: its value, no ±
     assert lines[3].endswith("9m 12s (earlier)")
+
+
+def test_summary_table_columns_for_the_settings_that_vary() -> None:
+    outcomes = [
+        _outcome(f"mnist-strided_cnn-adam-lr{lr:g}-seed{k}", 0.9 + lr / 10, lr=lr) for lr in (0.01, 0.1) for k in (0, 1)
+    ]
+    lines = summary_table(outcomes, 60.0).splitlines()
+    assert lines[1].split()[:2] == ["lr", "n"]
+    assert [line.split()[:2] for line in lines[2:]] == [["0.01", "2"], ["0.1", "2"]]
+    single = summary_table(outcomes[:1], 60.0).splitlines()
+    assert single[1].split()[0] == "configuration" and single[2].startswith("mnist-strided_cnn-adam-lr0.01 ")
 
 
 def test_status_reads_each_state_from_the_files_alone(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -121,8 +136,9 @@ def test_study_log_has_run_headers_an_eta_and_the_closing_table(tmp_path: Path) 
     assert len(epoch_lines) == 3 and all(re.search(r" - study ETA [0-9hms ]+$", line) for line in epoch_lines), err
     assert sum(line.strip().startswith("Test: accuracy") for line in err) == 3
     table = done.stdout.splitlines()
-    assert table[0].startswith("3 runs, ") and table[1].startswith("run ") and "test acc" in table[1]
-    assert [row.split()[0] for row in table[2:5]] == RUN_DIRS
+    assert table[0].startswith("3 runs in 3 configurations, ") and "test acc" in table[1]
+    assert table[1].split()[:3] == ["architecture", "optimizer", "n"]  # the settings that vary, then the seeds
+    assert [row.split()[:3] for row in table[2:5]] == [[*d.split("-")[1:3], "1"] for d in RUN_DIRS]
     assert table[-1] == f"report: {tmp_path / 'runs' / 'watch' / 'report' / 'report.html'}"
 
 

@@ -7,6 +7,7 @@ missing one stops the study at once instead of after hours of training.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -164,33 +165,71 @@ def check_datasets(configs: list[Any], registries: Any, data_dir: str | None) ->
         registries.datasets.get(name)(data_dir=data_dir).prepare_data()
 
 
+# Settings a configuration may differ in (result.json's top level), with their column headers.
+SETTING_COLUMNS = {
+    "dataset": "dataset", "architecture": "architecture", "optimizer": "optimizer", "preset": "preset",
+    "epochs": "epochs", "batch_size": "batch", "val_split": "val", "subset": "subset", "lr": "lr",
+    "augment": "augment", "dropout": "dropout", "weight_decay": "wd", "lr_schedule": "schedule",
+    "early_stopping": "patience", "label": "label",
+}  # fmt: skip
+SEED_SUFFIX = re.compile(r"-seed\d+$")
+
+
+def _mean_sd(values: list[float]) -> str:
+    """'0.9876' for one seed, '0.9876 ± 0.0012' (sample sd) for several."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return f"{mean:.4f}"
+    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{mean:.4f} ± {sd:.4f}"
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, list):
+        return "+".join(map(str, value)) or "-"
+    return "-" if value in (None, 0, 0.0, "") else f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def summary_table(outcomes: list[Any], seconds: float) -> str:
-    """The closing table: every run's test accuracy and loss, best epoch and its accuracy, training time."""
-    header = ("run", "test acc", "test loss", "best epoch", "best acc", "time")
-    rows = []
+    """The closing table: one row per configuration (the runs that differ only in seed) with the number of
+    seeds n, mean ± sd of test accuracy, test loss and best-epoch accuracy, and the training time of its runs;
+    its first columns are the settings the configurations differ in (the configuration's name when none do)."""
+    configs: dict[str, list[Any]] = {}
     for outcome in outcomes:
-        result = outcome.result
-        if not result:
-            continue
-        epochs = len(result.get("history", {}).get("val_loss", [])) or result["epochs"]
-        took = format_duration(result.get("train_seconds") or 0)
+        if outcome.result:
+            configs.setdefault(SEED_SUFFIX.sub("", outcome.run_dir.name), []).append(outcome)
+    firsts = [runs[0].result for runs in configs.values()]
+    varying = [k for k in SETTING_COLUMNS if len({repr(r.get(k)) for r in firsts}) > 1]
+    header = (*([SETTING_COLUMNS[k] for k in varying] or ["configuration"]), "n", "test acc", "test loss", "best acc",
+              "time")  # fmt: skip
+    rows = []
+    for name, runs in configs.items():
+        results = [o.result for o in runs]
+        took = format_duration(sum(r.get("train_seconds") or 0 for r in results))
+        earlier = all(o.skipped for o in runs)
         rows.append(
             (
-                outcome.run_dir.name,
-                f"{result['test_accuracy']:.4f}",
-                f"{result['test_loss']:.4f}",
-                f"{result['best_epoch']}/{epochs}",
-                f"{result['best_test_accuracy']:.4f}",
-                f"{took} (earlier)" if outcome.skipped else took,
+                *([_setting(results[0].get(k)) for k in varying] if varying else [name]),
+                str(len(runs)),
+                _mean_sd([r["test_accuracy"] for r in results]),
+                _mean_sd([r["test_loss"] for r in results]),
+                _mean_sd([r["best_test_accuracy"] for r in results]),
+                f"{took} (earlier)" if earlier else took,
             )
         )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    first_numeric = len(varying) or 1
 
     def line(cells: tuple[str, ...]) -> str:
-        padded = [cell.rjust(width) for cell, width in zip(cells, widths, strict=True)]
-        return "  ".join([cells[0].ljust(widths[0]), *padded[1:]]).rstrip()
+        left = [cell.ljust(width) for cell, width in zip(cells[:first_numeric], widths, strict=False)]
+        right = [cell.rjust(width) for cell, width in zip(cells[first_numeric:], widths[first_numeric:], strict=True)]
+        return "  ".join(left + right).rstrip()
 
-    title = f"{len(rows)} runs, {format_duration(seconds)} in this session (time column: training only)"
+    runs_done = sum(len(runs) for runs in configs.values())
+    title = (
+        f"{plural(runs_done, 'run')} in {plural(len(configs), 'configuration')}, {format_duration(seconds)} in this "
+        "session (mean ± sd over seeds; time column: training only)"
+    )
     return "\n".join([title, line(header), *(line(row) for row in rows)])
 
 

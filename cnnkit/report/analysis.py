@@ -36,17 +36,22 @@ VERDICTS = ("none", "mild", "strong", "too_early")
 
 CONFIDENCE = 0.95
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+# Training levers (issue 17) and their values when off; result files written before them lack the keys.
+LEVER_DEFAULTS: dict[str, Any] = {
+    "augment": (),
+    "dropout": 0.0,
+    "weight_decay": 0.0,
+    "lr_schedule": None,
+    "early_stopping": None,
+}
+LEVER_KEYS = tuple(LEVER_DEFAULTS)
+SETTING_DEFAULTS: dict[str, Any] = {"lr": None, **LEVER_DEFAULTS, "label": None}
 # Settings that make two runs "the same configuration"; runs equal on all of these differ only in seed.
-CONFIG_KEYS = ("dataset", "architecture", "optimizer", "preset", "epochs", "batch_size", "val_split", "subset")
+CONFIG_KEYS = (
+    "dataset", "architecture", "optimizer", "preset", "epochs", "batch_size", "val_split", "subset", *SETTING_DEFAULTS,
+)  # fmt: skip
 # name -> True when higher is better
 METRICS = {"test_accuracy": True, "test_loss": False, "best_test_accuracy": True, "best_test_loss": False}
-
-# Two-sided 95 % critical values of Student's t by degrees of freedom; between entries the next lower df is used.
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-_T95.update({11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101})
-_T95.update({19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056})
-_T95.update({27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980})
-_Z95 = 1.960
 
 
 # ----------------------------------------------------------------------------------------------- per run
@@ -226,9 +231,25 @@ class Run:
     def predictions(self) -> Predictions | None:
         return load_predictions(self.path / "predictions.npz")
 
+    def setting(self, key: str) -> Any:
+        """A run setting, with the default of a setting the run's files predate; lists read as tuples."""
+        value = self.get(key, SETTING_DEFAULTS.get(key))
+        if isinstance(value, list):
+            return tuple(value)
+        if key in LEVER_DEFAULTS and not value:
+            return LEVER_DEFAULTS[key]  # 0, null, [] all mean "off"
+        return value
+
     @property
     def config_key(self) -> tuple[Any, ...]:
-        return tuple(self.get(k) for k in CONFIG_KEYS)
+        return tuple(self.setting(k) for k in CONFIG_KEYS)
+
+    @property
+    def stopped_epoch(self) -> int | None:
+        """The epoch early stopping ended the run at, when it ended before its planned epochs."""
+        stopped = self.result.get("stopped_epoch")
+        planned = self.result.get("planned_epochs") or self.get("epochs")
+        return int(stopped) if stopped and planned and int(stopped) < int(planned) else None
 
 
 @dataclass(frozen=True)
@@ -322,14 +343,22 @@ class SeedStats:
     std: float | None
     half_width: float | None
 
+    @property
+    def low(self) -> float | None:
+        return None if self.half_width is None else self.mean - self.half_width
+
+    @property
+    def high(self) -> float | None:
+        return None if self.half_width is None else self.mean + self.half_width
+
 
 def t_critical(df: float) -> float:
-    """Two-sided 95 % critical value of Student's t (conservative: the next lower tabulated df)."""
+    """Two-sided 95 % critical value of Student's t with `df` degrees of freedom (the normal's for df = inf)."""
+    from scipy import stats
+
     if df < 1:
         raise ValueError("degrees of freedom must be >= 1")
-    if math.isinf(df):
-        return _Z95
-    return _T95[max(k for k in _T95 if k <= df)]
+    return float(stats.norm.ppf(0.5 + CONFIDENCE / 2) if math.isinf(df) else stats.t.ppf(0.5 + CONFIDENCE / 2, df))
 
 
 def seed_stats(values: Iterable[float]) -> SeedStats:
@@ -343,29 +372,69 @@ def seed_stats(values: Iterable[float]) -> SeedStats:
     return SeedStats(int(x.size), float(x.mean()), std, t_critical(x.size - 1) * std / math.sqrt(x.size))
 
 
-def welch_half_width(a: SeedStats, b: SeedStats) -> float | None:
-    """95 % half-width of the difference of two means (Welch); None when either side has one seed."""
-    if a.std is None or b.std is None:
+def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float] | None:
+    """95 % interval of mean(a) - mean(b) by Welch's t-test; None when either side has one value.
+
+    Two sides without any spread give the difference itself as a zero-width interval."""
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2:
         return None
-    va, vb = a.std**2 / a.n, b.std**2 / b.n
-    se2 = va + vb
-    denom = va**2 / (a.n - 1) + vb**2 / (b.n - 1)
-    df = se2**2 / denom if denom > 0 else math.inf
-    return t_critical(df) * math.sqrt(se2)
+    diff = float(np.mean(a) - np.mean(b))
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        return diff, diff
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(CONFIDENCE)
+    return float(ci.low), float(ci.high)
+
+
+def welch_half_width(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """95 % half-width of the difference of two means (Welch); None when either side has one seed."""
+    interval = welch_interval(a, b)
+    return None if interval is None else (interval[1] - interval[0]) / 2
+
+
+@dataclass(frozen=True)
+class MeanHistory:
+    """The mean curves of a configuration's seeds, with their min-max range; epoch k averages the seeds that
+    trained it (early stopping may end some seeds sooner)."""
+
+    mean: History
+    low: History
+    high: History
+    seeds_at: tuple[int, ...]  # how many seeds trained each epoch
+
+
+def mean_history(histories: Sequence[History]) -> MeanHistory:
+    longest = max(h.epochs for h in histories)
+    curves: dict[str, dict[str, list[float]]] = {"mean": {}, "low": {}, "high": {}}
+    for key in HISTORY_KEYS:
+        by_epoch = [[getattr(h, key)[e] for h in histories if h.epochs > e] for e in range(longest)]
+        curves["mean"][key] = [float(np.mean(v)) for v in by_epoch]
+        curves["low"][key] = [float(np.min(v)) for v in by_epoch]
+        curves["high"][key] = [float(np.max(v)) for v in by_epoch]
+    seeds_at = tuple(sum(h.epochs > e for h in histories) for e in range(longest))
+    return MeanHistory(*(History.from_mapping(curves[k]) for k in ("mean", "low", "high")), seeds_at)
 
 
 @dataclass
 class Group:
-    """Runs that differ only in seed."""
+    """Runs that differ only in seed: a configuration, the report's unit."""
 
     runs: list[Run]
 
     def __getitem__(self, key: str) -> Any:
         return self.runs[0][key]
 
+    def setting(self, key: str) -> Any:
+        return self.runs[0].setting(key)
+
     @property
     def multi_seed(self) -> bool:
         return len(self.runs) > 1
+
+    @property
+    def n(self) -> int:
+        return len(self.runs)
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -375,8 +444,55 @@ class Group:
     def seeds(self) -> list[int]:
         return [r.get("seed") for r in self.runs]
 
+    @property
+    def reference(self) -> dict[str, Any] | None:
+        return next((r.reference for r in self.runs if r.reference), None)
+
+    def values(self, metric: str) -> list[float]:
+        return [float(r[metric]) for r in self.runs if r.get(metric) is not None]
+
     def stats(self, metric: str) -> SeedStats:
-        return seed_stats(float(r[metric]) for r in self.runs)
+        return seed_stats(self.values(metric))
+
+    def has(self, metric: str) -> bool:
+        return bool(self.values(metric))
+
+    @cached_property
+    def curves(self) -> MeanHistory:
+        return mean_history([r.history for r in self.runs])
+
+    @cached_property
+    def fit(self) -> Fit:
+        """Fit diagnostics of the mean curves: the configuration's overfitting verdict."""
+        return diagnose(self.curves.mean)
+
+    @property
+    def agree(self) -> int:
+        """How many seeds, judged on their own curves, reach the configuration's verdict."""
+        return sum(r.fit.verdict == self.fit.verdict for r in self.runs)
+
+    @property
+    def best_epochs(self) -> list[int]:
+        return [r.fit.best_epoch for r in self.runs]
+
+    @property
+    def stopped(self) -> list[int | None]:
+        return [r.stopped_epoch for r in self.runs]
+
+    @cached_property
+    def confusion(self) -> np.ndarray | None:
+        """The confusion matrices of the seeds, summed (None when no seed saved predictions)."""
+        matrices = [r.predictions.confusion for r in self.runs if r.predictions is not None]
+        return np.sum(matrices, axis=0) if matrices else None
+
+    @property
+    def gallery_run(self) -> Run | None:
+        """The seed whose misclassified examples the report shows: the first one with predictions."""
+        return next((r for r in self.runs if r.predictions is not None), None)
+
+    @property
+    def confusion_seeds(self) -> int:
+        return sum(r.predictions is not None for r in self.runs)
 
 
 def group_runs(runs: Iterable[Run]) -> list[Group]:
@@ -390,26 +506,41 @@ def group_runs(runs: Iterable[Run]) -> list[Group]:
 # ----------------------------------------------------------------------------------------------- comparisons
 @dataclass(frozen=True)
 class Comparison:
-    """Ahead vs behind on one metric. status: 'clear' (beyond seed noise), 'noise' or 'single_seed'."""
+    """Ahead vs behind on one metric: the difference of their means and its Welch 95 % interval.
+
+    status: 'clear' (the interval excludes zero), 'noise' (it does not) or 'single_seed' (a side has one seed,
+    so no difference was tested)."""
 
     ahead: Group
     behind: Group
     metric: str
     diff: float  # ahead.mean - behind.mean (negative for losses)
-    half_width: float | None
+    interval: tuple[float, float] | None
     status: str
+
+    @property
+    def half_width(self) -> float | None:
+        return None if self.interval is None else (self.interval[1] - self.interval[0]) / 2
+
+    @property
+    def n(self) -> int:
+        """The seeds of the smaller side (what "with n seeds" refers to)."""
+        return min(self.ahead.n, self.behind.n)
+
+
+def versus(group: Group, baseline: Group, metric: str = "test_accuracy") -> Comparison:
+    """`group` against `baseline` as given (diff = group mean - baseline mean), with Welch's 95 % interval."""
+    va, vb = group.values(metric), baseline.values(metric)
+    interval = welch_interval(va, vb)
+    excludes_zero = interval is not None and (interval[0] > 0 or interval[1] < 0)
+    status = "single_seed" if interval is None else ("clear" if excludes_zero else "noise")
+    return Comparison(group, baseline, metric, float(np.mean(va) - np.mean(vb)), interval, status)
 
 
 def compare(a: Group, b: Group, metric: str) -> Comparison:
-    """Compare two configurations on a metric; a gap within the Welch 95 % interval is called noise, not a win."""
-    sa, sb = a.stats(metric), b.stats(metric)
-    higher = METRICS[metric]
-    if (sa.mean < sb.mean) == higher and sa.mean != sb.mean:
-        a, b, sa, sb = b, a, sb, sa
-    diff = sa.mean - sb.mean
-    hw = welch_half_width(sa, sb)
-    status = "single_seed" if hw is None else ("clear" if abs(diff) > hw else "noise")
-    return Comparison(a, b, metric, diff, hw, status)
+    """Compare two configurations on a metric, the better one ahead; an interval that holds zero is noise."""
+    ma, mb = a.stats(metric).mean, b.stats(metric).mean
+    return versus(b, a, metric) if (ma < mb) == METRICS[metric] and ma != mb else versus(a, b, metric)
 
 
 @dataclass(frozen=True)
@@ -423,7 +554,7 @@ class Ranking:
 
     @property
     def shared(self) -> dict[str, Any]:
-        return {k: self.groups[0][k] for k in CONFIG_KEYS if k != self.vary}
+        return {k: self.groups[0].setting(k) for k in CONFIG_KEYS if k != self.vary}
 
     @property
     def decided(self) -> bool:

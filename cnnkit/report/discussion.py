@@ -23,58 +23,59 @@ GAIN_THRESHOLD = 0.001  # best-epoch weights "beat" the final ones by at least 0
 
 @dataclass(frozen=True)
 class Published:
-    """A run beside its published figure; `comparable` only when it ran the published budget."""
+    """A configuration beside its published figure; `comparable` only when it ran the published budget."""
 
-    run: an.Run
+    group: an.Group
     ref: dict[str, Any]
     epochs: int | None
     batch: int
     comparable: bool
 
 
-def published(runs: Sequence[an.Run]) -> list[Published]:
+def published(groups: Sequence[an.Group]) -> list[Published]:
     out = []
-    for run in runs:
-        if not run.reference:
+    for group in groups:
+        ref = group.reference
+        if not ref:
             continue
-        ref = run.reference
-        epochs = ref.get("epochs") or PUBLISHED_EPOCHS.get(run["dataset"])
+        epochs = ref.get("epochs") or PUBLISHED_EPOCHS.get(group["dataset"])
         batch = int(ref.get("batch_size") or PUBLISHED_BATCH)
-        same = epochs == run.history.epochs and run.get("subset") in (None, 0) and run.get("batch_size") == batch
-        out.append(Published(run, ref, epochs, batch, bool(same)))
+        planned = group.runs[0].result.get("planned_epochs") or group.runs[0].history.epochs
+        same = epochs == planned and group.setting("subset") in (None, 0) and group.setting("batch_size") == batch
+        out.append(Published(group, ref, epochs, batch, bool(same)))
     return out
 
 
 @dataclass(frozen=True)
 class Overfit:
-    """A run that overfits: from which epoch, and the evidence."""
+    """A configuration that overfits (judged on its mean curves): from which epoch, and the evidence."""
 
-    run: an.Run
-    since: int  # first epoch after the lowest validation loss
+    group: an.Group
+    since: int  # first epoch after the lowest mean validation loss
     rise_rel: float
     acc_gap: float
 
 
-def overfitting(runs: Sequence[an.Run], verdict: str) -> list[Overfit]:
+def overfitting(groups: Sequence[an.Group], verdict: str) -> list[Overfit]:
     return [
-        Overfit(r, r.fit.best_epoch + 1, r.fit.val_loss_rise_rel, r.fit.final_acc_gap)
-        for r in runs
-        if r.fit.verdict == verdict
+        Overfit(g, g.fit.best_epoch + 1, g.fit.val_loss_rise_rel, g.fit.final_acc_gap)
+        for g in groups
+        if g.fit.verdict == verdict
     ]
 
 
 @dataclass(frozen=True)
 class Gain:
-    run: an.Run
-    gain: float  # best-epoch minus final test accuracy
+    group: an.Group
+    gain: float  # mean of best-epoch minus final test accuracy over the seeds
 
 
-def best_epoch_gains(runs: Sequence[an.Run]) -> list[Gain]:
-    """Runs whose best-epoch weights beat the final ones on test accuracy, largest gain first."""
+def best_epoch_gains(groups: Sequence[an.Group]) -> list[Gain]:
+    """Configurations whose best-epoch weights beat the final ones on mean test accuracy, largest gain first."""
     gains = [
-        Gain(r, float(r["best_test_accuracy"]) - float(r["test_accuracy"]))
-        for r in runs
-        if r.get("best_test_accuracy") is not None
+        Gain(g, g.stats("best_test_accuracy").mean - g.stats("test_accuracy").mean)
+        for g in groups
+        if g.has("best_test_accuracy")
     ]
     return sorted((g for g in gains if g.gain >= GAIN_THRESHOLD), key=lambda g: -g.gain)
 
@@ -154,14 +155,28 @@ def adadelta_vs_adam(groups: Sequence[an.Group]) -> list[Slow]:
             continue
         for fast in groups:
             if fast["optimizer"] == "adam" and [fast[k] for k in same] == [slow[k] for k in same]:
-                improving = any(an.still_improving(r.history.val_accuracy) for r in slow.runs)
+                improving = an.still_improving(slow.curves.mean.val_accuracy)
                 out.append(Slow(slow, fast, lr, improving))
     return out
 
 
-def best_per_dataset(runs: Sequence[an.Run]) -> dict[str, an.Run]:
-    datasets = dict.fromkeys(r["dataset"] for r in runs)
-    return {ds: max((r for r in runs if r["dataset"] == ds), key=lambda r: r["test_accuracy"]) for ds in datasets}
+def best_per_dataset(groups: Sequence[an.Group]) -> dict[str, an.Group]:
+    """The configuration with the highest mean final test accuracy on each dataset."""
+    datasets = dict.fromkeys(g["dataset"] for g in groups)
+    best = {}
+    for ds in datasets:
+        best[ds] = max((g for g in groups if g["dataset"] == ds), key=lambda g: g.stats("test_accuracy").mean)
+    return best
+
+
+def best_leads(groups: Sequence[an.Group]) -> list[an.Comparison]:
+    """On each dataset with several configurations: the best one against the runner-up (final test accuracy)."""
+    out = []
+    for ds in dict.fromkeys(g["dataset"] for g in groups):
+        ranked = sorted((g for g in groups if g["dataset"] == ds), key=lambda g: -g.stats("test_accuracy").mean)
+        if len(ranked) > 1:
+            out.append(an.compare(ranked[0], ranked[1], "test_accuracy"))
+    return out
 
 
 def slow_defaults_ranking(rankings: Sequence[an.Ranking], keras_defaults: bool) -> an.Ranking | None:

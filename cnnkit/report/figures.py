@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from cnnkit.report.analysis import History, best_epoch
+from cnnkit.report.analysis import History, MeanHistory, best_epoch
 
 STYLE = {
     "svg.hashsalt": "cnnkit",
@@ -137,18 +137,33 @@ def _curves(ax: Any, x: np.ndarray, series: Sequence[tuple[str, str, np.ndarray,
 
 
 @_memo
-def learning_curves(history: History, text: Mapping[str, str], prefix: str) -> str:
-    """Two panels, loss and accuracy (%), train vs validation by epoch, best epoch marked."""
+def learning_curves(curves: MeanHistory, text: Mapping[str, str], prefix: str) -> str:
+    """Two panels, loss and accuracy (%), train vs validation by epoch (the mean over seeds, with their
+    min-max band when there are several), the epoch of lowest mean validation loss marked."""
+    history = curves.mean
     x = np.arange(1, history.epochs + 1)
     best = best_epoch(history.val_loss)
+    several = max(curves.seeds_at) > 1
+
+    def band(key: str, scale: float) -> np.ndarray | None:
+        return np.array([getattr(curves.low, key), getattr(curves.high, key)]) * scale if several else None
 
     def paint(axes: Sequence[Any]) -> None:
-        pairs = ((history.train_loss, history.val_loss, 1.0), (history.train_accuracy, history.val_accuracy, 100.0))
-        for ax, (tr, va, scale), ylabel in zip(axes, pairs, (text["loss"], text["accuracy_pct"]), strict=True):
+        for ax, (kind, scale), ylabel in zip(
+            axes, (("loss", 1.0), ("accuracy", 100.0)), (text["loss"], text["accuracy_pct"]), strict=True
+        ):
             _curves(
                 ax,
                 x,
-                [(text["train"], TRAIN, np.array(tr) * scale, None), (text["val"], VAL, np.array(va) * scale, None)],
+                [
+                    (
+                        text["train"],
+                        TRAIN,
+                        np.array(getattr(history, f"train_{kind}")) * scale,
+                        band(f"train_{kind}", scale),
+                    ),
+                    (text["val"], VAL, np.array(getattr(history, f"val_{kind}")) * scale, band(f"val_{kind}", scale)),
+                ],
             )
             ax.axvline(best, color="0.4", ls=":", lw=1, label=text["best_epoch"])
             ax.set_xlabel(text["epoch"])
@@ -156,6 +171,38 @@ def learning_curves(history: History, text: Mapping[str, str], prefix: str) -> s
         axes[0].legend(loc="best", fontsize=7)
 
     return _draw((7.0, 2.5), 2, WIDE, paint, prefix)
+
+
+@_memo
+def factor_effect(
+    points: Sequence[tuple[float, float, float | None, float | None]],
+    references: Sequence[tuple[float, float, str]],
+    log: bool,
+    text: Mapping[str, str],
+    prefix: str,
+) -> str:
+    """Final test accuracy (%) against a numeric factor: the mean of each value with its 95 % interval as an
+    error bar (a plain point for one seed), published figures as stars, a log axis where the values span decades."""
+
+    def paint(axes: Sequence[Any]) -> None:
+        ax = axes[0]
+        xs = np.array([p[0] for p in points], dtype=float)
+        ys = np.array([p[1] for p in points]) * 100
+        low = np.array([p[1] - p[2] if p[2] is not None else p[1] for p in points]) * 100
+        high = np.array([p[1] + p[2] if p[2] is not None else p[1] for p in points]) * 100
+        ax.errorbar(xs, ys, yerr=[ys - low, high - ys], color=VAL, marker="o", ms=4, lw=1.4, capsize=3,
+                    label=text["mean_ci"])  # fmt: skip
+        for x, acc, label in references:
+            ax.plot([x], [acc * 100], marker="*", ms=9, color="0.2", ls="none", label=label)
+        if log:
+            ax.set_xscale("log")
+        ax.set_xticks(xs, [f"{x:g}" for x in xs])
+        ax.minorticks_off()
+        ax.set_xlabel(text["factor"])
+        ax.set_ylabel(text["test_accuracy_pct"])
+        ax.legend(loc="best", fontsize=7)
+
+    return _draw((4.6, 2.6), 1, {"left": 0.14, "right": 0.98, "bottom": 0.18, "top": 0.97}, paint, prefix)
 
 
 @_memo

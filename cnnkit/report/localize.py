@@ -1,15 +1,17 @@
 """The report's locale: numbers, percentages and dates by Babel (CLDR), plurals by gettext catalogs.
 
-Words live in templates/i18n/<lang>.toml; sentences whose wording depends on a count are gettext messages
-(English msgids in the templates, translated in templates/i18n/<lang>.po and chosen with `ngettext` under the
-language's CLDR plural rule).
+Every word is a gettext message with its English text as msgid: the report's words in cnnkit.report.words (each
+with its key path as msgctxt), the sentences whose wording depends on a count in the templates and phrasing.py
+(chosen with `ngettext` under the language's CLDR plural rule). templates/i18n/<lang>.po translates them all.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import gettext
 import io
+import re
 from datetime import datetime
 from functools import cached_property
 from importlib import resources
@@ -19,6 +21,9 @@ from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_decimal
 from markupsafe import Markup
+
+# A setting named by its lower-case abbreviation and value ("lr 0.1") starts a sentence as it is.
+SETTING_ABBREVIATION = re.compile(r"[a-z]{1,3} [\d.,]")
 
 
 class Formatter:
@@ -79,7 +84,8 @@ class Formatter:
     def value(self, x: float) -> str:
         """A hyperparameter: short decimal form, scientific below 1e-3 (1e-07)."""
         if x != 0 and abs(x) < 1e-3:
-            return f"{x:g}"
+            short = f"{x:g}"  # 1e-07 stays scientific; 0.0005 takes the locale's decimal mark
+            return short if "e" in short else format_decimal(x, format="0.######", locale=self.locale)
         return format_decimal(x, locale=self.locale)
 
     def seconds(self, x: float, decimals: int = 1) -> str:
@@ -89,6 +95,7 @@ class Formatter:
         return format_date(d, "long", locale=self.locale)
 
 
+@functools.lru_cache(maxsize=8)
 def translations(lang: str, package: str) -> gettext.NullTranslations:
     """The gettext catalog of `lang` (i18n/<lang>.po compiled in memory); English uses the msgids themselves."""
     from babel.messages.mofile import write_mo
@@ -108,7 +115,7 @@ def translations(lang: str, package: str) -> gettext.NullTranslations:
 def capfirst(text: str) -> str:
     """Sentence case: the first letter upper case, the rest as written; an identifier (net_1) is left as it is."""
     plain = str(text)
-    if "_" in plain.split(" ", 1)[0]:  # a registry name such as fashion_mnist keeps its spelling
+    if "_" in plain.split(" ", 1)[0] or SETTING_ABBREVIATION.match(plain):  # fashion_mnist, lr 0.1 keep their spelling
         return text
     out = plain[:1].upper() + plain[1:]
     return Markup(out) if isinstance(text, Markup) else out

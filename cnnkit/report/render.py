@@ -17,16 +17,13 @@ from cnnkit.errors import UsageError
 from cnnkit.report import analysis as an
 from cnnkit.report import citations as cite
 from cnnkit.report import discussion as ds
+from cnnkit.report import factors as fc
 from cnnkit.report import figures as fg
 from cnnkit.report import phrasing
 from cnnkit.report.localize import Formatter, capfirst, translations
 from cnnkit.report.netinfo import net_infos, reader
+from cnnkit.report.words import WORDS
 from cnnkit.storage.atomic import write_bytes_atomic
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 FORMATS = ("html", "pdf")
 TEMPLATES = "cnnkit_templates"
@@ -34,17 +31,28 @@ TEMPLATES = "cnnkit_templates"
 
 # ----------------------------------------------------------------------------------------------- inputs
 def languages() -> list[str]:
-    """Report languages available (one TOML file of texts each)."""
+    """Report languages available: English (the messages themselves) and one gettext catalog per language."""
     folder = resources.files(TEMPLATES) / "i18n"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return sorted({"en", *(p.name[:-3] for p in folder.iterdir() if p.name.endswith(".po"))})
 
 
 def load_text(lang: str) -> dict[str, Any]:
-    """All words of the report in one language."""
+    """All words of the report (cnnkit.report.words) in one language, from its gettext catalog."""
     valid = languages()
     if lang not in valid:
         raise UsageError(f"unknown report language {lang!r}; valid: {', '.join(valid)}")
-    return tomllib.loads((resources.files(TEMPLATES) / "i18n" / f"{lang}.toml").read_text(encoding="utf-8"))
+    tr = translations(lang, TEMPLATES)
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, tuple):
+            return tr.pgettext(*node)
+        if isinstance(node, dict):
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(WORDS)
 
 
 def check_formats(formats: str | Iterable[str]) -> list[str]:
@@ -70,17 +78,40 @@ def report_date(study: an.Study) -> datetime:
 
 
 # ----------------------------------------------------------------------------------------------- context
-def _figures(study: an.Study, text: dict[str, Any]) -> dict[str, Any]:
+def _figures(groups: Sequence[an.Group], text: dict[str, Any]) -> dict[str, Any]:
+    """Per configuration (index i of `groups`): mean learning curves, the confusion matrix summed over its seeds
+    with per-class accuracy, and the misclassified examples of one seed."""
     words = text["figure_words"]
-    lc, cm, tiles, per_class = {}, {}, {}, {}
-    for i, run in enumerate(study.runs):
-        lc[run.dir] = fg.learning_curves(run.history, words, f"lc{i}")
-        pred = run.predictions
-        if pred is not None:
-            cm[run.dir] = fg.confusion_heatmap(pred.confusion, pred.class_names, words, f"cm{i}")
-            per_class[run.dir] = list(zip(pred.class_names, an.per_class_accuracy(pred.confusion), strict=True))
-            tiles[run.dir] = fg.misclassified_tiles(pred.images, pred.images_true, pred.images_pred, pred.class_names)
+    lc, cm, tiles, per_class = [], [], [], []
+    for i, group in enumerate(groups):
+        lc.append(fg.learning_curves(group.curves, words, f"lc{i}"))
+        confusion, shown = group.confusion, group.gallery_run
+        pred = shown.predictions if shown is not None else None
+        if confusion is None or pred is None:
+            for missing in (cm, per_class, tiles):
+                missing.append(None)
+            continue
+        names = [text["classes"].get(c, c) for c in pred.class_names]  # built-in datasets' classes, translated
+        cm.append(fg.confusion_heatmap(confusion, names, words, f"cm{i}"))
+        per_class.append(list(zip(names, an.per_class_accuracy(confusion), strict=True)))
+        tiles.append(fg.misclassified_tiles(pred.images, pred.images_true, pred.images_pred, names))
     return {"lc": lc, "cm": cm, "tiles": tiles, "per_class": per_class}
+
+
+def _factor_figure(factor: fc.Factor | None, text: dict[str, Any]) -> str | None:
+    """Final test accuracy against a numeric factor, with the published figures where configurations have one."""
+    if factor is None or not factor.numeric:
+        return None
+    points = []
+    for value, group in zip(factor.values, factor.groups, strict=True):
+        s = group.stats("test_accuracy")
+        points.append((float(value), s.mean, s.half_width))
+    refs = [
+        (float(fc.factor_value(g, factor.key)), float(g.reference["test_accuracy"]), text["figure_words"]["published"])
+        for g in factor.references
+    ]
+    words = {**text["figure_words"], "factor": capfirst(text["factor_axis"].get(factor.key, factor.key))}
+    return fg.factor_effect(points, refs, factor.log, words, "fx")
 
 
 def _optimizer_figures(rankings: Sequence[an.Ranking], text: dict[str, Any]) -> list[dict[str, Any]]:
@@ -90,6 +121,15 @@ def _optimizer_figures(rankings: Sequence[an.Ranking], text: dict[str, Any]) -> 
         series = [(names.get(g["optimizer"], g["optimizer"]), [r.history for r in g.runs]) for g in rk.groups]
         out.append({"ranking": rk, "svg": fg.optimizer_comparison(series, text["figure_words"], f"oc{i}")})
     return out
+
+
+def _tail_keys(groups: Sequence[an.Group]) -> list[str]:
+    """Settings a configuration's label must name: those that vary where dataset, network and optimizer alone
+    do not tell the configurations apart (an lr grid, levers); none for the assignment."""
+    named = {tuple(g[k] for k in ("dataset", "architecture", "optimizer")) for g in groups}
+    if len(named) == len(groups):
+        return []
+    return [k for k in fc.varying(groups) if k not in ("dataset", "architecture", "optimizer")]
 
 
 def _present(study: an.Study, pool_vs_stride: bool) -> set[str]:
@@ -114,9 +154,10 @@ def build_context(study: an.Study, text: dict[str, Any], lang: str, registries: 
         env = {k: run.config.get(k) for k in ("device", "platform", "versions", "trainer")}
         envs.setdefault(repr(sorted(env.items(), key=str)), {**env, "runs": []})["runs"].append(run)
     tr = translations(lang, TEMPLATES)
-    helpers = phrasing.helpers(text, fmt, tr, seeds_of, registries, lang)
+    helpers = phrasing.helpers(text, fmt, tr, seeds_of, registries, lang, _tail_keys(groups))
+    factor, ablation = fc.single_factor(groups), fc.ablation(groups)
     slow_fast = ds.adadelta_vs_adam(groups)
-    references = [r for r in study.runs if r.reference]
+    references = [g for g in groups if g.reference]
     readers = {
         kind: {name: reader(registries, f"{kind}s", name) for name in dict.fromkeys(r[kind] for r in study.runs)}
         for kind in ("dataset", "architecture")
@@ -127,7 +168,7 @@ def build_context(study: an.Study, text: dict[str, Any], lang: str, registries: 
         *(helpers["nm"](k, r[k]) for r in study.runs for k in ("architecture", "dataset", "optimizer")),
     ]
     citations = [info.citation for table in readers.values() for info in table.values()]
-    found = ds.published(study.runs)
+    found = ds.published(groups)
     keras_defaults = any(r["preset"] == "keras" and r["optimizer"] in ("adadelta", "adagrad") for r in study.runs)
     ctx = {
         **helpers,
@@ -152,18 +193,23 @@ def build_context(study: an.Study, text: dict[str, Any], lang: str, registries: 
         "opt_families": list(zip(rank[("optimizer", "test_accuracy")], rank[("optimizer", "test_loss")], strict=True)),
         "keras_defaults": keras_defaults,
         "why_ranking": ds.slow_defaults_ranking(rank[("optimizer", "test_accuracy")], keras_defaults),
-        "verdicts": {v: [r for r in study.runs if r.fit.verdict == v] for v in an.VERDICTS},
-        "overfits": {v: ds.overfitting(study.runs, v) for v in ("strong", "mild")},
-        "gains": ds.best_epoch_gains(study.runs),
+        "verdicts": {v: [g for g in groups if g.fit.verdict == v] for v in an.VERDICTS},
+        "overfits": {v: ds.overfitting(groups, v) for v in ("strong", "mild")},
+        "gains": ds.best_epoch_gains(groups),
+        "factor": factor,
+        "factor_fig": _factor_figure(factor, text),
+        "ablation": ablation,
+        "levers": [g for g in groups if fc.levers_of(g)],
         "min_epochs": an.MIN_VERDICT_EPOCHS,
         "datasets": {r["dataset"]: r.config.get("data") or {} for r in study.runs},
         "envs": list(envs.values()),
         "references": references,
         "published": found,
-        "published_of": {p.run.dir: p for p in found},
+        "published_for": lambda g: next((p for p in found if p.group is g), None),
         "bibliography": cite.references(_present(study, pool_vs_stride), citations),
-        "best_by_dataset": ds.best_per_dataset(study.runs),
-        "fig": _figures(study, text),
+        "best_by_dataset": ds.best_per_dataset(groups),
+        "best_leads": ds.best_leads(groups),
+        "fig": _figures(groups, text),
         "rule": {
             "strong_rise": an.STRONG_VAL_LOSS_RISE,
             "strong_gap": an.STRONG_ACC_GAP,

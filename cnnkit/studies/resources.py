@@ -9,6 +9,7 @@ from cnnkit.errors import UsageError
 
 JOB_MEMORY_BYTES = 2 << 30  # peak RSS of one CIFAR-10 job process with torch + lightning, rounded up
 JOBS_PER_GPU = 4  # small runs leave a GPU mostly idle; benchmarks/gpu_check.sh times the choice
+EXECUTORS = ("local", "ray")
 
 
 def usable_cores() -> int:
@@ -56,6 +57,23 @@ def parse_jobs(text: str) -> int | None:
     if not text.isdigit() or int(text) < 1:
         raise UsageError(f"--jobs must be an integer of at least 1 or 'auto', got '{text}'")
     return int(text)
+
+
+def resolve_jobs(jobs: int | str | None, executor: str = "local") -> int | None:
+    """--jobs as given (N, 'auto' or unset) as `execute_planned` takes it: N, or None for auto (also when unset:
+    studies run side by side unless told otherwise)."""
+    if jobs is None:
+        return None
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, str)):
+        raise UsageError(f"--jobs must be an integer of at least 1 or 'auto', got {jobs!r}")
+    return parse_jobs(str(jobs))
+
+
+def check_executor(executor: str, ray_address: str | None = None) -> None:
+    if executor not in EXECUTORS:
+        raise UsageError(f"unknown executor '{executor}' (choose from: {', '.join(EXECUTORS)})")
+    if ray_address and executor != "ray":
+        raise UsageError("--ray-address needs --executor ray")
 
 
 def one_device_each(options: Any) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 import tomllib
 
 from cnnkit.errors import UsageError
+from cnnkit.training.config import Levers, settings_record
 
 RUN_KEYS = {
     "dataset": str,
@@ -40,7 +41,7 @@ TOP_KEYS = {"name", "description", "defaults", "runs"}
 
 
 @dataclass(frozen=True)
-class RunSpec:
+class RunSpec(Levers):
     """One configuration of a study, run once per seed. `reference`: published figures it reproduces."""
 
     dataset: str
@@ -53,12 +54,6 @@ class RunSpec:
     preset: str = "keras"
     lr: float | None = None
     subset: int | None = None
-    augment: tuple[str, ...] = ()
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    lr_schedule: str | None = None
-    early_stopping: int | None = None
-    label: str | None = None
     reference: Mapping[str, Any] | None = None
 
 
@@ -140,6 +135,17 @@ def load_study_file(path: str | Path) -> Study:
     if not isinstance(description, str):
         raise fail("'description' must be text", "description")
     return Study(name, tuple(specs), description, source=str(path))
+
+
+def resolve_study(study: str | Path | Study, registries: Any) -> Study:
+    """A Study object as it is; a name ending in .toml or holding a path separator read as a study file; any other
+    name looked up among the registered studies (an unknown one is a UsageError listing them)."""
+    if isinstance(study, Study):
+        return study
+    name = os.fspath(study)
+    if name.endswith(".toml") or os.path.sep in name:
+        return load_study_file(name)
+    return registries.studies.get(name)
 
 
 def _check_table(table: dict[str, Any], where: str, fail: Any) -> None:
@@ -227,7 +233,7 @@ def manifest(study: Study, planned: list[tuple[Any, RunSpec]]) -> dict[str, Any]
         "runs": [
             {
                 "dir": config.dir_name,
-                **{f.name: getattr(config, f.name) for f in fields(config)},
+                **settings_record(config),
                 "reference": dict(spec.reference) if spec.reference else None,
             }
             for config, spec in planned

@@ -24,8 +24,23 @@ if TYPE_CHECKING:
 LABEL_PATTERN = re.compile(r"[A-Za-z0-9_.+-]+")
 
 
+@dataclass(frozen=True, kw_only=True)
+class Levers:
+    """What a run may try against overfitting, all off by default; keyword-only, shared by RunConfig and RunSpec.
+
+    `label`, when set, names the run's directory in place of its settings.
+    """
+
+    augment: tuple[str, ...] = ()
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    lr_schedule: str | None = None
+    early_stopping: int | None = None
+    label: str | None = None
+
+
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(Levers):
     """The settings that determine a run's numbers (and name its directory). The levers are off by default."""
 
     dataset: str
@@ -38,12 +53,6 @@ class RunConfig:
     val_split: float = 0.2
     subset: int | None = None
     lr: float | None = None
-    augment: tuple[str, ...] = ()
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    lr_schedule: str | None = None
-    early_stopping: int | None = None
-    label: str | None = None
 
     @property
     def dir_name(self) -> str:
@@ -90,13 +99,19 @@ class RunConfig:
 
     def differences_from(self, stored: Mapping[str, Any]) -> list[str]:
         """What a stored `run` record (config.json) sets otherwise; keys it lacks (older files) count as defaults."""
-        mine = json.loads(json.dumps(asdict(self)))
-        defaults = json.loads(json.dumps(asdict(RunConfig("", ""))))
+        mine, defaults = settings_record(self), settings_record(RunConfig("", ""))
         return [
             f"{key} {stored.get(key, defaults[key])!r} there vs {value!r} now"
             for key, value in mine.items()
             if stored.get(key, defaults[key]) != value
         ]
+
+
+def settings_record(config: RunConfig) -> dict[str, Any]:
+    """The settings as plain JSON data, the run's own first and the levers after them (config.json, result.json)."""
+    record = json.loads(json.dumps(asdict(config)))
+    levers = [f.name for f in fields(Levers)]
+    return {**{k: v for k, v in record.items() if k not in levers}, **{k: record[k] for k in levers}}
 
 
 def _is_int(value: Any) -> bool:

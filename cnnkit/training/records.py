@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 import platform
 import socket
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnkit.nets.presets import INIT_DESCRIPTION
 from cnnkit.storage.atomic import write_atomic
 from cnnkit.storage.locks import command_pid
+from cnnkit.training.config import settings_record
 
 if TYPE_CHECKING:
     from cnnkit.nets.summary import ModelSummary
@@ -35,8 +35,8 @@ def config_record(
 
     return {
         "study": study,
-        "run": asdict(config),
-        **asdict(config),
+        "run": settings_record(config),
+        **settings_record(config),
         "optimizer_hparams": hyperparameters,
         "init": INIT_DESCRIPTION[config.preset],
         "data": {
@@ -80,7 +80,7 @@ def result_record(
     train_seconds = float(sum(epoch_log.epoch_seconds))
     trained_images = datamodule.split_sizes()["train"] * len(epoch_log.epoch_seconds)
     return {
-        **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items() if k != "lr"},
+        **{k: v for k, v in settings_record(config).items() if k != "lr"},
         "lr": hyperparameters.get("lr"),
         "params": model.counts.params,
         "test_loss": final["test_loss"],

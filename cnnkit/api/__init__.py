@@ -1,0 +1,150 @@
+"""The Python API: `run`, `run_study` and `load_study` for notebooks and scripts.
+
+A thin layer beside the CLI: it builds the same RunConfig and TrainerOptions (cnnkit.training.settings), resolves
+studies the same way (cnnkit.studies.study.resolve_study) and trains through the same functions (runner.execute,
+studies.study.run_study), so finished runs are skipped, unfinished ones resume, locks are honoured and the numbers
+are the CLI's. Errors are cnnkit's exceptions with the CLI's messages; nothing here calls sys.exit.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cnnkit.api.results import RunResult, StudyResult
+from cnnkit.errors import CnnkitError, RunError, UsageError
+
+__all__ = ["RunResult", "StudyResult", "load_study", "run", "run_study"]
+
+PathLike = str | os.PathLike[str]
+
+
+@contextmanager
+def _as_cnnkit_errors() -> Iterator[None]:
+    """Runtime failures the CLI reports in one line (a run another process trains, a full disk) as RunError."""
+    from cnnkit.failures import known_failure
+
+    try:
+        yield
+    except CnnkitError:
+        raise
+    except Exception as exc:
+        known = known_failure(exc)
+        if known is None:
+            raise
+        raise RunError(known) from exc
+
+
+def run(
+    dataset: str,
+    architecture: str,
+    *,
+    optimizer: str = "adam",
+    epochs: int = 10,
+    subset: int | None = None,
+    seed: int = 0,
+    out: PathLike = "runs",
+    data_dir: PathLike | None = None,
+    fresh: bool = False,
+    **settings: Any,
+) -> RunResult:
+    """Train one run, as `cnnkit run DATASET ARCH ...` does, into OUT/single/<run name>/; its figures.
+
+    `settings`: any other run setting (preset, batch_size, val_split, lr and the training levers) or trainer option
+    (accelerator, devices, precision, quiet, verbose, logger, ...); an unknown name is a UsageError listing them.
+    A finished run is read back rather than trained again (unless `fresh`); an unfinished one resumes.
+    """
+    from cnnkit.training.runner import execute
+    from cnnkit.training.settings import run_config, split_settings, trainer_options
+
+    run_settings, trainer = split_settings(settings)
+    config = run_config(
+        dataset, architecture, optimizer=optimizer, epochs=epochs, subset=subset, seed=seed, **run_settings
+    )
+    options = trainer_options(data_dir=_text(data_dir), **trainer)
+    with _as_cnnkit_errors():
+        outcome = execute(config, options, Path(out), fresh=fresh)
+    return RunResult.from_dir(outcome.run_dir, skipped=outcome.skipped)
+
+
+def run_study(
+    study: Any,
+    *,
+    epochs: int | None = None,
+    subset: int | None = None,
+    seeds: int | Sequence[int] | None = None,
+    jobs: int | str = 1,
+    out: PathLike = "runs",
+    data_dir: PathLike | None = None,
+    fresh: bool = False,
+    executor: str = "local",
+    ray_address: str | None = None,
+    **options: Any,
+) -> StudyResult:
+    """Run every run of a study, as `cnnkit run --study` does, into OUT/<study name>/; its results.
+
+    `study`: a registered name, a path to a TOML file, or a `cnnkit.Study`. `epochs`/`subset` override every run's;
+    `seeds`: a count N (seeds 0..N-1) or a list of seeds. `jobs`: runs at once (N or 'auto'). `options`: trainer
+    options (accelerator, quiet, verbose, logger, ...). No report is written: call `.report()` on the result.
+    """
+    from cnnkit.plugins import get_registries
+    from cnnkit.studies.resources import check_executor, resolve_jobs
+    from cnnkit.studies.study import resolve_study
+    from cnnkit.studies.study import run_study as train_study
+    from cnnkit.training.settings import trainer_options
+
+    for name, value in (("epochs", epochs), ("subset", subset)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise UsageError(f"{name} must be a positive integer or None, got {value!r}")
+    registries = get_registries()
+    resolved = resolve_study(study, registries)
+    trainer = trainer_options(data_dir=_text(data_dir), **options)
+    check_executor(executor, ray_address)
+    with _as_cnnkit_errors():
+        train_study(
+            resolved,
+            trainer,
+            Path(out),
+            fresh=fresh,
+            epochs=epochs,
+            subset=subset,
+            seeds=_seed_list(seeds),
+            registries=registries,
+            jobs=resolve_jobs(jobs, executor),
+            executor=executor,
+            ray_address=ray_address,
+        )
+    return StudyResult.load(Path(out) / resolved.name)
+
+
+def load_study(path: PathLike) -> StudyResult:
+    """The finished runs of a study directory (e.g. runs/assignment), with `.missing` naming unfinished ones.
+
+    A partial study loads with a warning saying which runs are missing; a directory that is not a study is a
+    UsageError.
+    """
+    result = StudyResult.load(Path(path))
+    if result.missing:
+        warnings.warn(result.missing_note(), stacklevel=2)
+    return result
+
+
+def _seed_list(seeds: int | Sequence[int] | None) -> list[int] | None:
+    if seeds is None:
+        return None
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise UsageError(f"seeds must be a count of at least 1 or a list of seeds, got {seeds}")
+        return list(range(seeds))
+    listed = list(seeds)
+    if not listed or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in listed):
+        raise UsageError(f"seeds must be a count or a non-empty list of integers >= 0, got {seeds!r}")
+    return listed
+
+
+def _text(path: PathLike | None) -> str | None:
+    return None if path is None else os.fspath(path)

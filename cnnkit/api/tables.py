@@ -1,0 +1,116 @@
+"""A study's runs as plain rows: settings and figures per run, curves per epoch, mean ± sd per configuration.
+
+Pure Python over the result files (no pandas here): `results.StudyResult` turns the rows into DataFrames.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from cnnkit.report.analysis import seed_stats
+from cnnkit.training.settings import config_names, default_of
+
+FIGURES = (
+    "test_accuracy",
+    "test_loss",
+    "best_epoch",
+    "best_test_accuracy",
+    "best_test_loss",
+    "stopped_epoch",
+    "params",
+    "train_seconds",
+    "images_per_second",
+)
+SUMMARY_METRICS = ("test_accuracy", "test_loss", "best_test_accuracy", "best_test_loss")
+CURVE_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+
+
+def _cell(value: Any) -> Any:
+    """A setting as a table cell: a list (augment) as 'flip+crop', hashable for grouping."""
+    if isinstance(value, (list, tuple)):
+        return "+".join(str(v) for v in value)
+    return value
+
+
+def run_settings(config: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, Any]:
+    """Every RunConfig setting of a run (a key its files lack: the default); lr as used (the preset's when unset)."""
+    stored = config.get("run") or config
+    settings = {}
+    for name in config_names():
+        for source in (stored, config, result):
+            if name in source:
+                settings[name] = _cell(source[name])
+                break
+        else:
+            settings[name] = _cell(default_of(name))
+    if settings.get("lr") is None:
+        settings["lr"] = result.get("lr")
+    return settings
+
+
+def run_figures(result: Mapping[str, Any]) -> dict[str, Any]:
+    figures = {name: result.get(name) for name in FIGURES}
+    if figures["stopped_epoch"] is None:  # results written before early stopping existed trained every epoch
+        figures["stopped_epoch"] = len((result.get("history") or {}).get("val_loss") or []) or result.get("epochs")
+    return figures
+
+
+def per_epoch(run_dir: Path, history: Mapping[str, Sequence[float]]) -> dict[str, list[float]]:
+    """The run's curves: result.json's history, plus any further per-epoch column of metrics.csv (e.g. lr)."""
+    curves = {key: list(values) for key, values in history.items() if isinstance(values, list)}
+    epochs = len(curves.get("val_loss", []))
+    try:
+        with (run_dir / "metrics.csv").open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError:
+        rows = []
+    if rows and len(rows) == epochs:
+        for column in rows[0]:
+            if column != "epoch" and column not in curves:
+                curves[column] = [_number(row.get(column)) for row in rows]
+    return curves
+
+
+def _number(text: str | None) -> float:
+    try:
+        return float(text) if text not in (None, "") else math.nan
+    except ValueError:
+        return math.nan
+
+
+def configuration(settings: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What makes runs the same configuration: every setting but the seed."""
+    return tuple(value for name, value in settings.items() if name != "seed")
+
+
+def summary_rows(runs: Iterable[tuple[dict[str, Any], Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per configuration (settings, figures): its settings but the seed, n, seeds, mean and sd of each
+    metric over the seeds (sd NaN for one seed), in order of first appearance."""
+    groups: dict[tuple[Any, ...], list[tuple[dict[str, Any], Mapping[str, Any]]]] = {}
+    for settings, figures in runs:
+        groups.setdefault(configuration(settings), []).append((settings, figures))
+    rows = []
+    for members in groups.values():
+        row = {name: value for name, value in members[0][0].items() if name != "seed"}
+        row["n"] = len(members)
+        row["seeds"] = ",".join(str(settings["seed"]) for settings, _ in members)
+        for metric in SUMMARY_METRICS:
+            stats = seed_stats(float(figures[metric]) for _, figures in members)
+            row[f"{metric}_mean"] = stats.mean
+            row[f"{metric}_sd"] = stats.std if stats.std is not None else math.nan
+        rows.append(row)
+    return rows
+
+
+def varying(rows: Sequence[Mapping[str, Any]], names: Iterable[str]) -> list[str]:
+    """The names whose value differs between rows (what tells configurations apart)."""
+    return [name for name in names if len({repr(row.get(name)) for row in rows}) > 1]
+
+
+def mean_sd(mean: float, sd: float) -> str:
+    """`0.9874 ± 0.0012`, or `0.9874` for a single seed."""
+    return f"{mean:.4f}" if math.isnan(sd) else f"{mean:.4f} ± {sd:.4f}"

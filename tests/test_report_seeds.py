@@ -1,0 +1,133 @@
+"""Reports of studies with seeds and factors: the configuration is the unit, and statistics decide every claim."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from report_fixtures import ADADELTA_LR_RUNS, ASSIGNMENT_RUNS, CIFAR10_LEVERS_RUNS, make_study
+from test_report import prose
+
+from cnnkit.report import analysis as an
+from cnnkit.report.localize import Formatter
+from cnnkit.report.render import render_report
+
+NETS = [("mnist", "pooling_cnn", "adam", 3, None), ("mnist", "strided_cnn", "adam", 3, None)]
+OPTIMIZERS = [("mnist", "pooling_cnn", "adadelta", 3, None), ("mnist", "pooling_cnn", "adam", 3, None)]
+WORDS = {
+    "en": {
+        "better": "did better than", "apart": "cannot be told apart with 3 seeds",
+        "untested": "no difference", "summed": "summed over its 3 seeds", "lr": "learning rate",
+        "decoupled": "decoupled, as Keras' optimizers apply it", "stopped": "stopped at epoch",
+    },
+    "es": {
+        "better": "fue mejor que", "apart": "no se pueden distinguir con 3 semillas",
+        "untested": "se contrastó ninguna diferencia", "summed": "sumada sobre sus 3 semillas",
+        "lr": "tasa de aprendizaje", "decoupled": "desacoplado, como lo aplican los optimizadores de Keras",
+        "stopped": "se detuvo en la época",
+    },
+}  # fmt: skip
+
+
+def render(root: Path, lang: str) -> str:
+    return render_report(root, formats=["html"], lang=lang)[0].read_text(encoding="utf-8")
+
+
+def read(text: str) -> str:
+    """A number as prose() gives it: every space (no-break ones too) as one plain space."""
+    return re.sub(r"\s+", " ", text)
+
+
+def mean_ci(fmt: Formatter, group: an.Group) -> str:
+    s = group.stats("test_accuracy")
+    return read(f"{fmt.pct(s.mean)} ± {fmt.pp(s.half_width)}")
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+@pytest.mark.parametrize("runs", [NETS, OPTIMIZERS], ids=["within-noise", "clear"])
+def test_two_configurations_three_seeds(tmp_path, lang, runs):
+    """The issue's study: 2 configurations x 3 seeds. Means with intervals, one verdict said alike everywhere."""
+    root = make_study(tmp_path / "s", runs=runs, seeds=3, subset=2000, name="seeds")
+    html, fmt, words = render(root, lang), Formatter(lang), WORDS[lang]
+    a, b = an.load_study(root).groups
+    c = an.compare(a, b, "test_accuracy")
+    abstract, discussion, conclusions = (prose(html, s) for s in ("abstract", "discussion", "conclusions"))
+    best = c.ahead
+    assert mean_ci(fmt, best) in abstract  # the best configuration's mean and interval, not its best seed
+    for run in best.runs:
+        assert read(fmt.pct(run["test_accuracy"])) not in abstract + conclusions
+    said = "better" if c.status == "clear" else "apart"
+    unsaid = "apart" if said == "better" else "better"
+    for text in (abstract, discussion, conclusions):
+        assert words[said] in text and words[unsaid] not in text
+    diff = f"{fmt.num(100 * abs(c.diff))} pp"
+    assert diff in discussion and diff in conclusions  # the Conclusions repeat the Discussion's difference
+    # one figure per configuration, confusion summed over the seeds, one verdict per configuration
+    assert len(re.findall(r'<figure class="curves" id="curves-\d"', html)) == 2
+    assert html.count('<figure class="cm"') == 2 and html.count(words["summed"]) == 2
+    overfit = re.search(r'<table class="overfit">.*?</table>', html, re.S).group(0)
+    assert overfit.count('class="verdict ') == 2 and re.search(r">3 / 3<|>[0-3] / 3<", overfit)
+    # the six seeds: in one appendix table, by name
+    appendix = re.search(r'<section id="appendix">.*?</section>', html, re.S).group(0)
+    assert len(re.findall(r'<td class="label">[^<]*· (seed|semilla) \d</td>', appendix)) == 6
+    assert len(re.findall(r'<td class="label">[^<]*· (seed|semilla) \d</td>', html)) == 6
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_single_seed_configuration_says_so_and_tests_nothing(tmp_path, lang):
+    root = make_study(tmp_path / "s", runs=OPTIMIZERS, seeds=1, subset=2000)
+    html, words = render(root, lang), WORDS[lang]
+    text = prose(html, "abstract", "discussion", "conclusions")
+    assert words["untested"] in text and words["better"] not in text and words["apart"] not in text
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_lr_grid_names_its_factor_and_draws_it(tmp_path, lang):
+    runs = [(*run[:5], run[5]) for run in ADADELTA_LR_RUNS]
+    root = make_study(tmp_path / "adadelta-lr", runs=runs, seeds=2, name="adadelta-lr")
+    html, fmt, words = render(root, lang), Formatter(lang), WORDS[lang]
+    assert words["lr"] in prose(html, "introduction") and words["lr"] in prose(html, "discussion")
+    assert 'id="factor-figure"' in html and "<svg" in html.split('id="factor-figure"')[1][:200]
+    assert {"en": "logarithmic axis", "es": "eje logarítmico"}[lang] in html
+    discussion, conclusions = prose(html, "discussion"), prose(html, "conclusions")
+    study = an.load_study(root)
+    for group in study.groups:  # net_2's accuracy at each lr, mean ± interval, in both closing sections
+        assert mean_ci(fmt, group) in discussion and mean_ci(fmt, group) in conclusions
+    published = read(f"{fmt.pct(0.8735)} {'published at' if lang == 'en' else 'publicada con'} lr {fmt.value(0.001)}")
+    assert published in discussion and published in conclusions
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_levers_ablation_table_and_gain(tmp_path, lang):
+    root = make_study(tmp_path / "cifar10-levers", runs=CIFAR10_LEVERS_RUNS, name="cifar10-levers")
+    html, fmt, words = render(root, lang), Formatter(lang), WORDS[lang]
+    table = re.search(r'<table class="ablation">.*?</table>', html, re.S)
+    assert table and table.group(0).count("<tr>") == 1 + 6  # header, baseline, four levers, all together
+    groups = an.load_study(root).groups
+    base, best = groups[0], max(groups, key=lambda g: g["test_accuracy"])
+    gain = f"{fmt.num(100 * (best['test_accuracy'] - base['test_accuracy']), signed=True)} pp"
+    for section in ("abstract", "discussion", "conclusions"):
+        assert gain in prose(html, section)
+    assert words["untested"] in prose(html, "conclusions")  # one seed per setting
+    assert words["decoupled"] in prose(html, "methods")
+    assert 'href="#curves-' in html  # the lever that ends overfitting, with its curves as evidence
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_early_stopping_shortens_curves_and_is_described(tmp_path, lang):
+    runs = [("cifar10", "pooling_cnn", "adam", 30, None, {"early_stopping": 3})]
+    root = make_study(tmp_path / "s", runs=runs, seeds=2)
+    study = an.load_study(root)
+    (group,) = study.groups
+    assert all(r.history.epochs < 30 for r in group.runs)
+    assert group.curves.mean.epochs == max(r.history.epochs for r in group.runs)
+    html = render(root, lang)
+    assert WORDS[lang]["stopped"] in prose(html, "methods")
+
+
+def test_five_seeds_keep_one_figure_per_configuration(tmp_path):
+    root = make_study(tmp_path / "s", runs=ASSIGNMENT_RUNS[:3], seeds=5)
+    html = render(root, "en")
+    assert len(re.findall(r'<figure class="curves" id="curves-\d"', html)) == 3
+    assert html.count('<figure class="cm"') == 3

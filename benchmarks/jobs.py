@@ -1,58 +1,104 @@
-"""Wall time of a whole study with `cnnkit run --study ... --jobs N`, against a plain PyTorch loop doing the same work.
+"""Side by side in one run: the wall time of `cnnkit run --study ... --jobs N` for each N and --subset, and the
+per-run overhead beyond training and testing, for a worker's first run and for its later ones.
 
-For each N in `--jobs` (default 1,2), the study runs from scratch in a fresh OUT directory (`--quiet`, HTML
-report only), timed from the command's start to its exit (start-up, data loading, evaluation and report included).
-The plain reference trains the same runs (same networks, optimizers, preset, batch 128, the study's split) with a
-bare loop - forward, cross-entropy, backward, step; validation and test evaluated once per epoch and at the end -
-in N processes of (cores // N) threads each, dealing the runs round-robin: what the hardware gives without any
-framework. Lines `jobs N: cnnkit X s`, `speed-up of --jobs N over --jobs 1`, then `jobs N: plain Y s, ... R`.
+For each --subset (default 4000,12000) and each N in --jobs (default 1,2) the study runs from scratch in a fresh OUT
+directory (`--verbose`, HTML report only), timed from the command's start to its exit. `--verbose` makes cnnkit
+print each run's timings (`timings: start-up 9.8s, overhead 0.3s, training 20.0s, testing 3.0s`): `start-up` is a
+worker's own (imports, before its first run came), `overhead` everything in the run but training (with
+validation) and testing: reading the data, building the net and the Trainer, writing results. A worker's first run
+pays start-up and the first read of the data; its later runs only the rest (with --jobs 1 the runs train in the
+command's own process, whose start-up is not split out). One table row per (subset, N), then the
+ratio of the wall times of `--jobs 1` to each N. `--plain` adds a bare PyTorch loop doing the same work in N
+processes of (cores // N) threads: what the hardware gives without any framework.
 
-    python benchmarks/jobs.py --study examples/studies/assignment-mnist.toml --subset 6000 --epochs 2
+    CNNKIT_DATA_DIR=/path/to/data python benchmarks/jobs.py                        # 4 runs x 1 epoch, 2 subsets
+    python benchmarks/jobs.py --subsets 1000 --jobs 1,2                           # a quick end-to-end check
+    python benchmarks/jobs.py --accelerator gpu --jobs 1,2,4,8 --subsets 12000    # several jobs on one GPU
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BATCH_SIZE = 128
+TIMINGS = re.compile(r"timings: (.*)$")
+TARGETS = {4000: 1.05, 12000: 1.1}  # issue 20: the least speed-up of --jobs 2 over --jobs 1 wanted at these subsets
+LATER_OVERHEAD_TARGET = 1.0  # seconds, after a worker's first run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--study", default=str(REPO / "examples/studies/assignment-mnist.toml"))
-    p.add_argument("--subset", type=int, default=6000, help="training images per run (default 6000)")
-    p.add_argument("--epochs", type=int, default=2, help="epochs per run (default 2)")
+    p.add_argument("--subsets", default="4000,12000", help="comma-separated --subset values (default 4000,12000)")
+    p.add_argument("--epochs", type=int, default=1, help="epochs per run (default 1)")
     p.add_argument("--jobs", default="1,2", help="comma-separated job counts to time (default 1,2)")
+    p.add_argument("--accelerator", default="auto", help="passed to cnnkit (default auto)")
     p.add_argument("--data-dir", default=os.environ.get("CNNKIT_DATA_DIR"))
-    p.add_argument("--no-plain", action="store_true", help="skip the plain-loop reference")
+    p.add_argument("--plain", action="store_true", help="also time a plain PyTorch loop doing the same work")
     p.add_argument("--plain-worker", nargs="+", help=argparse.SUPPRESS)  # internal: THREADS RUN_INDEX...
     return p.parse_args(argv)
 
 
-def time_cnnkit(args: argparse.Namespace, jobs: int, out: Path) -> float:
-    command = [sys.executable, "-m", "cnnkit.cli", "run", "--study", args.study, "--subset", str(args.subset)]
-    command += ["--epochs", str(args.epochs), "--jobs", str(jobs), "--quiet", "--report-format", "html"]
-    command += ["--out", str(out)] + (["--data-dir", args.data_dir] if args.data_dir else [])
+@dataclass
+class Timed:
+    """One study run: its wall time and each run's timings, in the order cnnkit printed them."""
+
+    seconds: float
+    runs: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def first(self) -> list[dict[str, float]]:
+        """The first run of each worker (with --jobs 1: the first run of the command)."""
+        started = [run for run in self.runs if "start-up" in run]
+        return started or self.runs[:1]
+
+    @property
+    def later(self) -> list[dict[str, float]]:
+        return [run for run in self.runs if all(run is not first for first in self.first)]
+
+
+def parse_timings(text: str) -> dict[str, float]:
+    """`start-up 9.8s, overhead 0.3s, ...` -> {"start-up": 9.8, "overhead": 0.3, ...}."""
+    return {name: float(value.rstrip("s")) for name, value in (part.rsplit(" ", 1) for part in text.split(", "))}
+
+
+def time_cnnkit(args: argparse.Namespace, subset: int, jobs: int, out: Path) -> Timed:
+    command = [sys.executable, "-m", "cnnkit.cli", "run", "--study", args.study, "--subset", str(subset)]
+    command += ["--epochs", str(args.epochs), "--jobs", str(jobs), "--verbose", "--report-format", "html"]
+    command += ["--accelerator", args.accelerator, "--out", str(out)]
+    command += ["--data-dir", args.data_dir] if args.data_dir else []
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"cnnkit --jobs {jobs} failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
-    return seconds
+    found = (TIMINGS.search(line) for line in done.stderr.splitlines())
+    return Timed(seconds, [parse_timings(match[1]) for match in found if match])
 
 
-def time_plain(args: argparse.Namespace, jobs: int, runs: int) -> float:
+def overhead(runs: list[dict[str, float]]) -> str:
+    """`0.31 s (max 0.40)` of the runs' overhead beyond training and testing (start-up included)."""
+    values = [run.get("start-up", 0.0) + run["overhead"] for run in runs]
+    if not values:
+        return "-"
+    return f"{statistics.mean(values):.2f} s (max {max(values):.2f})"
+
+
+def time_plain(args: argparse.Namespace, subset: int, jobs: int, runs: int) -> float:
     threads = max(1, len(os.sched_getaffinity(0)) // jobs)
     started = time.perf_counter()
-    worker = [sys.executable, __file__, *sys_args(args), "--plain-worker", str(threads)]
+    worker = [sys.executable, __file__, *sys_args(args, subset), "--plain-worker", str(threads)]
     environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     workers = [
         subprocess.Popen([*worker, *(str(i) for i in range(k, runs, jobs))], env=environment)
@@ -63,9 +109,9 @@ def time_plain(args: argparse.Namespace, jobs: int, runs: int) -> float:
     return time.perf_counter() - started
 
 
-def sys_args(args: argparse.Namespace) -> list[str]:
+def sys_args(args: argparse.Namespace, subset: int) -> list[str]:
     data = ["--data-dir", args.data_dir] if args.data_dir else []
-    return ["--study", args.study, "--subset", str(args.subset), "--epochs", str(args.epochs), *data]
+    return ["--study", args.study, "--subsets", str(subset), "--epochs", str(args.epochs), *data]
 
 
 def plain_worker(args: argparse.Namespace) -> None:
@@ -79,7 +125,7 @@ def plain_worker(args: argparse.Namespace) -> None:
     threads, *indices = map(int, args.plain_worker)
     torch.set_num_threads(threads)
     registries = get_registries()
-    planned = load_study_file(args.study).expand(args.epochs, args.subset)
+    planned = load_study_file(args.study).expand(args.epochs, int(args.subsets))
     for index in indices:
         config, _ = planned[index]
         torch.manual_seed(config.seed)
@@ -127,31 +173,42 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     from cnnkit.studies.study import load_study_file
 
-    runs = len(load_study_file(args.study).expand(args.epochs, args.subset))
     counts = [int(n) for n in args.jobs.split(",")]
+    subsets = [int(n) for n in args.subsets.split(",")]
     print(
-        f"study {args.study}: {runs} runs, {args.epochs} epochs, --subset {args.subset}; "
-        f"{len(os.sched_getaffinity(0))} cores; load average {os.getloadavg()[0]:.1f}"
+        f"study {args.study}, {args.epochs} epoch(s) a run; {len(os.sched_getaffinity(0))} cores; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
-    cnnkit_seconds: dict[int, float] = {}
-    for jobs in counts:  # cnnkit first: the speed-up of --jobs is the figure wanted most
-        with tempfile.TemporaryDirectory(prefix="cnnkit-jobs-") as out:
-            cnnkit_seconds[jobs] = time_cnnkit(args, jobs, Path(out))
-        print(f"jobs {jobs}: cnnkit {cnnkit_seconds[jobs]:.1f} s (load average {os.getloadavg()[0]:.1f})", flush=True)
-    for jobs in counts:
-        if jobs != counts[0]:
+    header = f"{'subset':>7} {'jobs':>4} {'runs':>4} {'wall':>8} {'1:N':>6}  {'first run of a worker: overhead':<42} "
+    print(header + "later runs: overhead  (beyond training and testing; start-up included)")
+    ratios: dict[tuple[int, int], float] = {}
+    later_worst = 0.0
+    for subset in subsets:
+        runs = len(load_study_file(args.study).expand(args.epochs, subset))
+        timed: dict[int, Timed] = {}
+        for jobs in counts:
+            with tempfile.TemporaryDirectory(prefix="cnnkit-jobs-") as out:
+                timed[jobs] = time_cnnkit(args, subset, jobs, Path(out))
+            ratio = timed[counts[0]].seconds / timed[jobs].seconds
+            ratios[subset, jobs] = ratio
+            later_worst = max([later_worst, *(run["overhead"] for run in timed[jobs].later)])
+            first = overhead(timed[jobs].first)
+            start_up = [run["start-up"] for run in timed[jobs].first if "start-up" in run]
+            first += f", start-up {statistics.mean(start_up):.1f} s" if start_up else ""
             print(
-                f"speed-up of --jobs {jobs} over --jobs {counts[0]}: "
-                f"{cnnkit_seconds[counts[0]] / cnnkit_seconds[jobs]:.2f}x",
+                f"{subset:>7} {jobs:>4} {runs:>4} {timed[jobs].seconds:>6.1f} s {ratio:>5.2f}x  {first:<42} "
+                f"{overhead(timed[jobs].later)}",
                 flush=True,
             )
-    for jobs in [] if args.no_plain else counts:
-        plain = time_plain(args, jobs, runs)
-        print(
-            f"jobs {jobs}: plain {plain:.1f} s, cnnkit/plain wall-time ratio {cnnkit_seconds[jobs] / plain:.2f} "
-            f"(load average {os.getloadavg()[0]:.1f})",
-            flush=True,
-        )
+        for jobs in counts if args.plain else []:
+            plain = time_plain(args, subset, jobs, runs)
+            print(f"{subset:>7} {jobs:>4} plain loop {plain:.1f} s: cnnkit/plain {timed[jobs].seconds / plain:.2f}")
+    for (subset, jobs), ratio in ratios.items():
+        if jobs == 2 and counts[0] == 1 and subset in TARGETS:
+            verdict = "met" if ratio >= TARGETS[subset] else "NOT met"
+            print(f"--jobs 1 : --jobs 2 at --subset {subset}: {ratio:.2f}x (wanted {TARGETS[subset]:.2f}x: {verdict})")
+    verdict = "met" if later_worst <= LATER_OVERHEAD_TARGET else "NOT met"
+    print(f"later runs' overhead at most {later_worst:.2f} s (wanted {LATER_OVERHEAD_TARGET:.0f} s: {verdict})")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--compile", action="store_true", help="torch.compile the network (GPU speed-up)")
     run.add_argument("--channels-last", action="store_true", help="channels_last memory format (GPU speed-up)")
     run.add_argument(
-        "--jobs", help="studies: runs at once, each in its own process (N or auto; default 1, with Ray auto)"
+        "--jobs", help="studies: runs at once in long-lived worker processes (N or auto, the default; 1: one at a time)"
     )
     run.add_argument("--executor", choices=("local", "ray"), default="local", help="studies: local (default) or ray")
     run.add_argument("--ray-address", help="with --executor ray: a running Ray cluster (default: start one here)")
@@ -382,10 +382,12 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
     ]
     if ignored:
         raise UsageError(f"{', '.join(ignored)} cannot override a study; write a study TOML file instead")
-    from cnnkit.studies.executors import check_executor, resolve_jobs
+    from cnnkit.studies.resources import check_executor, check_parallel_options, resolve_jobs
 
     jobs = resolve_jobs(args.jobs, args.executor)
     check_executor(args.executor, args.ray_address)
+    if args.executor == "ray" or (jobs or 1) > 1:
+        check_parallel_options(options)  # before any data is looked for
     from cnnkit.report.render import check_formats, load_text
 
     formats = check_formats(args.report_format)  # refuse a typo now, not after hours of training

@@ -70,7 +70,7 @@ def results(out: Path) -> dict[str, dict]:
 def one_at_a_time(study: dict[str, Path]) -> dict[str, dict]:
     """The study run the plain way, one thread (as each of two jobs gets on a 2-core machine)."""
     out = study["root"] / "serial"
-    done = cli_subprocess(*study_args(study, out), env={"OMP_NUM_THREADS": "1"})
+    done = cli_subprocess(*study_args(study, out, "--jobs", "1"), env={"OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr
     return results(out)
 
@@ -96,14 +96,57 @@ def test_jobs_2_gives_the_numbers_of_one_at_a_time(study: dict[str, Path], one_a
         label = " · ".join(name.split("-")[:3])  # mnist-lenet5-adam-seed0 -> mnist · lenet5 · adam
         assert f"{label} · seed 0 — 2 epochs, started: job" in err
         assert re.search(rf"\[{name}\] Test: accuracy [0-9.]+, .*; finished in", err)
+    assert "\x1b[" not in err and "\r" not in err  # into a pipe or a log: plain lines only
     got = results(out)
     assert_same_numbers(got, one_at_a_time)
     assert {r["trained_by"]["pid"] for r in got.values()} == {process.pid}  # the command started, not its jobs
 
 
+def test_in_a_terminal_a_study_runs_side_by_side_unasked_with_a_live_line_per_job(study: dict[str, Path]) -> None:
+    import pty
+
+    from test_workers import terminal_screen
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("--jobs auto runs one job per core")
+    out = study["root"] / "terminal"
+    args = [a for a in study_args(study, out) if a != "--quiet"]
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnnkit.cli", *args],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env={**os.environ, "COLUMNS": "160", "LINES": "40"},
+    )
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the command and its workers have closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    assert process.wait(timeout=60) == 0
+    shown = b"".join(chunks).decode()
+    plain = re.sub(r"\x1b\[\d*[FJ]", "", shown).replace("\r", "")
+    assert "--jobs auto: 2 at once" in plain
+    assert re.search(r"^mnist-lenet5-adam-seed0 +(starting|Epoch [12]/2)", plain, re.MULTILINE), plain
+    assert re.search(r"^study: 2 running, 0 waiting; ", plain, re.MULTILINE), plain
+    screen = terminal_screen(shown)  # what stays once the block is gone: the runs' lines, the table, the report
+    for name in RUNS:
+        assert any(re.match(rf"\[{name}\] Epoch 2/2 - .* - study ETA", line) for line in screen), screen
+        assert any(line.startswith(f"[{name}] Test: accuracy") for line in screen), screen
+    assert not any(re.match(r"study: |mnist-lenet5-\S+ +(starting|Epoch)", line) for line in screen), screen
+    assert screen[-1].startswith("report: ")
+
+
 def test_two_processes_on_one_study_train_every_run_once(study: dict[str, Path]) -> None:
     out = study["root"] / "shared"
-    command = [sys.executable, "-m", "cnnkit.cli", *study_args(study, out)]
+    command = [sys.executable, "-m", "cnnkit.cli", *study_args(study, out, "--jobs", "1")]
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [process.communicate(timeout=900) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], [err for _, err in outputs]
@@ -232,24 +275,18 @@ def test_jobs_of_a_killed_command_stop_at_their_next_batch(study: dict[str, Path
 def test_jobs_auto_choice(
     cores: int, gpus: int, memory_gib: int, runs: int, chosen: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cnnkit.studies import executors
+    from cnnkit.studies import resources
 
-    monkeypatch.setattr(executors, "usable_cores", lambda: cores)
-    monkeypatch.setattr(executors, "available_memory", lambda: memory_gib << 30)
-    assert executors.auto_jobs(runs, gpus) == chosen
+    monkeypatch.setattr(resources, "usable_cores", lambda: cores)
+    monkeypatch.setattr(resources, "available_memory", lambda: memory_gib << 30)
+    assert resources.auto_jobs(runs, gpus) == chosen
 
 
-def test_job_output_is_prefixed_line_by_line_without_progress_redraws() -> None:
-    import io
+def test_worker_output_goes_on_line_by_line_without_progress_redraws() -> None:
+    from cnnkit.console.streams import LineStream
 
-    from cnnkit.console.streams import PrefixedStream
-
-    target = io.StringIO()
-    stream = PrefixedStream(target, "mnist-lenet5-adam-seed0")
+    lines: list[str] = []
+    stream = LineStream(lines.append)
     stream.write("epoch 1/2 - val_loss 0.5")
-    stream.write("000\n 12%\r 50%\r100%\nlast line\n")
-    assert target.getvalue() == (
-        "[mnist-lenet5-adam-seed0] epoch 1/2 - val_loss 0.5000\n"
-        "[mnist-lenet5-adam-seed0] 100%\n"
-        "[mnist-lenet5-adam-seed0] last line\n"
-    )
+    stream.write("000\n 12%\r 50%\r100%\n\nlast line\n")
+    assert lines == ["epoch 1/2 - val_loss 0.5000", "100%", "last line"]

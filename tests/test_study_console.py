@@ -122,7 +122,7 @@ def test_status_reads_each_state_from_the_files_alone(capsys: pytest.CaptureFixt
 @pytest.mark.realdata
 def test_study_log_has_run_headers_an_eta_and_the_closing_table(tmp_path: Path) -> None:
     data = real_data_dir("mnist.npz")
-    args = ["run", "--study", str(study_file(tmp_path)), "--subset", "1000", "--report-format", "html"]
+    args = ["run", "--study", str(study_file(tmp_path)), "--subset", "1000", "--report-format", "html", "--jobs", "1"]
     done = cli_subprocess(*args, "--out", str(tmp_path / "runs"), "--data-dir", str(data), timeout=1800)
     assert done.returncode == 0, done.stderr
     err = done.stderr.splitlines()
@@ -147,7 +147,7 @@ def test_status_mid_run_then_after_the_process_died(capsys: pytest.CaptureFixtur
     data = real_data_dir("mnist.npz")
     study_dir = tmp_path / "runs" / "watch"
     study = study_file(tmp_path, epochs=2)
-    args = ["run", "--study", str(study), "--subset", "1000", "--quiet", "--out", str(tmp_path / "runs")]
+    args = ["run", "--study", str(study), "--subset", "1000", "--quiet", "--jobs", "1", "--out", str(tmp_path / "runs")]
     process = subprocess.Popen(
         [sys.executable, "-m", "cnnkit.cli", *args, "--data-dir", str(data)],
         stdout=subprocess.DEVNULL,

@@ -92,7 +92,7 @@ def run_study(
     options (accelerator, quiet, verbose, logger, ...). No report is written: call `.report()` on the result.
     """
     from cnnkit.plugins import get_registries
-    from cnnkit.studies.executors import check_executor, resolve_jobs
+    from cnnkit.studies.resources import check_executor, resolve_jobs
     from cnnkit.studies.study import resolve_study
     from cnnkit.studies.study import run_study as train_study
     from cnnkit.training.settings import trainer_options

@@ -7,7 +7,7 @@ estimate for CIFAR-10 (larger images) before a CIFAR-10 epoch has been timed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +64,14 @@ class Speeds:
                 return None
             total += rate * item.units
         return total
+
+
+def parallel_seconds(durations: Sequence[float], slots: int) -> float:
+    """Wall time of `durations` taken in order by `slots` workers side by side, each next one by the first free."""
+    free = [0.0] * max(1, slots)
+    for seconds in durations:
+        free[free.index(min(free))] += seconds
+    return max(free)
 
 
 def planned_split(spec: Any, subset: int | None, val_split: float) -> tuple[int, int]:

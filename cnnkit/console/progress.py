@@ -26,16 +26,27 @@ class Clock(Protocol):
     def epoch_done(self, epochs_done: int, seconds: float) -> str: ...
 
 
+class RunEvents(Protocol):
+    """Where a run reports besides its own lines: within-epoch progress (for a live block another process draws)
+    and the start and end of training and of each test pass (for timings)."""
+
+    def batch(self, epoch: int, epochs: int, done: int, total: int) -> None: ...
+
+    def phase(self, name: str) -> None: ...  # train_start, train_end, test_start, test_end
+
+
 @dataclass(frozen=True)
 class RunProgress:
     """How a run introduces itself: `label` (e.g. `[3/7] mnist · pooling_cnn · adam · seed 0`) and a study clock.
 
     `announced`: its header is already on screen (a study prints it before the run loads its data).
+    `events`: told of batches and phases (`RunEvents`), whether or not lines are shown.
     """
 
     label: str = ""
     clock: Clock | None = None
     announced: bool = False
+    events: RunEvents | None = None
 
 
 def run_label(config: Any) -> str:
@@ -72,3 +83,9 @@ def test_line(result: dict[str, Any]) -> str:
         f"{final}; best epoch {best}/{epochs} (lowest val_loss): "
         f"accuracy {result['best_test_accuracy']:.4f}, loss {result['best_test_loss']:.4f}"
     )
+
+
+def progress_bar(done: int, total: int, width: int = 24) -> str:
+    """`[=====>..........] 120/375`."""
+    filled = width * done // total if total else 0
+    return f"[{'=' * max(filled - 1, 0)}{'>' if filled else ''}{'.' * (width - filled)}] {done}/{total}"

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import lightning as L
 from lightning.pytorch.callbacks.progress import ProgressBar
 
-from cnnkit.console.progress import RunProgress, epoch_line, plural
+from cnnkit.console.progress import RunProgress, epoch_line, plural, progress_bar
 
 BAR_WIDTH = 24
 CLEAR_LINE = "\r\x1b[K"
@@ -77,7 +77,8 @@ class EpochProgress(ProgressBar):
         done, epochs = trainer.current_epoch, trainer.max_epochs or 0
         sizes = getattr(trainer.datamodule, "split_sizes", dict)()
         clock = self.progress.clock
-        eta = [f"study {clock.run_started(sizes.get('train', 0), done)}"] if clock is not None else []
+        started = clock.run_started(sizes.get("train", 0), done) if clock is not None else ""
+        eta = [f"study {started}"] if started else []
         resuming = [f"resuming after epoch {done}/{epochs}"] if done else []
         if self.progress.announced:
             if resuming:
@@ -103,11 +104,7 @@ class EpochProgress(ProgressBar):
         total = self.total_train_batches
         done = batch_idx + 1
         shown = f" - loss: {float(self._loss_sum) / self._loss_count:.4f}" if self._loss_count else ""
-        if isinstance(total, int) and total:
-            filled = BAR_WIDTH * done // total
-            bar = f"[{'=' * max(filled - 1, 0)}{'>' if filled else ''}{'.' * (BAR_WIDTH - filled)}] {done}/{total}"
-        else:
-            bar = f"{done}"
+        bar = progress_bar(done, total, BAR_WIDTH) if isinstance(total, int) and total else f"{done}"
         elapsed = time.perf_counter() - self._epoch_started
         self._draw(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs} {bar} - {elapsed:.0f}s{shown}")
 
@@ -122,6 +119,7 @@ class EpochProgress(ProgressBar):
         seconds = time.perf_counter() - self._epoch_started
         metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1}
         line = epoch_line(trainer.current_epoch + 1, trainer.max_epochs or 0, seconds, metrics)
-        if self.progress.clock is not None:
-            line += f" - study {self.progress.clock.epoch_done(trainer.current_epoch + 1, seconds)}"
+        if self.progress.clock is not None:  # a clock kept in another process answers "" (its ETA is added there)
+            eta = self.progress.clock.epoch_done(trainer.current_epoch + 1, seconds)
+            line += f" - study {eta}" if eta else ""
         self._write(line)

@@ -1,21 +1,20 @@
-"""Output of job processes: every line prefixed with the run's name, progress-bar redraws dropped."""
+"""Output of job workers: whole lines handed on one by one, progress-bar redraws dropped."""
 
 from __future__ import annotations
 
 import io
-from typing import TextIO
+from collections.abc import Callable
 
 
-class PrefixedStream(io.TextIOBase):
-    """A text stream that writes whole lines to `target`, each as `[prefix] line`, in one write call.
+class LineStream(io.TextIOBase):
+    """A text stream that hands each complete line to `emit` (without its newline).
 
-    Writes of at most PIPE_BUF bytes to a pipe are atomic, so lines of several job processes sharing a terminal or
-    a log never interleave mid-line. A carriage return (a redrawn progress bar) discards the line so far.
+    A carriage return (a redrawn progress bar) discards the line so far; blank lines are dropped.
     """
 
-    def __init__(self, target: TextIO, prefix: str) -> None:
+    def __init__(self, emit: Callable[[str], None], encoding: str = "utf-8") -> None:
         super().__init__()
-        self.target, self.prefix = target, prefix
+        self.emit, self._encoding = emit, encoding
         self._line = ""
 
     def writable(self) -> bool:
@@ -26,17 +25,12 @@ class PrefixedStream(io.TextIOBase):
         for line in complete:
             shown = line.rsplit("\r", 1)[-1]
             if shown.strip():
-                self.target.write(f"[{self.prefix}] {shown}\n")
-        if complete:
-            self.target.flush()
+                self.emit(shown)
         return len(text)
-
-    def flush(self) -> None:
-        self.target.flush()
 
     def isatty(self) -> bool:
         return False
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self.target, "encoding", "utf-8")
+        return self._encoding

@@ -10,16 +10,16 @@ import json
 import re
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from cnnkit.console.eta import Speeds, Work, eta_text, format_duration, planned_split, spec_pixels
+from cnnkit.console.eta import Speeds, Work, eta_text, format_duration, parallel_seconds, planned_split, spec_pixels
 from cnnkit.console.progress import RunProgress, plural, run_label, test_line
 
 
 class StudyProgress:
-    """The study's clock (a `progress.Clock`) and its per-run console lines."""
+    """The study's clock and its per-run console lines; several runs may train at once (`slots`)."""
 
     def __init__(
         self,
@@ -34,9 +34,8 @@ class StudyProgress:
         self.configs = [config for config, _spec in planned]
         self.stream, self.quiet = stream or sys.stderr, quiet
         self.speeds = Speeds()
-        self.current = 0
-        self._run_started = 0.0
-        self._epoch_seconds = 0.0
+        self.slots = 1
+        self.active: dict[int, _Active] = {}  # runs in progress, by index
         self.overheads: dict[tuple[str, str], float] = {}  # per run, beyond its epochs: data, set-up, testing
         self.works: list[Work] = []
         self.val_images: list[int] = []
@@ -57,60 +56,104 @@ class StudyProgress:
         """Configs of the runs that still have training to do."""
         return [config for config, work in zip(self.configs, self.works, strict=True) if work.epochs]
 
+    def label(self, index: int) -> str:
+        return f"[{index + 1}/{len(self.configs)}] {run_label(self.configs[index])}"
+
     def run(self, index: int) -> RunProgress:
         """The label and clock of run `index` (0-based), which is about to start; its header is printed now.
 
         (Now, not once training starts: loading the data and setting up the Trainer can take a while.)
         """
-        self.current, self._run_started, self._epoch_seconds = index, time.monotonic(), 0.0
-        label = f"[{index + 1}/{len(self.configs)}] {run_label(self.configs[index])}"
+        self.begin(index)
         work = self.works[index]
         if self.quiet:
-            print(label, file=self.stream, flush=True)
+            print(self.label(index), file=self.stream, flush=True)
         elif work.epochs:
             sizes = f", {work.images:,} train / {self.val_images[index]:,} val" if work.images else ""
-            header = f"{label} — {plural(work.epochs, 'epoch')}{sizes}; study {eta_text(self.seconds_left(0))}"
+            header = f"{self.label(index)} — {plural(work.epochs, 'epoch')}{sizes}; study {self.eta()}"
             print(header, file=self.stream, flush=True)
-        return RunProgress(label, self, announced=True)
+        return RunProgress(self.label(index), _RunClock(self, index), announced=True)
+
+    def begin(self, index: int) -> None:
+        """Run `index` starts now (its time beyond its epochs counts from here)."""
+        self.active[index] = _Active(time.monotonic())
+
+    def started(self, index: int, train_images: int, epochs_done: int) -> str:
+        """Run `index` starts training (`epochs_done` epochs already behind it); the study's ETA."""
+        if train_images:
+            self.works[index] = replace(self.works[index], images=train_images)
+        self.active.setdefault(index, _Active(time.monotonic())).epochs_done = epochs_done
+        return self.eta()
+
+    def epoch_done(self, index: int, epochs_done: int, seconds: float) -> str:
+        """Run `index` trained an epoch in `seconds`; the study's ETA."""
+        work, active = self.works[index], self.active.setdefault(index, _Active(time.monotonic()))
+        self.speeds.add(work.key, work.images, work.pixels, seconds)
+        active.epochs_done, active.epoch_seconds = epochs_done, active.epoch_seconds + seconds
+        return self.eta()
+
+    def settle(self, index: int, trained: bool) -> None:
+        """Run `index` has no training left here (trained, complete already, or another process has it)."""
+        active = self.active.pop(index, None)
+        if trained and active is not None:
+            self.overheads[self.works[index].key] = max(time.monotonic() - active.since - active.epoch_seconds, 0.0)
+        self.works[index] = replace(self.works[index], epochs=0)
 
     def finished(self, index: int, outcome: Any) -> None:
         """Say how run `index` ended (skipped, or its test line) and take it off the work left."""
-        if not outcome.skipped:
-            run_seconds = time.monotonic() - self._run_started
-            self.overheads[self.works[index].key] = max(run_seconds - self._epoch_seconds, 0.0)
-        self.works[index] = replace(self.works[index], epochs=0)
+        self.settle(index, trained=not outcome.skipped)
         if outcome.skipped:
-            label = f"[{index + 1}/{len(self.configs)}] {run_label(self.configs[index])}"
-            print(f"{label} — already complete, skipped (use --fresh to run it again)", file=self.stream, flush=True)
+            print(
+                f"{self.label(index)} — already complete, skipped (use --fresh to run it again)",
+                file=self.stream,
+                flush=True,
+            )
         elif outcome.result and not self.quiet:
             print(f"    {test_line(outcome.result)}", file=self.stream, flush=True)
 
-    def seconds_left(self, epochs_done: int) -> float | None:
-        """Time left in the study, the current run having `epochs_done` epochs behind it.
+    def seconds_left(self) -> float | None:
+        """Time left in the study: the runs in progress, then the rest in order, dealt to `slots` side by side.
 
         Training time from the measured speed, plus each run's measured time beyond its epochs (loading data,
         setting up, testing: with a small --subset the test set dominates), by (dataset, architecture).
         """
-        now = self.works[self.current]
-        rest = [replace(now, epochs=max(now.epochs - epochs_done, 0)), *self.works[self.current + 1 :]]
-        rest = [work for work in rest if work.epochs]
-        training = self.speeds.seconds_left(rest)
-        if training is None:
-            return None
+        order = [*self.active, *(i for i in range(len(self.works)) if i not in self.active)]
         typical = sum(self.overheads.values()) / len(self.overheads) if self.overheads else 0.0
-        return training + sum(self.overheads.get(work.key, typical) for work in rest)
+        durations = []
+        for index in order:
+            done = self.active[index].epochs_done if index in self.active else 0
+            work = replace(self.works[index], epochs=max(self.works[index].epochs - done, 0))
+            if not self.works[index].epochs:
+                continue
+            training = self.speeds.seconds_left([work] if work.epochs else [])
+            if training is None:
+                return None
+            durations.append(training + self.overheads.get(work.key, typical))
+        return parallel_seconds(durations, self.slots)
 
-    # -- progress.Clock --------------------------------------------------------------------------------
+    def eta(self) -> str:
+        return eta_text(self.seconds_left())
+
+
+@dataclass
+class _Active:
+    since: float
+    epochs_done: int = 0
+    epoch_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _RunClock:
+    """A `progress.Clock` for one run of the study."""
+
+    study: StudyProgress
+    index: int
+
     def run_started(self, train_images: int, epochs_done: int) -> str:
-        if train_images:
-            self.works[self.current] = replace(self.works[self.current], images=train_images)
-        return eta_text(self.seconds_left(epochs_done))
+        return self.study.started(self.index, train_images, epochs_done)
 
     def epoch_done(self, epochs_done: int, seconds: float) -> str:
-        work = self.works[self.current]
-        self.speeds.add(work.key, work.images, work.pixels, seconds)
-        self._epoch_seconds += seconds
-        return eta_text(self.seconds_left(epochs_done))
+        return self.study.epoch_done(self.index, epochs_done, seconds)
 
 
 def check_datasets(configs: list[Any], registries: Any, data_dir: str | None) -> None:

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from cnnkit.data.augment import Augmentation, BatchAugmenter
-from cnnkit.data.formats import ImageArrays, ImageSetSpec, Source, default_data_dir, load_image_set
+from cnnkit.data.cache import device_tensors, load_cached
+from cnnkit.data.formats import ImageArrays, ImageSetSpec, Source, default_data_dir
 from cnnkit.errors import UsageError
 
 ArrayLike = Any  # numpy array, torch tensor or nested sequence
@@ -181,9 +182,9 @@ class InMemoryDataModule(L.LightningDataModule):
 
     # -- Lightning hooks --------------------------------------------------------------------------------
     def load_arrays(self) -> ImageArrays:
-        """The validated arrays, read (or downloaded) once and kept until `setup` has turned them into tensors."""
+        """The validated arrays, read (or downloaded) once per process (`cnnkit.data.cache`), until `setup`."""
         if self._arrays is None:
-            arrays = load_image_set(self.spec, self.sources, self.data_dir, download=self.download)
+            arrays = load_cached(self.spec, self.sources, self.data_dir, download=self.download)
             self.split_points(len(arrays.y_train))  # refuse a bad --subset/--val-split before any work
             self.source, self.files, self._arrays = arrays.source, arrays.files, arrays
         return self._arrays
@@ -199,10 +200,11 @@ class InMemoryDataModule(L.LightningDataModule):
         self._arrays = None  # the tensors below replace them
         used, cut = self.split_points(len(arrays.y_train))
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        x_train, y_train, x_test, y_test = device_tensors(arrays, device)  # views below: nothing copied per run
         self._splits = {
-            "train": self._to_tensors(arrays.x_train[:cut], arrays.y_train[:cut], device),
-            "val": self._to_tensors(arrays.x_train[cut:used], arrays.y_train[cut:used], device),
-            "test": self._to_tensors(arrays.x_test, arrays.y_test, device),
+            "train": (x_train[:cut], y_train[:cut]),
+            "val": (x_train[cut:used], y_train[cut:used]),
+            "test": (x_test, y_test),
         }
 
     def split_points(self, count: int) -> tuple[int, int]:
@@ -216,12 +218,6 @@ class InMemoryDataModule(L.LightningDataModule):
                 f"--val-split {self.val_split} of {used} images leaves an empty training or validation set"
             )
         return used, cut
-
-    @staticmethod
-    def _to_tensors(images: np.ndarray, labels: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """HWC uint8 numpy -> NCHW uint8 tensor on `device` (scaling to float happens per batch)."""
-        x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
-        return x.to(device), torch.from_numpy(labels.astype(np.int64)).to(device)
 
     def train_dataloader(self) -> TensorBatches:
         trainer = self.trainer

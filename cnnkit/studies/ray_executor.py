@@ -2,6 +2,11 @@
 
 Needs the optional extra `cnnkit[ray]`. Without `--ray-address` a local Ray instance is started for the study
 and shut down after it. Workers write to the same OUT path, so on a cluster it must be a filesystem they share.
+
+Ray keeps its worker processes for the next task of the same function (`max_calls=0`, on GPUs too), so, as with
+the local workers, a Ray worker pays its start-up once and keeps the datasets it has loaded (`cnnkit.data.cache`).
+Tasks rather than one actor per slot: Ray interrupts a running task (KeyboardInterrupt, the run stops at its next
+batch with its checkpoints) but only flags a running actor task, and Ctrl-C must stop the runs.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from cnnkit.errors import UsageError
-from cnnkit.studies.executors import Job, JobReport, train_job
+from cnnkit.studies.jobs import Job, JobReport, train_job
 
 
 def _ray() -> Any:
@@ -48,19 +53,34 @@ def task_resources(ray: Any, asked: int | None, runs: int, gpu: bool) -> tuple[i
     return max(1, cpus // at_once), min(1.0, gpus / at_once) if gpus else 0.0, at_once
 
 
-def run_ray(jobs: list[Job], asked: int | None, address: str | None) -> list[JobReport]:
-    """Run every job as a Ray task, at most `asked` (None: as resources allow) at once."""
-    ray = _ray()
-    started = _start(ray, address)
-    try:
-        cpus, gpu_share, at_once = task_resources(ray, asked, len(jobs), jobs[0].options.accelerator != "cpu")
+class RayRunner:
+    """Ray, connected (or started) for the whole study; called with jobs, it runs them as tasks."""
+
+    def __init__(self, asked: int | None, address: str | None) -> None:
+        self.asked, self.address = asked, address
+        self.ray: Any = None
+        self.started = False
+
+    def __enter__(self) -> RayRunner:
+        self.ray = _ray()
+        self.started = _start(self.ray, self.address)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.started:
+            self.ray.shutdown()
+
+    def __call__(self, jobs: list[Job]) -> list[JobReport]:
+        """Run every job as a Ray task, at most `asked` (None: as resources allow) at once."""
+        ray = self.ray
+        cpus, gpu_share, at_once = task_resources(ray, self.asked, len(jobs), jobs[0].options.accelerator != "cpu")
         print(
             f"ray: {len(jobs)} run(s), {at_once} at once, {cpus} CPU(s){f' and {gpu_share:g} GPU' if gpu_share else ''}"
             " each",
             file=sys.stderr,
             flush=True,
         )
-        task = ray.remote(num_cpus=cpus, num_gpus=gpu_share, max_retries=0)(train_job)
+        task = ray.remote(num_cpus=cpus, num_gpus=gpu_share, max_retries=0, max_calls=0)(train_job)
         waiting = [replace(job, threads=cpus, command_pid=None) for job in jobs]
         running: dict[Any, tuple[Job, float]] = {}
         reports = []
@@ -85,9 +105,6 @@ def run_ray(jobs: list[Job], asked: int | None, address: str | None) -> list[Job
                 ray.cancel(ref)  # a KeyboardInterrupt in the task: it stops at the next batch, checkpoints kept
             raise
         return reports
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def _result(ray: Any, ref: Any, job: Job) -> JobReport:

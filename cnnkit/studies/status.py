@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnnkit.console.eta import Speeds, Work, format_duration, planned_split, spec_pixels
+from cnnkit.console.eta import Speeds, Work, format_duration, parallel_seconds, planned_split, spec_pixels
 from cnnkit.console.progress import plural
 from cnnkit.errors import UsageError
 from cnnkit.storage.locks import last_holder, lock_holder
@@ -168,8 +168,11 @@ def study_status(study_dir: Path) -> StudyStatus:
         else:
             unfinished.append((run, state, config))
     specs = _dataset_specs({str(run.get("dataset")) for run, _, config in unfinished if not config.get("data")})
-    work = [_work(run, state, config, specs) for run, state, config in unfinished]
-    status.seconds_left = speeds.seconds_left(item for item in work if item.epochs) if unfinished else 0.0
+    in_order = sorted(unfinished, key=lambda entry: entry[1].state != "running")  # the runs in training first
+    work = [_work(run, state, config, specs) for run, state, config in in_order]
+    left = [speeds.seconds_left([item]) if item.epochs else 0.0 for item in work]
+    running = max(1, status.count("running"))  # side by side: as many at once as are training now
+    status.seconds_left = None if None in left else parallel_seconds(left, running)  # type: ignore[arg-type]
     if any(state.state in ("interrupted", "pending") for _, state, _ in unfinished):
         status.resume = resume_command(study_dir, manifest, unfinished[0][0])
     return status

@@ -8,7 +8,6 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnkit.data.formats import file_digest
 from cnnkit.nets.presets import INIT_DESCRIPTION
 from cnnkit.storage.atomic import write_atomic
 from cnnkit.storage.locks import command_pid
@@ -32,6 +31,8 @@ def config_record(
     deterministic: bool,
 ) -> dict[str, Any]:
     """Every resolved setting of a run, written to config.json when training starts."""
+    from cnnkit.data.cache import cached_digest  # torch: only where a run trains
+
     return {
         "study": study,
         "run": settings_record(config),
@@ -40,7 +41,7 @@ def config_record(
         "init": INIT_DESCRIPTION[config.preset],
         "data": {
             "source": Path(datamodule.source).name,  # no path of the machine that trained it
-            "files": [{"name": path.name, "sha256": file_digest(path)} for path in datamodule.files],
+            "files": [{"name": path.name, "sha256": cached_digest(path)} for path in datamodule.files],
             **datamodule.split_sizes(),
             "image_shape": [datamodule.spec.height, datamodule.spec.width, datamodule.spec.channels],
             "num_classes": datamodule.num_classes(),

@@ -176,10 +176,13 @@ def checkpoint_callbacks(directory: Path) -> tuple[Any, Any]:
 
 
 def progress_callbacks(options: TrainerOptions, progress: RunProgress | None = None) -> list[Any]:
-    """What a run shows: a line per epoch, and on a terminal a bar redrawn at most 5 times a second."""
+    """What a run shows: a line per epoch, and on a terminal a bar redrawn at most 5 times a second; and what it
+    tells `progress.events` (a job's live line and timings)."""
     from cnnkit.console.progress_bar import EpochProgress
+    from cnnkit.training.events import ReportEvents
 
-    return [] if options.quiet else [EpochProgress(progress, interval=0.2)]
+    events = [ReportEvents(progress.events)] if progress is not None and progress.events is not None else []
+    return events + ([] if options.quiet else [EpochProgress(progress, interval=0.2)])
 
 
 def _train(

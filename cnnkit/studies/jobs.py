@@ -1,0 +1,140 @@
+"""One run of a study as a job: what to train and where, how it ended, and `train_job`, the one way in for every
+executor (one at a time here, the local workers, Ray tasks). Nothing here imports torch until a job trains."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from cnnkit.console.progress import RunEvents, RunProgress, run_label
+from cnnkit.errors import CnnkitError, UsageError
+from cnnkit.storage.locks import RunLocked
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run to train, with where its process may run (threads, GPU) and the study.json it belongs to."""
+
+    config: Any  # RunConfig
+    options: Any  # TrainerOptions
+    number: int  # 1-based place in the study, for `[k/N]`
+    out: Path
+    study: str
+    fresh: bool
+    manifest: dict[str, Any] | None = None
+    threads: int | None = None
+    gpu: str | None = None  # the CUDA_VISIBLE_DEVICES value of its process
+    command_pid: int | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.config.dir_name)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.out / self.study / self.name
+
+
+@dataclass(frozen=True)
+class JobReport:
+    """How a run ended: done, skipped (complete already), locked (another process has it), failed, interrupted.
+
+    `timings` (seconds): `total` in the job, of it `training` (with validation) and `testing`, the rest `overhead`
+    (data, set-up, writing results); `start-up` for a worker's first job (its imports, before the job came).
+    """
+
+    name: str
+    state: str
+    message: str = ""
+    exit_code: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class JobFailed(CnnkitError):
+    """A run in a job process or Ray task failed; its one line is the message."""
+
+    def __init__(self, report: JobReport) -> None:
+        super().__init__(f"{report.name}: {report.message}")
+        self.exit_code = report.exit_code or 1
+
+
+class JobTimer:
+    """`RunEvents` that time a job's training and testing (the rest is overhead); batches go on to `forward`."""
+
+    def __init__(self, forward: RunEvents | None = None) -> None:
+        self.forward = forward
+        self.started = time.monotonic()
+        self.spent = {"training": 0.0, "testing": 0.0}
+        self._since = self.started
+
+    def batch(self, epoch: int, epochs: int, done: int, total: int) -> None:
+        if self.forward is not None:
+            self.forward.batch(epoch, epochs, done, total)
+
+    def phase(self, name: str) -> None:
+        now = time.monotonic()
+        part, _, edge = name.partition("_")
+        if edge == "start":
+            self._since = now
+        else:
+            self.spent["training" if part == "train" else "testing"] += now - self._since
+
+    def timings(self) -> dict[str, float]:
+        total = time.monotonic() - self.started
+        return {"total": total, **self.spent, "overhead": max(total - sum(self.spent.values()), 0.0)}
+
+
+def train_job(job: Job, progress: RunProgress | None = None) -> JobReport:
+    """Train one run in this process and say how it ended (no exception for a failure a user can act on)."""
+    from cnnkit.failures import known_failure
+
+    if job.threads:
+        import torch
+
+        torch.set_num_threads(job.threads)
+    timer = JobTimer(progress.events if progress else None)
+    progress = progress or RunProgress(run_label(job.config))
+    try:
+        outcome = execute_job(job, replace(progress, events=timer))
+    except RunLocked as exc:
+        return JobReport(job.name, "locked", str(exc))
+    except CnnkitError as exc:
+        return JobReport(job.name, "failed", str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        return JobReport(job.name, "interrupted", "interrupted; its checkpoints are kept", 130)
+    except Exception as exc:
+        known = known_failure(exc)
+        if known is None:
+            raise
+        return JobReport(job.name, "failed", known, 1)
+    return JobReport(job.name, "skipped" if outcome.skipped else "done", timings=timer.timings())
+
+
+def execute_job(job: Job, progress: RunProgress | None = None) -> Any:
+    """`runner.execute` for a job; study.json is written just before the run's directory is first touched."""
+    from cnnkit.storage.atomic import write_json_atomic
+    from cnnkit.training.runner import execute
+
+    def write_manifest() -> None:
+        if job.manifest is None:
+            return
+        try:
+            write_json_atomic(job.out / job.study / "study.json", job.manifest)
+        except CnnkitError:
+            raise
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write to {job.out / job.study}: {exc.strerror or exc}; choose another --out"
+            ) from exc
+
+    return execute(
+        job.config, job.options, job.out, job.study, job.fresh, before_write=write_manifest, progress=progress
+    )
+
+
+def describe_timings(timings: dict[str, float]) -> str:
+    """`start-up 9.8s, overhead 1.1s, training 20.0s, testing 3.0s` (for --verbose and benchmarks/jobs.py)."""
+    names = ("start-up", "overhead", "training", "testing")
+    return ", ".join(f"{name} {timings[name]:.1f}s" for name in names if name in timings)

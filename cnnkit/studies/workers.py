@@ -1,0 +1,309 @@
+"""`--jobs N`: N worker processes started once per study; each takes the next run as soon as it is free.
+
+A worker pays its start-up (torch, Lightning, on a GPU the CUDA context) once and keeps the datasets it has loaded
+(`cnnkit.data.cache`), so its later runs start training at once. Workers are spawned (no half-initialised torch is
+inherited), each in its own process group: Ctrl-C reaches the command only, which asks each worker to stop at its
+next batch. A worker whose command was killed outright (SIGKILL, OOM) notices and stops the same way.
+
+Everything a worker prints comes to the command as messages (its lines, its run's epochs and batches, how the run
+ended); the command alone writes to the console (`cnnkit.console.job_board`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from cnnkit.console.eta import format_duration
+from cnnkit.console.job_board import JobBoard
+from cnnkit.console.progress import RunProgress, plural, run_label, test_line
+from cnnkit.console.streams import LineStream
+from cnnkit.storage.damage import finished_result
+from cnnkit.studies.jobs import Job, JobReport, describe_timings, train_job
+
+STOP_GRACE_SECONDS = 120.0
+TICK_SECONDS = 0.2
+INTERRUPTED = "interrupted; its checkpoints are kept"
+
+
+# ------------------------------------------------------------------------------------------ in a worker process
+class _Relay:
+    """A worker's side of its pipe: its run's clock and events, sent to the command as messages."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def send(self, *message: Any) -> None:
+        with contextlib.suppress(OSError):  # the command is gone (killed): nobody to tell
+            self.conn.send(message)
+
+    def run_started(self, train_images: int, epochs_done: int) -> str:
+        self.send("started", train_images, epochs_done)
+        return ""  # the study's ETA is known to the command, which adds it
+
+    def epoch_done(self, epochs_done: int, seconds: float) -> str:
+        self.send("epoch", epochs_done, seconds)
+        return ""
+
+    def batch(self, epoch: int, epochs: int, done: int, total: int) -> None:
+        self.send("batch", epoch, epochs, done, total)
+
+    def phase(self, name: str) -> None:
+        pass
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    """A worker whose cnnkit command was killed outright stops its run at the next batch, checkpoints kept,
+    instead of training on unseen; the next command resumes it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
+def _worker_main(conn: Connection, threads: int, gpu: str | None, command_pid: int) -> None:
+    """Entry point of a worker: set up once, then train the jobs it is sent until told to stop (None)."""
+    os.setpgid(0, 0)  # Ctrl-C reaches the command only; it forwards one SIGINT to each worker
+    _stop_when_orphaned(os.getppid())
+    os.environ["CNNKIT_COMMAND_PID"] = str(command_pid)
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    relay = _Relay(conn)
+    sys.stdout = sys.stderr = LineStream(lambda line: relay.send("line", line))  # before Lightning's handlers
+    try:
+        import lightning  # noqa: F401  (the start-up, paid once per worker)
+        import torch
+
+        import cnnkit.training.runner  # noqa: F401
+
+        torch.set_num_threads(threads)
+        relay.send("ready")
+        while (job := conn.recv()) is not None:
+            report = _train(job, relay)
+            relay.send("report", report)
+            if report.state == "interrupted":
+                break
+    except (KeyboardInterrupt, EOFError, OSError):  # stopped while idle, or the command is gone
+        pass
+
+
+def _train(job: Job, relay: _Relay) -> JobReport:
+    progress = RunProgress(run_label(job.config), clock=relay, announced=True, events=relay)
+    try:
+        return train_job(job, progress)
+    except KeyboardInterrupt:  # before the run's own handler was installed
+        return JobReport(job.name, "interrupted", INTERRUPTED, 130)
+    except Exception as exc:
+        return JobReport(job.name, "failed", f"internal error: {type(exc).__name__}: {exc}", 1)
+
+
+# ------------------------------------------------------------------------------------------ in the command
+@dataclass
+class _Worker:
+    slot: int
+    process: Any
+    conn: Connection
+    spawned: float
+    ready: bool = False
+    startup: float | None = None  # reported with its first job
+    job: Job | None = None
+    since: float = 0.0
+    suffix: str = ""  # the study's ETA, for the epoch line that follows an epoch message
+
+
+class WorkerPool:
+    """Up to `slots` workers for the runs of a study; called with jobs until none is left, then closed."""
+
+    def __init__(self, slots: int, total: int, progress: Any, threads: int, gpus: list[str]) -> None:
+        import multiprocessing
+
+        self.slots, self.total, self.progress, self.threads, self.gpus = slots, total, progress, threads, gpus
+        self.context = multiprocessing.get_context("spawn")
+        self.workers: list[_Worker] = []
+        quiet = progress is not None and progress.quiet
+        self.board = JobBoard(sys.stderr, live=not quiet and sys.stderr.isatty())
+        self.verbose = False
+
+    # -- the study's runs -----------------------------------------------------------------------------------
+    def __call__(self, jobs: list[Job]) -> list[JobReport]:
+        """Train `jobs`, `slots` at once; a failure stops new launches. Reports of every job started or skipped."""
+        reports: dict[str, JobReport] = {}
+        waiting: deque[Job] = deque()
+        for job in jobs:
+            self.verbose = bool(job.options.verbose)
+            if not job.fresh and finished_result(job.run_dir, quiet=True) is not None:
+                self._finish(job, JobReport(job.name, "skipped"), 0.0)
+                reports[job.name] = JobReport(job.name, "skipped")
+            else:
+                waiting.append(job)
+        try:
+            while waiting or any(worker.job for worker in self.workers):
+                self._dispatch(waiting)
+                for report in self._poll():
+                    reports[report.name] = report
+                    if report.state in ("failed", "interrupted"):
+                        waiting.clear()
+        except KeyboardInterrupt:
+            self._stop()
+            raise
+        return list(reports.values())
+
+    def close(self) -> None:
+        """Tell idle workers to exit, and wait for them."""
+        for worker in self.workers:
+            with contextlib.suppress(OSError):
+                worker.conn.send(None)
+        for worker in self.workers:
+            worker.process.join(10.0)
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join()
+        self.workers.clear()
+        self.board.close()
+
+    # -- workers --------------------------------------------------------------------------------------------
+    def _dispatch(self, waiting: deque[Job]) -> None:
+        for worker in self.workers:
+            if waiting and worker.ready and worker.job is None:
+                self._start(worker, waiting.popleft())
+        starting = sum(not worker.ready for worker in self.workers)
+        while len(waiting) > starting and len(self.workers) < self.slots:
+            self._spawn()
+            starting += 1
+
+    def _spawn(self) -> None:
+        used = {worker.slot for worker in self.workers}
+        slot = min(set(range(self.slots)) - used)
+        gpu = self.gpus[slot % len(self.gpus)] if self.gpus else None
+        ours, theirs = self.context.Pipe(duplex=True)
+        process = self.context.Process(
+            target=_worker_main, args=(theirs, self.threads, gpu, os.getpid()), name=f"cnnkit-job-{slot + 1}"
+        )
+        process.start()
+        theirs.close()
+        self.workers.append(_Worker(slot, process, ours, time.monotonic()))
+
+    def _start(self, worker: _Worker, job: Job) -> None:
+        gpu = self.gpus[worker.slot % len(self.gpus)] if self.gpus else None
+        worker.job, worker.since = replace(job, threads=self.threads, gpu=gpu), time.monotonic()
+        worker.conn.send(worker.job)
+        where = f"GPU {gpu}" if gpu is not None else plural(self.threads, "thread")
+        self.board.line(
+            None,
+            f"[{job.number}/{self.total}] {run_label(job.config)} — {plural(job.config.epochs, 'epoch')}, "
+            f"started: job {worker.slot + 1}, {where}",
+        )
+        if self.progress is not None:
+            self.progress.begin(job.number - 1)
+        self._footer()
+        self.board.start(job.name)
+
+    def _poll(self) -> list[JobReport]:
+        """Handle what the workers said within one tick; the reports of runs that ended."""
+        reports = []
+        sentinels = {worker.process.sentinel: worker for worker in self.workers}
+        ready = wait([*(worker.conn for worker in self.workers), *sentinels], timeout=TICK_SECONDS)
+        for worker in [w for w in self.workers if w.conn in ready or w.process.sentinel in ready]:
+            reports += self._drain(worker)
+        self._footer()
+        self.board.refresh()
+        return reports
+
+    def _footer(self) -> None:
+        if self.progress is not None:
+            running, left = len([w for w in self.workers if w.job]), len(self.progress.pending)
+            self.board.footer = f"study: {running} running, {max(left - running, 0)} waiting; {self.progress.eta()}"
+
+    def _drain(self, worker: _Worker) -> list[JobReport]:
+        reports = []
+        try:
+            while worker.conn.poll():
+                report = self._handle(worker, worker.conn.recv())
+                if report is not None:
+                    reports.append(report)
+        except (EOFError, OSError):  # the worker is gone
+            worker.process.join()
+            self.workers.remove(worker)
+            if worker.job is not None:
+                message = f"its process ended with exit code {worker.process.exitcode}"
+                report = JobReport(worker.job.name, "failed", message, 1)
+                self._finish(worker.job, report, time.monotonic() - worker.since)
+                reports.append(report)
+        return reports
+
+    def _handle(self, worker: _Worker, message: tuple[Any, ...]) -> JobReport | None:
+        kind, *values = message
+        job, index = worker.job, worker.job.number - 1 if worker.job else -1
+        name = job.name if job else f"job {worker.slot + 1}"
+        if kind == "ready":
+            worker.ready, worker.startup = True, time.monotonic() - worker.spawned
+        elif kind == "line":
+            text = values[0]
+            if worker.suffix and text.startswith("Epoch "):
+                text, worker.suffix = text + worker.suffix, ""
+            self.board.line(name, text)
+        elif kind == "batch":
+            self.board.batch(name, *values)
+        elif self.progress is not None and kind == "started":
+            self.progress.started(index, *values)
+        elif kind == "epoch":
+            self.board.epoch_done(name, values[1])
+            if self.progress is not None:
+                worker.suffix = f" - study {self.progress.epoch_done(index, *values)}"
+        elif kind == "report" and job is not None:
+            report: JobReport = values[0]
+            if worker.startup is not None:
+                report = replace(report, timings={"start-up": worker.startup, **report.timings})
+                worker.startup = None
+            worker.job, worker.suffix = None, ""
+            self._finish(job, report, time.monotonic() - worker.since)
+            return report
+        return None
+
+    def _finish(self, job: Job, report: JobReport, seconds: float) -> None:
+        """Say how a run ended, in one line (and its timings with --verbose)."""
+        result = finished_result(job.run_dir, quiet=True) if report.state == "done" else None
+        lines = {
+            "done": f"{test_line(result)}; finished in {format_duration(seconds)}" if result else "finished",
+            "skipped": "already complete, skipped (use --fresh to run it again)",
+            "locked": report.message.removeprefix(f"{report.name} "),
+            "failed": f"FAILED: {report.message}",
+            "interrupted": INTERRUPTED,
+        }
+        self.board.stop(job.name)
+        self.board.line(job.name, lines[report.state])
+        if self.verbose and report.timings:
+            self.board.line(job.name, f"timings: {describe_timings(report.timings)}")
+        if self.progress is not None:
+            self.progress.settle(job.number - 1, trained=report.state == "done")
+
+    def _stop(self) -> None:
+        """Ask each worker to stop at its next safe point (one SIGINT), wait for it, then terminate stragglers."""
+        running = [worker for worker in self.workers if worker.job]
+        self.board.line(None, f"\nstopping {len(running)} running job(s) at their next safe point...")
+        for worker in self.workers:
+            if worker.process.is_alive():
+                os.kill(worker.process.pid, signal.SIGINT)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        try:
+            while self.workers and time.monotonic() < deadline:
+                self._poll()
+        finally:
+            for worker in self.workers:
+                worker.process.terminate()
+                worker.process.join()
+            self.workers.clear()
+            self.board.close()

@@ -73,7 +73,15 @@ def test_config_records_every_resolved_setting(diverging_run: Path) -> None:
         "val_split": 0.2,
         "subset": 1000,
         "lr": 0.05,
+        # the levers, off
+        "augment": [],
+        "dropout": 0.0,
+        "weight_decay": 0.0,
+        "lr_schedule": None,
+        "early_stopping": None,
+        "label": None,
     }
+    assert list(config["run"])[:3] == ["dataset", "architecture", "optimizer"]
     assert config["optimizer_hparams"]["lr"] == 0.05 and config["optimizer_hparams"]["momentum"] == 0.0
     assert config["model"]["params"] == 1_625_866 and config["data"]["train"] == 800
     assert config["trainer"]["deterministic"] is True and config["versions"]["lightning"]

@@ -66,22 +66,30 @@ def execute_planned(
     executor: str = "local",
     ray_address: str | None = None,
     progress: StudyProgress | None = None,
+    before_training: Callable[[], None] | None = None,
 ) -> list[Any]:
     """Train every planned RunConfig (skipping finished ones); the RunOutcomes once none is left to any process.
 
-    `jobs`: runs at once (None: auto, one at a time when the options train a run on several devices)."""
+    `jobs`: runs at once (None: auto, one at a time when the options train a run on several devices).
+    `before_training` (e.g. the datasets check) runs once the executor is open: job workers start up meanwhile."""
     from cnnkit.training.runner import RunOutcome
 
     out = Path(out).absolute()  # workers and Ray may start elsewhere
     if executor == "ray" or (jobs or 1) > 1:
         check_parallel_options(options)
-    parallel = jobs or _auto(planned, options, out / study, fresh, executor)
+    left = _left(planned, out / study, fresh)
+    parallel = jobs or _auto(left, options, executor)
     todo = [
         Job(config, options, number, out, study, fresh, manifest, command_pid=command_pid())
         for number, config in enumerate(planned, start=1)
     ]
     reports: dict[str, JobReport] = {}
-    with _backend(executor, jobs, parallel, ray_address, len(planned), progress, options) as backend:
+    if executor == "ray" and before_training is not None:  # Ray itself starts slowly: check before starting it
+        before_training()
+        before_training = None
+    with _backend(executor, jobs, parallel, ray_address, len(planned), progress, options, len(left)) as backend:
+        if before_training is not None:
+            before_training()
         while todo:
             for report in backend(todo):
                 reports[report.name] = report
@@ -99,13 +107,17 @@ def execute_planned(
     return outcomes
 
 
-def _auto(planned: Sequence[Any], options: Any, study_dir: Path, fresh: bool, executor: str) -> int:
+def _left(planned: Sequence[Any], study_dir: Path, fresh: bool) -> list[Any]:
+    """The planned runs still to train."""
+    return [c for c in planned if fresh or finished_result(study_dir / c.dir_name, quiet=True) is None]
+
+
+def _auto(left: Sequence[Any], options: Any, executor: str) -> int:
     """`--jobs auto` for the runs left to train (one at a time when a run trains on several devices)."""
     if executor != "local":
         return 1  # Ray sizes its tasks from the cluster (run_ray)
     if not one_device_each(options):
         return 1
-    left = [c for c in planned if fresh or finished_result(study_dir / c.dir_name, quiet=True) is None]
     gpus = len(visible_gpus(options)) if left else 0
     parallel = auto_jobs(len(left), gpus)
     if parallel > 1:
@@ -119,9 +131,19 @@ def _auto(planned: Sequence[Any], options: Any, study_dir: Path, fresh: bool, ex
 
 @contextlib.contextmanager
 def _backend(
-    executor: str, asked: int | None, parallel: int, ray_address: str | None, total: int, progress: Any, options: Any
+    executor: str,
+    asked: int | None,
+    parallel: int,
+    ray_address: str | None,
+    total: int,
+    progress: Any,
+    options: Any,
+    left: int,
 ) -> Iterator[Backend]:
-    """The executor, kept for the whole study (workers and Ray started once, closed at the end)."""
+    """The executor, kept for the whole study (workers and Ray started once, closed at the end).
+
+    Local workers are spawned at once, one per run left up to `parallel`, so that their start-up (imports)
+    overlaps with what the command does before the first run."""
     if executor == "ray":
         from cnnkit.studies.ray_executor import RayRunner
 
@@ -136,6 +158,7 @@ def _backend(
     if progress is not None:
         progress.slots = parallel
     pool = WorkerPool(parallel, total, progress, max(1, usable_cores() // parallel), visible_gpus(options))
+    pool.prestart(min(parallel, left))
     try:
         yield pool
     finally:

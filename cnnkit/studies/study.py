@@ -275,7 +275,6 @@ def run_study(
     planned = [(config.checked(registries), spec) for config, spec in study.expand(epochs, subset, seeds)]
     refuse_shared_directories(study, planned)
     progress = StudyProgress(planned, registries, Path(out) / study.name, fresh=fresh, quiet=options.quiet)
-    check_datasets(progress.pending, registries, options.data_dir)
     return execute_planned(
         [config for config, _ in planned],
         options,
@@ -287,4 +286,5 @@ def run_study(
         executor=executor,
         ray_address=ray_address,
         progress=progress,
+        before_training=lambda: check_datasets(progress.pending, registries, options.data_dir),
     )

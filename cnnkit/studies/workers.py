@@ -161,13 +161,18 @@ class WorkerPool:
             raise
         return list(reports.values())
 
+    def prestart(self, count: int) -> None:
+        """Spawn `count` workers now (at most `slots`), before any job is given to them."""
+        while len(self.workers) < min(count, self.slots):
+            self._spawn()
+
     def close(self) -> None:
-        """Tell idle workers to exit, and wait for them."""
+        """Tell idle workers to exit, and wait for them (one still starting up is stopped at once)."""
         for worker in self.workers:
             with contextlib.suppress(OSError):
                 worker.conn.send(None)
         for worker in self.workers:
-            worker.process.join(10.0)
+            worker.process.join(10.0 if worker.ready else 0.0)
             if worker.process.is_alive():
                 worker.process.terminate()
                 worker.process.join()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -47,10 +47,18 @@ class ReaderInfo:
     summary: Text = field(default_factory=dict)  # a sentence or two for the Methods section
     citation: str = ""  # the full reference for the References list, e.g. "LeCun, Y., ... (1998). ..."
     cite_as: str = ""  # its in-text form, e.g. "LeCun et al., 1998"
+    # a dataset's class names per report language, in label order: {"es": ("camiseta", "pantalón", ...)}
+    class_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_text("display_name", self.display_name)
         _check_text("summary", self.summary)
+        valid = isinstance(self.class_names, Mapping) and all(
+            isinstance(lang, str) and isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names)
+            for lang, names in self.class_names.items()
+        )
+        if not valid:
+            raise TypeError(f"ReaderInfo.class_names must map a language to a tuple of str, not {self.class_names!r}")
         for name in ("citation", "cite_as"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"ReaderInfo.{name} must be a str, not {getattr(self, name)!r}")
@@ -62,6 +70,11 @@ class ReaderInfo:
     def summary_in(self, lang: str) -> str:
         """The Methods sentence(s) in `lang`, else in English, else ""."""
         return _in_language(self.summary, lang)
+
+    def classes_in(self, lang: str, names: Sequence[str]) -> list[str] | None:
+        """The dataset's class names in `lang` when the plugin gives them for all of `names`, else None."""
+        given = self.class_names.get(lang)
+        return list(given) if given and len(given) == len(names) else None
 
 
 class RegisterCallback(Protocol):

@@ -175,6 +175,15 @@ def test_reader_info_falls_back_to_english_and_to_the_registry_name() -> None:
     assert (both.summary_in("es"), both.summary_in("fr")) == ("Dígitos.", "Digits.")
 
 
+def test_a_dataset_gives_its_class_names_per_language_for_all_its_classes_or_not_at_all() -> None:
+    named = ReaderInfo(class_names={"es": ("cero", "uno")})
+    assert named.classes_in("es", ["zero", "one"]) == ["cero", "uno"]
+    assert named.classes_in("en", ["zero", "one"]) is None  # the recorded names then
+    assert named.classes_in("es", ["zero", "one", "two"]) is None  # not every class: none of them
+    with pytest.raises(TypeError, match="ReaderInfo.class_names must map a language to a tuple of str"):
+        ReaderInfo(class_names={"es": "cero"})
+
+
 def test_a_plugin_registers_reader_info_and_cnnkit_list_json_shows_it(capsys: pytest.CaptureFixture[str]) -> None:
     from cnnkit.cli import main
     from cnnkit.plugins import set_registries

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit.errors import UsageError
+from cnnkit.registry import ReaderInfo
 from cnnkit.report import analysis as an
 from cnnkit.report import citations as cite
 from cnnkit.report import discussion as ds
@@ -78,7 +79,13 @@ def report_date(study: an.Study) -> datetime:
 
 
 # ----------------------------------------------------------------------------------------------- context
-def _figures(groups: Sequence[an.Group], text: dict[str, Any]) -> dict[str, Any]:
+def _class_names(names: Sequence[str], dataset: ReaderInfo, text: dict[str, Any], lang: str) -> list[str]:
+    """A dataset's class names in the report's language: its plugin's own (ReaderInfo.class_names), else the
+    catalog's translation of each name (the built-in datasets'), else the names as recorded."""
+    return dataset.classes_in(lang, names) or [text["classes"].get(c, c) for c in names]
+
+
+def _figures(groups: Sequence[an.Group], text: dict[str, Any], lang: str, registries: Any) -> dict[str, Any]:
     """Per configuration (index i of `groups`): mean learning curves, the confusion matrix summed over its seeds
     with per-class accuracy, and the misclassified examples of one seed."""
     words = text["figure_words"]
@@ -91,7 +98,7 @@ def _figures(groups: Sequence[an.Group], text: dict[str, Any]) -> dict[str, Any]
             for missing in (cm, per_class, tiles):
                 missing.append(None)
             continue
-        names = [text["classes"].get(c, c) for c in pred.class_names]  # built-in datasets' classes, translated
+        names = _class_names(pred.class_names, reader(registries, "datasets", group["dataset"]), text, lang)
         cm.append(fg.confusion_heatmap(confusion, names, words, f"cm{i}"))
         per_class.append(list(zip(names, an.per_class_accuracy(confusion), strict=True)))
         tiles.append(fg.misclassified_tiles(pred.images, pred.images_true, pred.images_pred, names))
@@ -209,7 +216,7 @@ def build_context(study: an.Study, text: dict[str, Any], lang: str, registries: 
         "bibliography": cite.references(_present(study, pool_vs_stride), citations),
         "best_by_dataset": ds.best_per_dataset(groups),
         "best_leads": ds.best_leads(groups),
-        "fig": _figures(groups, text),
+        "fig": _figures(groups, text, lang, registries),
         "rule": {
             "strong_rise": an.STRONG_VAL_LOSS_RISE,
             "strong_gap": an.STRONG_ACC_GAP,

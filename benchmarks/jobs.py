@@ -8,10 +8,12 @@ worker's own (imports, before its first run came), `overhead` everything in the 
 validation) and testing: reading the data, building the net and the Trainer, writing results. A worker's first run
 pays start-up and the first read of the data; its later runs only the rest (with --jobs 1 the runs train in the
 command's own process, whose start-up is not split out). One table row per (subset, N), then the
-ratio of the wall times of `--jobs 1` to each N. `--plain` adds a bare PyTorch loop doing the same work in N
-processes of (cores // N) threads: what the hardware gives without any framework.
+ratio of the wall times of `--jobs 1` to each N. With `--repeat R` the job counts run in turn R times (1, 2, 1,
+2, ...) and the table gives the median wall time and the median of the per-round ratios, with their range: on a
+shared machine whose speed drifts, a ratio within a round is what holds. `--plain` adds a bare PyTorch loop doing
+the same work in N processes of (cores // N) threads: what the hardware gives without any framework.
 
-    CNNKIT_DATA_DIR=/path/to/data python benchmarks/jobs.py                        # 4 runs x 1 epoch, 2 subsets
+    CNNKIT_DATA_DIR=/path/to/data python benchmarks/jobs.py --repeat 3             # 4 runs x 1 epoch, 2 subsets
     python benchmarks/jobs.py --subsets 1000 --jobs 1,2                           # a quick end-to-end check
     python benchmarks/jobs.py --accelerator gpu --jobs 1,2,4,8 --subsets 12000    # several jobs on one GPU
 """
@@ -45,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jobs", default="1,2", help="comma-separated job counts to time (default 1,2)")
     p.add_argument("--accelerator", default="auto", help="passed to cnnkit (default auto)")
     p.add_argument("--data-dir", default=os.environ.get("CNNKIT_DATA_DIR"))
+    p.add_argument(
+        "--repeat", type=int, default=1, help="rounds of the job counts in turn (1, 2, 1, 2, ...); ratios per round"
+    )
     p.add_argument("--plain", action="store_true", help="also time a plain PyTorch loop doing the same work")
     p.add_argument("--plain-worker", nargs="+", help=argparse.SUPPRESS)  # internal: THREADS RUN_INDEX...
     return p.parse_args(argv)
@@ -185,24 +190,33 @@ def main(argv: list[str] | None = None) -> int:
     later_worst = 0.0
     for subset in subsets:
         runs = len(load_study_file(args.study).expand(args.epochs, subset))
-        timed: dict[int, Timed] = {}
+        rounds: list[dict[int, Timed]] = []
+        for _ in range(max(1, args.repeat)):  # in turn, so that a drift in the machine's speed hits both alike
+            timed: dict[int, Timed] = {}
+            for jobs in counts:
+                with tempfile.TemporaryDirectory(prefix="cnnkit-jobs-") as out:
+                    timed[jobs] = time_cnnkit(args, subset, jobs, Path(out))
+            rounds.append(timed)
         for jobs in counts:
-            with tempfile.TemporaryDirectory(prefix="cnnkit-jobs-") as out:
-                timed[jobs] = time_cnnkit(args, subset, jobs, Path(out))
-            ratio = timed[counts[0]].seconds / timed[jobs].seconds
-            ratios[subset, jobs] = ratio
-            later_worst = max([later_worst, *(run["overhead"] for run in timed[jobs].later)])
-            first = overhead(timed[jobs].first)
-            start_up = [run["start-up"] for run in timed[jobs].first if "start-up" in run]
+            per_round = [timed[counts[0]].seconds / timed[jobs].seconds for timed in rounds]
+            ratio = ratios[subset, jobs] = statistics.median(per_round)
+            firsts = [run for timed in rounds for run in timed[jobs].first]
+            laters = [run for timed in rounds for run in timed[jobs].later]
+            later_worst = max([later_worst, *(run["overhead"] for run in laters)])
+            first = overhead(firsts)
+            start_up = [run["start-up"] for run in firsts if "start-up" in run]
             first += f", start-up {statistics.mean(start_up):.1f} s" if start_up else ""
+            wall = statistics.median(timed[jobs].seconds for timed in rounds)
+            spread = f" ({min(per_round):.2f}-{max(per_round):.2f})" if len(rounds) > 1 else ""
             print(
-                f"{subset:>7} {jobs:>4} {runs:>4} {timed[jobs].seconds:>6.1f} s {ratio:>5.2f}x  {first:<42} "
-                f"{overhead(timed[jobs].later)}",
+                f"{subset:>7} {jobs:>4} {runs:>4} {wall:>6.1f} s {ratio:>5.2f}x{spread}  {first:<42} "
+                f"{overhead(laters)}",
                 flush=True,
             )
         for jobs in counts if args.plain else []:
             plain = time_plain(args, subset, jobs, runs)
-            print(f"{subset:>7} {jobs:>4} plain loop {plain:.1f} s: cnnkit/plain {timed[jobs].seconds / plain:.2f}")
+            cnnkit_wall = statistics.median(timed[jobs].seconds for timed in rounds)
+            print(f"{subset:>7} {jobs:>4} plain loop {plain:.1f} s: cnnkit/plain {cnnkit_wall / plain:.2f}")
     for (subset, jobs), ratio in ratios.items():
         if jobs == 2 and counts[0] == 1 and subset in TARGETS:
             verdict = "met" if ratio >= TARGETS[subset] else "NOT met"

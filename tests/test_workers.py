@@ -6,6 +6,7 @@ import io
 import os
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,6 +17,10 @@ from helpers import write_mnist_npz
 from cnnkit.console.eta import parallel_seconds
 from cnnkit.console.job_board import JobBoard, JobLine
 from cnnkit.data import cache
+from cnnkit.plugins import get_registries
+from cnnkit.studies.jobs import Job
+from cnnkit.studies.order import longest_first
+from cnnkit.training.config import RunConfig
 
 
 def terminal_screen(text: str) -> list[str]:
@@ -147,3 +152,22 @@ def test_status_shows_every_run_in_training_and_times_the_rest_side_by_side(
     ]
     # 50 s an epoch: the two in training end together after 50 s, then the pending run's 2 epochs (100 s)
     assert lines[-1] == "Time left: about 2m 30s of training (from finished runs' speed)"
+
+
+def test_workers_take_the_longest_runs_first_and_the_eta_deals_them_in_that_order(tmp_path: Path) -> None:
+    registries = get_registries()
+    configs = [
+        RunConfig("mnist", "strided_cnn", epochs=2),  # net_2: a third of net_1's multiply-adds per image
+        RunConfig("mnist", "pooling_cnn", epochs=1),
+        RunConfig("mnist", "strided_cnn", epochs=1),
+        RunConfig("mnist", "pooling_cnn", epochs=1, seed=1),
+    ]
+    jobs = [Job(config, None, number, tmp_path, "s", False) for number, config in enumerate(configs, start=1)]
+    assert [job.number for job in longest_first(jobs, registries)] == [2, 4, 1, 3]  # ties keep the study's order
+
+    class Unbuildable:
+        def __init__(self, *args: object) -> None:
+            raise RuntimeError("a plugin that cannot be built")
+
+    broken = SimpleNamespace(datasets=registries.datasets, architectures=SimpleNamespace(get=lambda name: Unbuildable))
+    assert [job.number for job in longest_first(jobs, broken)] == [1, 2, 3, 4]  # a length unknown: study order

@@ -35,6 +35,7 @@ class StudyProgress:
         self.stream, self.quiet = stream or sys.stderr, quiet
         self.speeds = Speeds()
         self.slots = 1
+        self.order: list[int] = list(range(len(self.configs)))  # in which runs are dealt to the slots
         self.active: dict[int, _Active] = {}  # runs in progress, by index
         self.overheads: dict[tuple[str, str], float] = {}  # per run, beyond its epochs: data, set-up, testing
         self.works: list[Work] = []
@@ -117,7 +118,7 @@ class StudyProgress:
         Training time from the measured speed, plus each run's measured time beyond its epochs (loading data,
         setting up, testing: with a small --subset the test set dominates), by (dataset, architecture).
         """
-        order = [*self.active, *(i for i in range(len(self.works)) if i not in self.active)]
+        order = [*self.active, *(i for i in self.order if i not in self.active)]
         typical = sum(self.overheads.values()) / len(self.overheads) if self.overheads else 0.0
         durations = []
         for index in order:

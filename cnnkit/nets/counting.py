@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -123,3 +124,13 @@ def count_network(network: nn.Module, input_shape: Shape) -> NetworkCounts:
     macs = forward_pass(network, input_shape).macs  # first: it materialises lazy modules' parameters
     trainable, non_trainable = parameter_counts(network)
     return NetworkCounts(trainable, non_trainable, macs)
+
+
+def architecture_macs(architecture: Any, input_shape: Shape, num_classes: int, preset: str = "keras") -> int | None:
+    """Multiply-adds per image of a registered architecture (its LightningModule class) built for `input_shape`
+    (C, H, W); None when the plugin fails to build, so that callers can carry on without the count."""
+    try:
+        model = architecture(input_shape, num_classes, None, preset)
+        return count_network(model.network, input_shape).macs
+    except Exception:
+        return None

@@ -47,15 +47,11 @@ def counted_macs(registries: Any, run: an.Run) -> int | None:
     shape, classes = data.get("image_shape"), data.get("num_classes")
     if registries is None or not shape or not classes or run["architecture"] not in registries.architectures:
         return None
-    try:
-        from cnnkit.nets.counting import count_network
+    from cnnkit.nets.counting import architecture_macs
 
-        cls = registries.architectures.get(run["architecture"])
-        height, width, channels = (int(d) for d in shape)
-        model = cls((channels, height, width), int(classes), None, run.get("preset") or "keras")
-        return count_network(model.network, (channels, height, width)).macs
-    except Exception:  # a plugin that fails to build is reported as "not counted", never breaks the report
-        return None
+    height, width, channels = (int(d) for d in shape)
+    cls = registries.architectures.get(run["architecture"])
+    return architecture_macs(cls, (channels, height, width), int(classes), run.get("preset") or "keras")
 
 
 def _row_macs(layer: dict[str, Any]) -> int | None:

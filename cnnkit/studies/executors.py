@@ -19,6 +19,7 @@ from cnnkit.console.study_progress import StudyProgress
 from cnnkit.storage.damage import finished_result
 from cnnkit.storage.locks import RunLocked, command_pid, lock_holder
 from cnnkit.studies.jobs import Job, JobFailed, JobReport, JobTimer, describe_timings, execute_job
+from cnnkit.studies.order import longest_first
 from cnnkit.studies.resources import (
     auto_jobs,
     check_parallel_options,
@@ -67,11 +68,13 @@ def execute_planned(
     ray_address: str | None = None,
     progress: StudyProgress | None = None,
     before_training: Callable[[], None] | None = None,
+    registries: Any = None,
 ) -> list[Any]:
     """Train every planned RunConfig (skipping finished ones); the RunOutcomes once none is left to any process.
 
     `jobs`: runs at once (None: auto, one at a time when the options train a run on several devices).
-    `before_training` (e.g. the datasets check) runs once the executor is open: job workers start up meanwhile."""
+    `before_training` (e.g. the datasets check) runs once the executor is open: job workers start up meanwhile.
+    With `registries`, local workers take the longest runs first (`cnnkit.studies.order`)."""
     from cnnkit.training.runner import RunOutcome
 
     out = Path(out).absolute()  # workers and Ray may start elsewhere
@@ -83,6 +86,10 @@ def execute_planned(
         Job(config, options, number, out, study, fresh, manifest, command_pid=command_pid())
         for number, config in enumerate(planned, start=1)
     ]
+    if parallel > 1 and executor == "local" and registries is not None:
+        todo = longest_first(todo, registries)
+        if progress is not None:
+            progress.order = [job.number - 1 for job in todo]
     reports: dict[str, JobReport] = {}
     if executor == "ray" and before_training is not None:  # Ray itself starts slowly: check before starting it
         before_training()

@@ -69,6 +69,14 @@ def resolve_jobs(jobs: int | str | None, executor: str = "local") -> int | None:
     return parse_jobs(str(jobs))
 
 
+def may_run_side_by_side(jobs: str | None) -> bool:
+    """Whether --jobs as typed (before anything is checked or imported) can start job workers: N above 1, or
+    auto (also when unset) with more than one core."""
+    if jobs is None or jobs == "auto":
+        return usable_cores() > 1
+    return jobs.isdigit() and int(jobs) > 1
+
+
 def check_executor(executor: str, ray_address: str | None = None) -> None:
     if executor not in EXECUTORS:
         raise UsageError(f"unknown executor '{executor}' (choose from: {', '.join(EXECUTORS)})")

@@ -287,4 +287,5 @@ def run_study(
         ray_address=ray_address,
         progress=progress,
         before_training=lambda: check_datasets(progress.pending, registries, options.data_dir),
+        registries=registries,
     )

@@ -1,9 +1,10 @@
 """`--jobs N`: N worker processes started once per study; each takes the next run as soon as it is free.
 
 A worker pays its start-up (torch, Lightning, on a GPU the CUDA context) once and keeps the datasets it has loaded
-(`cnnkit.data.cache`), so its later runs start training at once. Workers are spawned (no half-initialised torch is
-inherited), each in its own process group: Ctrl-C reaches the command only, which asks each worker to stop at its
-next batch. A worker whose command was killed outright (SIGKILL, OOM) notices and stops the same way.
+(`cnnkit.data.cache`), so its later runs start training at once. Workers are forks of a server that imported torch
+and Lightning once and computed nothing (`cnnkit.studies.worker_server`), each in its own process group: Ctrl-C
+reaches the command only, which asks each worker to stop at its next batch. A worker whose command was killed
+outright (SIGKILL, OOM) notices and stops the same way.
 
 Everything a worker prints comes to the command as messages (its lines, its run's epochs and batches, how the run
 ended); the command alone writes to the console (`cnnkit.console.job_board`).
@@ -12,6 +13,7 @@ ended); the command alone writes to the console (`cnnkit.console.job_board`).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -60,34 +62,36 @@ class _Relay:
         pass
 
 
-def _stop_when_orphaned(parent: int) -> None:
+def _stop_when_orphaned(lifeline: Connection) -> None:
     """A worker whose cnnkit command was killed outright stops its run at the next batch, checkpoints kept,
-    instead of training on unseen; the next command resumes it."""
+    instead of training on unseen; the next command resumes it.
+
+    The command holds the other end of `lifeline` and never writes to it, so it reads as ready only once the
+    command is gone. (The worker's parent is the fork server, which lives as long as any worker does.)"""
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
+        with contextlib.suppress(OSError):
+            lifeline.poll(None)
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
-def _worker_main(conn: Connection, threads: int, gpu: str | None, command_pid: int) -> None:
+def _worker_main(conn: Connection, lifeline: Connection, threads: int, gpu: str | None, command_pid: int) -> None:
     """Entry point of a worker: set up once, then train the jobs it is sent until told to stop (None)."""
     os.setpgid(0, 0)  # Ctrl-C reaches the command only; it forwards one SIGINT to each worker
-    _stop_when_orphaned(os.getppid())
+    _stop_when_orphaned(lifeline)
     os.environ["CNNKIT_COMMAND_PID"] = str(command_pid)
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(threads)
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     relay = _Relay(conn)
-    sys.stdout = sys.stderr = LineStream(lambda line: relay.send("line", line))  # before Lightning's handlers
+    _route_output(LineStream(lambda line: relay.send("line", line)))
     try:
-        import lightning  # noqa: F401  (the start-up, paid once per worker)
         import torch
 
-        import cnnkit.training.runner  # noqa: F401
+        import cnnkit.studies.worker_preload  # noqa: F401  (imported already, unless started by spawn)
 
         torch.set_num_threads(threads)
         relay.send("ready")
@@ -98,6 +102,18 @@ def _worker_main(conn: Connection, threads: int, gpu: str | None, command_pid: i
                 break
     except (KeyboardInterrupt, EOFError, OSError):  # stopped while idle, or the command is gone
         pass
+
+
+def _route_output(stream: LineStream) -> None:
+    """Send everything the worker prints to the command: sys.stdout, sys.stderr, and the logging handlers that
+    were created on the inherited console (Lightning's, made when the fork server imported it)."""
+    console = {id(sys.stdout), id(sys.stderr), id(sys.__stdout__), id(sys.__stderr__)}
+    sys.stdout = sys.stderr = stream
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if type(handler) is logging.StreamHandler and id(handler.stream) in console:
+                handler.setStream(stream)
 
 
 def _train(job: Job, relay: _Relay) -> JobReport:
@@ -118,6 +134,7 @@ class _Worker:
     conn: Connection
     spawned: float
     ready: bool = False
+    lifeline: Connection | None = None  # never written: closed when the command ends (`_stop_when_orphaned`)
     startup: float | None = None  # reported with its first job
     job: Job | None = None
     since: float = 0.0
@@ -128,10 +145,10 @@ class WorkerPool:
     """Up to `slots` workers for the runs of a study; called with jobs until none is left, then closed."""
 
     def __init__(self, slots: int, total: int, progress: Any, threads: int, gpus: list[str]) -> None:
-        import multiprocessing
+        from cnnkit.studies.worker_server import worker_context
 
         self.slots, self.total, self.progress, self.threads, self.gpus = slots, total, progress, threads, gpus
-        self.context = multiprocessing.get_context("spawn")
+        self.context = worker_context()
         self.workers: list[_Worker] = []
         quiet = progress is not None and progress.quiet
         self.board = JobBoard(sys.stderr, live=not quiet and sys.stderr.isatty())
@@ -194,12 +211,17 @@ class WorkerPool:
         slot = min(set(range(self.slots)) - used)
         gpu = self.gpus[slot % len(self.gpus)] if self.gpus else None
         ours, theirs = self.context.Pipe(duplex=True)
+        lifeline, held = self.context.Pipe(duplex=False)
+        spawned = time.monotonic()  # start() waits for the fork server's imports where they are not done yet
         process = self.context.Process(
-            target=_worker_main, args=(theirs, self.threads, gpu, os.getpid()), name=f"cnnkit-job-{slot + 1}"
+            target=_worker_main,
+            args=(theirs, lifeline, self.threads, gpu, os.getpid()),
+            name=f"cnnkit-job-{slot + 1}",
         )
         process.start()
         theirs.close()
-        self.workers.append(_Worker(slot, process, ours, time.monotonic()))
+        lifeline.close()
+        self.workers.append(_Worker(slot, process, ours, spawned, lifeline=held))
 
     def _start(self, worker: _Worker, job: Job) -> None:
         gpu = self.gpus[worker.slot % len(self.gpus)] if self.gpus else None

@@ -1,0 +1,46 @@
+"""The order in which side-by-side workers take a study's runs: the longest first.
+
+Taken in study order, a long run dealt last trains alone while the other slots idle (the MNIST half of the
+assignment: net_1, net_2, net_1, net_2 leaves one net_1 run alone at the end). Dealing the longest first (the
+classic longest-processing-time rule) lets the slots finish together. Nothing has been timed when the order is
+chosen, so a run's length is estimated from its network's multiply-adds per image times the images it passes
+forward, a training image counted three times (forward and backward). Only the shares between runs matter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnnkit.console.eta import planned_split
+from cnnkit.studies.jobs import Job
+
+TRAINING_PASSES = 3  # a training step costs about three forward passes (forward, then backward: two)
+
+
+def estimated_work(config: Any, registries: Any, macs: dict[tuple[str, str], int | None]) -> float | None:
+    """Multiply-adds of a whole run (training, validation each epoch, the test); None when unknown.
+
+    `macs` caches the multiply-adds per image by (dataset, architecture)."""
+    from cnnkit.nets.counting import architecture_macs
+
+    dataset = registries.datasets.get(config.dataset)
+    spec = getattr(dataset, "spec", None)
+    key = (config.dataset, config.architecture)
+    if key not in macs:
+        architecture = registries.architectures.get(config.architecture)
+        macs[key] = architecture_macs(architecture, dataset.input_shape(), dataset.num_classes(), config.preset)
+    train, val = planned_split(spec, config.subset, config.val_split)
+    if not macs[key] or not train:
+        return None
+    images = config.epochs * (TRAINING_PASSES * train + val) + getattr(spec, "test_count", 0)
+    return float(macs[key]) * images
+
+
+def longest_first(jobs: list[Job], registries: Any) -> list[Job]:
+    """`jobs`, the longest first (ties keep the study's order); in the study's order when any length is unknown."""
+    macs: dict[tuple[str, str], int | None] = {}
+    works = [estimated_work(job.config, registries, macs) for job in jobs]
+    if any(work is None for work in works):
+        return list(jobs)
+    ranked = sorted(zip(works, range(len(jobs)), strict=True), key=lambda pair: (-pair[0], pair[1]))
+    return [jobs[index] for _work, index in ranked]

@@ -184,7 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         f"study {args.study}, {args.epochs} epoch(s) a run; {len(os.sched_getaffinity(0))} cores; "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    header = f"{'subset':>7} {'jobs':>4} {'runs':>4} {'wall':>8} {'1:N':>6}  {'first run of a worker: overhead':<42} "
+    width = 6 if args.repeat <= 1 else 18  # the ratio, with its range over the rounds
+    header = (
+        f"{'subset':>7} {'jobs':>4} {'runs':>4} {'wall':>8} {'1:N':>{width}}  {'first run of a worker: overhead':<42} "
+    )
     print(header + "later runs: overhead  (beyond training and testing; start-up included)")
     ratios: dict[tuple[int, int], float] = {}
     later_worst = 0.0
@@ -209,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             wall = statistics.median(timed[jobs].seconds for timed in rounds)
             spread = f" ({min(per_round):.2f}-{max(per_round):.2f})" if len(rounds) > 1 else ""
             print(
-                f"{subset:>7} {jobs:>4} {runs:>4} {wall:>6.1f} s {ratio:>5.2f}x{spread}  {first:<42} "
+                f"{subset:>7} {jobs:>4} {runs:>4} {wall:>6.1f} s {f'{ratio:.2f}x{spread}':>{width}}  {first:<42} "
                 f"{overhead(laters)}",
                 flush=True,
             )

@@ -180,7 +180,7 @@ def test_a_dataset_gives_its_class_names_per_language_for_all_its_classes_or_not
     assert named.classes_in("es", ["zero", "one"]) == ["cero", "uno"]
     assert named.classes_in("en", ["zero", "one"]) is None  # the recorded names then
     assert named.classes_in("es", ["zero", "one", "two"]) is None  # not every class: none of them
-    with pytest.raises(TypeError, match="ReaderInfo.class_names must map a language to a tuple of str"):
+    with pytest.raises(TypeError, match=r"ReaderInfo\.class_names must map a language to a tuple of str"):
         ReaderInfo(class_names={"es": "cero"})
 
 

@@ -72,9 +72,11 @@ def resolve_jobs(jobs: int | str | None, executor: str = "local") -> int | None:
 def may_run_side_by_side(jobs: str | None) -> bool:
     """Whether --jobs as typed (before anything is checked or imported) can start job workers: N above 1, or
     auto (also when unset) with more than one core."""
-    if jobs is None or jobs == "auto":
-        return usable_cores() > 1
-    return jobs.isdigit() and int(jobs) > 1
+    try:
+        count = parse_jobs(jobs or "auto")
+    except UsageError:  # refused later, with its message
+        return False
+    return usable_cores() > 1 if count is None else count > 1
 
 
 def check_executor(executor: str, ray_address: str | None = None) -> None:

@@ -111,6 +111,9 @@ def test_levers_ablation_table_and_gain(tmp_path, lang):
         assert gain in prose(html, section)
     assert words["untested"] in prose(html, "conclusions")  # one seed per setting
     assert words["decoupled"] in prose(html, "methods")
+    setup = re.search(r'<table class="setup">.*?</table>', html, re.S).group(0)
+    rows = [re.sub(r"<[^>]+>", "|", r) for r in re.findall(r"<tr>.*?</tr>", setup, re.S)[1:]]
+    assert len(rows) == 6 and len(set(rows)) == 6  # the levers tell the rows apart (keras weight decay is not an hparam)
     assert 'href="#curves-' in html  # the lever that ends overfitting, with its curves as evidence
 
 

@@ -113,7 +113,7 @@ def test_levers_ablation_table_and_gain(tmp_path, lang):
     assert words["decoupled"] in prose(html, "methods")
     setup = re.search(r'<table class="setup">.*?</table>', html, re.S).group(0)
     rows = [re.sub(r"<[^>]+>", "|", r) for r in re.findall(r"<tr>.*?</tr>", setup, re.S)[1:]]
-    assert len(rows) == 6 and len(set(rows)) == 6  # the levers tell the rows apart (keras weight decay is not an hparam)
+    assert len(rows) == 6 and len(set(rows)) == 6  # the levers tell the rows apart
     assert 'href="#curves-' in html  # the lever that ends overfitting, with its curves as evidence
 
 

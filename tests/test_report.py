@@ -95,6 +95,7 @@ def test_overfitting_rule_and_assignment_discussion(rendered):
     for key in ("original", "keras_defaults", "mnist_puzzle"):
         assert esc(t["discussion"][key]) in html
     assert "Zeiler" in html and "Springenberg" in html
+    assert "weight decay) or data augmentation for CIFAR-10, where the networks overfit" in html  # what to try next
 
 
 def test_pdf_valid_with_text(rendered):

@@ -20,12 +20,13 @@ WORDS = {
         "better": "did better than", "apart": "cannot be told apart with 3 seeds",
         "untested": "no difference", "summed": "summed over its 3 seeds", "lr": "learning rate",
         "decoupled": "decoupled, as Keras' optimizers apply it", "stopped": "stopped at epoch",
+        "regularize": "regularization (dropout",
     },
     "es": {
         "better": "fue mejor que", "apart": "no se pueden distinguir con 3 semillas",
         "untested": "se contrastó ninguna diferencia", "summed": "sumada sobre sus 3 semillas",
         "lr": "tasa de aprendizaje", "decoupled": "desacoplado, como lo aplican los optimizadores de Keras",
-        "stopped": "se detuvo en la época",
+        "stopped": "se detuvo en la época", "regularize": "regularización (dropout",
     },
 }  # fmt: skip
 
@@ -110,6 +111,7 @@ def test_levers_ablation_table_and_gain(tmp_path, lang):
     for section in ("abstract", "discussion", "conclusions"):
         assert gain in prose(html, section)
     assert words["untested"] in prose(html, "conclusions")  # one seed per setting
+    assert words["regularize"] not in prose(html, "conclusions").lower()  # what the study tried is not what to try next
     assert words["decoupled"] in prose(html, "methods")
     setup = re.search(r'<table class="setup">.*?</table>', html, re.S).group(0)
     rows = [re.sub(r"<[^>]+>", "|", r) for r in re.findall(r"<tr>.*?</tr>", setup, re.S)[1:]]

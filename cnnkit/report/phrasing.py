@@ -331,6 +331,7 @@ def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr:
         strong = ctx["overfits"]["strong"]
         if strong:
             steps.append(words["next_early"])
+        if strong and not ctx["levers"]:  # a study that tried the levers has its answer in the Discussion
             datasets = join(dict.fromkeys(nm("dataset", o.group["dataset"]) for o in strong))
             steps.append(fill(words["next_regularize"], datasets=datasets))
         if ctx["verdicts"]["too_early"]:

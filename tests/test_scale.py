@@ -9,8 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from helpers import cli, cli_subprocess, interruptible, write_mnist_npz
@@ -290,3 +292,33 @@ def test_worker_output_goes_on_line_by_line_without_progress_redraws() -> None:
     stream.write("epoch 1/2 - val_loss 0.5")
     stream.write("000\n 12%\r 50%\r100%\n\nlast line\n")
     assert lines == ["epoch 1/2 - val_loss 0.5000", "100%", "last line"]
+
+
+def test_a_held_run_that_finished_meanwhile_is_not_waited_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found held early in the study, finished by the time the others are done: not named in the waiting line."""
+    from cnnkit.studies import executors
+
+    monkeypatch.setattr(executors, "WAIT_POLL_SECONDS", 0.05)
+    finished, held = tmp_path / "mnist-pooling_cnn-adam-seed0", tmp_path / "mnist-strided_cnn-adam-seed0"
+    finished.mkdir()
+    shipped = Path(__file__).parents[1] / "examples/results/assignment/mnist-pooling_cnn-adam-seed0/result.json"
+    (finished / "result.json").write_bytes(shipped.read_bytes())
+    jobs = [SimpleNamespace(name=d.name, run_dir=d) for d in (finished, held)]
+    locked, release = threading.Event(), threading.Event()
+
+    def other_process() -> None:
+        with hold_run_lock(held):
+            locked.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=other_process)
+    holder.start()
+    locked.wait(5)
+    threading.Timer(0.3, release.set).start()
+    left = executors.wait_for_others(jobs)  # type: ignore[arg-type]
+    holder.join()
+    err = capsys.readouterr().err
+    assert "waiting for 1 run(s) that other processes are training: mnist-strided_cnn-adam-seed0\n" in err
+    assert left == [jobs[1]]  # its holder stopped without a result: trained here

@@ -173,7 +173,10 @@ def _backend(
 
 
 def wait_for_others(held: list[Job]) -> list[Job]:
-    """Wait until no other process holds these runs; the ones their holders left unfinished (to train now)."""
+    """Wait until no other process holds these runs; the ones their holders left unfinished (to train now).
+
+    A run found held earlier in the study may have finished meanwhile: it is neither waited for nor named."""
+    held = [job for job in held if finished_result(job.run_dir, quiet=True) is None]
     if not held:
         return []
     print(

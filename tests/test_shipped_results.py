@@ -1,4 +1,5 @@
-"""The real full-length assignment shipped in examples/results/assignment renders, in both languages, with its numbers.
+"""The real full-length studies shipped in examples/results: the assignment renders, in both languages, with its
+numbers; the follow-up studies hold every run they plan.
 
 The files were written by one machine and are only read here: the test checks that the report shows the figures
 the result files hold (in each language's number format), not any particular trajectory.
@@ -60,3 +61,21 @@ def test_report_shows_every_run_and_published_figure_in_its_language(report: tup
             assert fmt.loss(loss) in html and fmt.pct(accuracy) in html, (lang, name)
     assert fmt.int(1_625_866) in html and fmt.int(2_117_962) in html
     assert "/work/" not in html and "shared/data" not in html  # no path of the machine that trained it
+
+
+@pytest.mark.parametrize("name", ["adadelta-lr", "cifar10-levers"])
+def test_a_shipped_follow_up_study_holds_every_planned_run_at_full_length(name: str) -> None:
+    """Each run the built-in study plans is shipped, under the name it plans, finished, naming its data by file
+    name and hash, not by a path of the machine that trained it."""
+    from cnnkit.plugins import create_plugin_manager
+
+    registries = create_plugin_manager()[1]
+    planned = {config.checked(registries).dir_name: config for config, _ in registries.studies.get(name).expand()}
+    study_dir = SHIPPED.parent / name
+    shipped = {path.parent.name: json.loads(path.read_text()) for path in study_dir.glob("*/result.json")}
+    assert sorted(shipped) == sorted(planned)
+    for run, result in shipped.items():
+        assert len(result["history"]["val_loss"]) == planned[run].epochs == result["epochs"], run
+        assert 0.1 < result["test_accuracy"] <= 1.0, run
+        config = (study_dir / run / "config.json").read_text()
+        assert "/" not in json.loads(config)["data"]["source"] and '"sha256"' in config, run

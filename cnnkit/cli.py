@@ -19,6 +19,8 @@ from typing import Any, NoReturn
 from cnnkit import __version__
 from cnnkit.errors import CnnkitError, UsageError
 from cnnkit.failures import known_failure
+from cnnkit.training.config import SETTINGS
+from cnnkit.training.values import integer_flag
 
 KINDS = ("datasets", "architectures", "optimizers", "studies", "augmentations", "schedules")
 EXIT_INTERRUPTED = 130
@@ -29,55 +31,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-def _integer(label: str, minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer of at least `minimum`."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{label} must be an integer, got '{text}'") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{label} must be at least {minimum}, got {text}")
-        return value
-
-    return parse
-
-
-def _number(label: str, above: float, below: float | None = None) -> Callable[[str], float]:
-    """An argparse type: a number strictly above `above` (and strictly below `below`, when given)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{label} must be a number, got '{text}'") from None
-        if value <= above or (below is not None and value >= below):
-            bound = f"between {above} and {below} (exclusive)" if below is not None else f"greater than {above}"
-            raise argparse.ArgumentTypeError(f"{label} must be {bound}, got {text}")
-        return value
-
-    return parse
-
-
-def _float(label: str) -> Callable[[str], float]:
-    """An argparse type: any number (its range is checked with the run's other settings)."""
-
-    def parse(text: str) -> float:
-        try:
-            return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{label} must be a number, got '{text}'") from None
-
-    return parse
-
-
-def _names(text: str) -> tuple[str, ...]:
-    """`flip,crop` -> ('flip', 'crop'); `none` or '' -> ()."""
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    return () if names == ("none",) else names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,50 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     which = run.add_mutually_exclusive_group()
     which.add_argument("--all", action="store_true", help="run the 'assignment' study, then write its report")
     which.add_argument("--study", metavar="NAME_OR_TOML", help="a registered study or a study TOML file")
-    run.add_argument("--optimizer", default=None, help="optimizer name (default adam)")
-    run.add_argument("--lr", type=_number("--lr", 0.0), help="learning rate (default: the preset's)")
-    run.add_argument("--epochs", type=_integer("--epochs", 1), help="epochs (default 10; studies: their own)")
-    run.add_argument("--batch-size", type=_integer("--batch-size", 1), default=None, help="default 128")
-    run.add_argument(
-        "--val-split",
-        type=_number("--val-split", 0.0, 1.0),
-        default=None,
-        help="fraction of the training set (its end, as Keras) kept for validation (default 0.2)",
-    )
-    run.add_argument("--seed", type=_integer("--seed", 0), help="random seed (default 0)")
-    run.add_argument("--seeds", type=_integer("--seeds", 1), help="studies: run seeds 0..N-1")
-    run.add_argument("--preset", default=None, help="keras (default: Keras defaults, as the assignment) or torch")
-    run.add_argument("--subset", type=_integer("--subset", 2), help="keep only the first N training images")
-    levers = run.add_argument_group(
-        "training levers (all off by default; a run that uses one is named after it, e.g. ...-adam-drop0.25-seed0)"
-    )
-    levers.add_argument(
-        "--augment",
-        type=_names,
-        metavar="NAMES",
-        help="augment training batches on the device: comma-separated, e.g. flip,crop or flip,crop,cutout "
-        "(see 'cnnkit list augmentations')",
-    )
-    levers.add_argument(
-        "--dropout", type=_float("--dropout"), metavar="P", help="dropout after downsampling and after Dense(128)"
-    )
-    levers.add_argument(
-        "--weight-decay",
-        type=_float("--weight-decay"),
-        metavar="W",
-        help="weight decay: decoupled as Keras applies it (keras preset) or the optimizer's L2 term (torch preset)",
-    )
-    levers.add_argument(
-        "--lr-schedule",
-        metavar="NAME",
-        help="learning-rate schedule, e.g. cosine or plateau (see 'cnnkit list schedules')",
-    )
-    levers.add_argument(
-        "--early-stopping",
-        type=_integer("--early-stopping", 1),
-        metavar="PATIENCE",
-        help="stop when val_loss has not improved for PATIENCE epochs",
-    )
+    _add_setting_flags(run)
+    run.add_argument("--seeds", type=integer_flag("--seeds", 1), help="studies: run seeds 0..N-1")
     run.add_argument("--out", type=Path, default=Path("runs"), help="results directory (default ./runs)")
     run.add_argument("--data-dir", help="where datasets are read/downloaded (default $CNNKIT_DATA_DIR or cache)")
     run.add_argument("--fresh", action="store_true", help="discard existing results of these runs and start over")
@@ -185,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--devices", default="auto", help="number of devices or 'auto'")
     run.add_argument("--strategy", default="auto", help="e.g. ddp (Lightning strategies)")
     run.add_argument("--precision", default="32-true", help="e.g. 32-true (default), bf16-mixed, 16-mixed")
-    run.add_argument("--num-nodes", type=_integer("--num-nodes", 1), default=1, help="nodes for ddp")
+    run.add_argument("--num-nodes", type=integer_flag("--num-nodes", 1), default=1, help="nodes for ddp")
     run.add_argument("--compile", action="store_true", help="torch.compile the network (GPU speed-up)")
     run.add_argument("--channels-last", action="store_true", help="channels_last memory format (GPU speed-up)")
     run.add_argument(
@@ -231,6 +142,20 @@ def build_parser() -> argparse.ArgumentParser:
     importing.add_argument("files", nargs="+", type=Path)
     importing.add_argument("--data-dir", help="default $CNNKIT_DATA_DIR or the per-user cache")
     return parser
+
+
+def _add_setting_flags(run: argparse.ArgumentParser) -> None:
+    """A `cnnkit run` option for every flagged setting of the schema, the training levers in a group of their own.
+
+    Every default is None, so that an unset flag keeps the schema's default (and can be told apart from one given
+    with --study, which refuses all but the budget and the seed)."""
+    levers = run.add_argument_group(
+        "training levers (all off by default; a run that uses one is named after it, e.g. ...-adam-drop0.25-seed0)"
+    )
+    for setting in SETTINGS:
+        if setting.flag:
+            group = levers if setting.lever else run
+            group.add_argument(setting.option, type=setting.parse, metavar=setting.metavar, help=setting.help)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -346,23 +271,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--seeds is for studies; for a single run use --seed")
     if args.jobs is not None or args.executor != "local":
         raise UsageError("--jobs and --executor are for studies (--study, --all)")
-    config = run_config(  # an unset flag (None) keeps RunConfig's default
-        args.dataset,
-        args.architecture,
-        optimizer=args.optimizer,
-        preset=args.preset,
-        seed=args.seed,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        val_split=args.val_split,
-        subset=args.subset,
-        lr=args.lr,
-        augment=args.augment or (),
-        dropout=args.dropout or 0.0,
-        weight_decay=args.weight_decay or 0.0,
-        lr_schedule=args.lr_schedule,
-        early_stopping=args.early_stopping,
-    )
+    given = {s.name: getattr(args, s.name) for s in SETTINGS if s.flag}  # an unset flag (None): the default
+    config = run_config(args.dataset, args.architecture, **given)
     outcome = execute(config, options, args.out, fresh=args.fresh, registries=registries)
     _print_outcome(outcome)
     return 0
@@ -373,22 +283,7 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
 
     if args.dataset or args.architecture:
         raise UsageError("--all/--study run a whole study: drop DATASET and ARCH")
-    ignored = [
-        flag
-        for flag, value in (
-            ("--optimizer", args.optimizer),
-            ("--lr", args.lr),
-            ("--preset", args.preset),
-            ("--batch-size", args.batch_size),
-            ("--val-split", args.val_split),
-            ("--augment", args.augment),
-            ("--dropout", args.dropout),
-            ("--weight-decay", args.weight_decay),
-            ("--lr-schedule", args.lr_schedule),
-            ("--early-stopping", args.early_stopping),
-        )
-        if value is not None
-    ]
+    ignored = [s.option for s in SETTINGS if s.flag and not s.overrides_study and getattr(args, s.name) is not None]
     if ignored:
         raise UsageError(f"{', '.join(ignored)} cannot override a study; write a study TOML file instead")
     from cnnkit.studies.resources import check_executor, check_parallel_options, resolve_jobs

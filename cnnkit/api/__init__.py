@@ -43,10 +43,6 @@ def run(
     dataset: str,
     architecture: str,
     *,
-    optimizer: str = "adam",
-    epochs: int = 10,
-    subset: int | None = None,
-    seed: int = 0,
     out: PathLike = "runs",
     data_dir: PathLike | None = None,
     fresh: bool = False,
@@ -54,17 +50,16 @@ def run(
 ) -> RunResult:
     """Train one run, as `cnnkit run DATASET ARCH ...` does, into OUT/single/<run name>/; its figures.
 
-    `settings`: any other run setting (preset, batch_size, val_split, lr and the training levers) or trainer option
-    (accelerator, devices, precision, quiet, verbose, logger, ...); an unknown name is a UsageError listing them.
+    `settings`: any run setting of the schema (optimizer, epochs, seed, subset, preset, batch_size, val_split, lr,
+    the training levers; defaults as on the command line) or trainer option (accelerator, devices, precision,
+    quiet, verbose, logger, ...); an unknown name is a UsageError listing them.
     A finished run is read back rather than trained again (unless `fresh`); an unfinished one resumes.
     """
     from cnnkit.training.runner import execute
     from cnnkit.training.settings import run_config, split_settings, trainer_options
 
     run_settings, trainer = split_settings(settings)
-    config = run_config(
-        dataset, architecture, optimizer=optimizer, epochs=epochs, subset=subset, seed=seed, **run_settings
-    )
+    config = run_config(dataset, architecture, **run_settings)
     options = trainer_options(data_dir=_text(data_dir), **trainer)
     with _as_cnnkit_errors():
         outcome = execute(config, options, Path(out), fresh=fresh)

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from cnnkit.console.eta import Speeds, Work, eta_text, format_duration, parallel_seconds, planned_split, spec_pixels
 from cnnkit.console.progress import RunProgress, plural, run_label, test_line
+from cnnkit.training.config import SETTINGS
 
 
 class StudyProgress:
@@ -167,12 +168,7 @@ def check_datasets(configs: list[Any], registries: Any, data_dir: str | None) ->
 
 
 # Settings a configuration may differ in (result.json's top level), with their column headers.
-SETTING_COLUMNS = {
-    "dataset": "dataset", "architecture": "architecture", "optimizer": "optimizer", "preset": "preset",
-    "epochs": "epochs", "batch_size": "batch", "val_split": "val", "subset": "subset", "lr": "lr",
-    "augment": "augment", "dropout": "dropout", "weight_decay": "wd", "lr_schedule": "schedule",
-    "early_stopping": "patience", "label": "label",
-}  # fmt: skip
+SETTING_COLUMNS = {s.name: s.column for s in SETTINGS if s.column}
 SEED_SUFFIX = re.compile(r"-seed\d+$")
 
 

@@ -26,8 +26,8 @@ class BatchAugmenter:
     def __call__(self, images: torch.Tensor, epoch: int, step: int, rank: int = 0) -> torch.Tensor:
         generator = torch.Generator(device=images.device)
         generator.manual_seed(batch_seed(self.seed, epoch, step, rank))
-        for augment in self.steps:
-            images = augment(images, generator)
+        for operation in self.steps:
+            images = operation(images, generator)
         return images
 
 

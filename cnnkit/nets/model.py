@@ -113,8 +113,8 @@ class ImageClassifier(L.LightningModule):
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, stage: str) -> torch.Tensor:
         images, labels = batch
         logits = self(images)
-        loss = F.cross_entropy(logits, labels)
         count = labels.shape[0]
+        loss = F.cross_entropy(logits, labels)
         predicted = logits.detach().argmax(dim=1)
         loss_mean: SampleMean = getattr(self, f"{stage}_loss_mean")
         accuracy: SampleMean = getattr(self, f"{stage}_accuracy_metric")
@@ -146,6 +146,12 @@ class ImageClassifier(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self.test_predictions = torch.cat(self._test_batches).cpu() if self._test_batches else None
         self._test_batches = []
+
+    def optimizer_hyperparameters(self) -> dict[str, Any]:
+        """Every hyperparameter the optimizer is built with (config.json's `optimizer_hparams`)."""
+        if self.optimizer_spec is None:
+            raise RuntimeError("no optimizer given to the classifier")
+        return self.optimizer_spec.hyperparameters(self.preset, self.lr, self.weight_decay)
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_spec is None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from cnnkit.errors import DataError, UsageError
 from cnnkit.storage.damage import RESULT_KEYS, json_problem
+from cnnkit.training.config import DEFAULTS, IDENTITY_KEYS, LEVERS
 
 # The overfitting rule. A run overfits *strongly* when, at the end, its validation loss stands at least
 # STRONG_VAL_LOSS_RISE (relative) above its minimum AND train accuracy exceeds validation accuracy by at least
@@ -36,20 +37,11 @@ VERDICTS = ("none", "mild", "strong", "too_early")
 
 CONFIDENCE = 0.95
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
-# Training levers (issue 17) and their values when off; result files written before them lack the keys.
-LEVER_DEFAULTS: dict[str, Any] = {
-    "augment": (),
-    "dropout": 0.0,
-    "weight_decay": 0.0,
-    "lr_schedule": None,
-    "early_stopping": None,
-}
+# Training levers and their values when off; result files written before them lack the keys.
+LEVER_DEFAULTS: dict[str, Any] = {s.name: s.default for s in LEVERS}
 LEVER_KEYS = tuple(LEVER_DEFAULTS)
-SETTING_DEFAULTS: dict[str, Any] = {"lr": None, **LEVER_DEFAULTS, "label": None}
 # Settings that make two runs "the same configuration"; runs equal on all of these differ only in seed.
-CONFIG_KEYS = (
-    "dataset", "architecture", "optimizer", "preset", "epochs", "batch_size", "val_split", "subset", *SETTING_DEFAULTS,
-)  # fmt: skip
+CONFIG_KEYS = IDENTITY_KEYS
 # name -> True when higher is better
 METRICS = {"test_accuracy": True, "test_loss": False, "best_test_accuracy": True, "best_test_loss": False}
 
@@ -233,7 +225,7 @@ class Run:
 
     def setting(self, key: str) -> Any:
         """A run setting, with the default of a setting the run's files predate; lists read as tuples."""
-        value = self.get(key, SETTING_DEFAULTS.get(key))
+        value = self.get(key, DEFAULTS.get(key))
         if isinstance(value, list):
             return tuple(value)
         if key in LEVER_DEFAULTS and not value:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnkit.report import analysis as an
+from cnnkit.training.config import SETTINGS
 
-NUMERIC = ("lr", "dropout", "weight_decay", "batch_size", "epochs", "val_split", "subset")
+NUMERIC = tuple(s.name for s in SETTINGS if s.factor_axis)
 OWN_SECTIONS = ("dataset", "architecture", "optimizer")
 LOG_SPAN = 100.0  # a log axis when the factor's values span at least two decades
 

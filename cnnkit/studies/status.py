@@ -17,9 +17,9 @@ from cnnkit.console.eta import Speeds, Work, format_duration, parallel_seconds, 
 from cnnkit.console.progress import plural
 from cnnkit.errors import UsageError
 from cnnkit.storage.locks import last_holder, lock_holder
+from cnnkit.training.config import BY_NAME
 
 STATES = ("finished", "running", "interrupted", "pending")
-RUN_DEFAULTS = {"optimizer": "adam", "preset": "keras", "seed": 0, "batch_size": 128, "val_split": 0.2}
 
 
 @dataclass
@@ -116,8 +116,9 @@ def resume_command(study_dir: Path, manifest: dict[str, Any], run: dict[str, Any
         return shlex.join([*words, "--out", str(study_dir.parent)])
     words = ["cnnkit", "run", str(run.get("dataset")), str(run.get("architecture"))]
     for key, value in run.items():
-        if key in ("epochs", "subset", "lr", *RUN_DEFAULTS) and value is not None and value != RUN_DEFAULTS.get(key):
-            words += [f"--{key.replace('_', '-')}", str(value)]
+        setting = BY_NAME.get(key)
+        if setting and setting.flag and value is not None and setting.differs(value):
+            words += [setting.option, setting.cli_text(value)]
     return shlex.join([*words, "--out", str(study_dir.parent)])
 
 

@@ -6,55 +6,68 @@ import itertools
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import tomllib
 
 from cnnkit.errors import UsageError
-from cnnkit.training.config import Levers, settings_record
+from cnnkit.training.config import BY_NAME, SETTINGS, settings_record
 
-RUN_KEYS = {
-    "dataset": str,
-    "architecture": str,
-    "optimizer": str,
-    "epochs": int,
-    "batch_size": int,
-    "val_split": float,
-    "seeds": list,
-    "preset": str,
-    "lr": float,
-    "subset": int,
-    "augment": list,
-    "dropout": float,
-    "weight_decay": float,
-    "lr_schedule": str,
-    "early_stopping": int,
-    "label": str,
-    "reference": dict,
-    "grid": dict,
+# A study table's keys: every run setting the schema allows in study files, and the study's own.
+STUDY_KEYS: dict[str, type] = {"seeds": list, "reference": dict, "grid": dict}
+RUN_KEYS: dict[str, type] = {
+    **{s.name: list if s.kind is tuple else s.kind for s in SETTINGS if s.study},
+    **STUDY_KEYS,
 }
-ELEMENT_TYPES = {"seeds": int, "augment": str}  # what the items of a list-valued key must be
-NOT_IN_GRID = {"grid", "seeds", "label", "reference"}
+ELEMENT_TYPES = {"seeds": int, **{s.name: str for s in SETTINGS if s.kind is tuple}}  # a list's items
+NOT_IN_GRID = {*STUDY_KEYS, *(s.name for s in SETTINGS if s.study and not s.grid)}
 TOP_KEYS = {"name", "description", "defaults", "runs"}
 
 
-@dataclass(frozen=True)
-class RunSpec(Levers):
-    """One configuration of a study, run once per seed. `reference`: published figures it reproduces."""
+class RunSpec:
+    """One configuration of a study, run once per seed: any run setting but the seed, by keyword.
 
-    dataset: str
-    architecture: str
-    optimizer: str = "adam"
-    epochs: int = 10
-    batch_size: int = 128
-    val_split: float = 0.2
-    seeds: tuple[int, ...] = (0,)
-    preset: str = "keras"
-    lr: float | None = None
-    subset: int | None = None
-    reference: Mapping[str, Any] | None = None
+    `RunSpec("mnist", "net_2", "adadelta", epochs=10, lr=0.1, seeds=(0, 1), reference={...})`; `reference`: the
+    published figures it reproduces. Its settings read as attributes (`spec.lr`); `template` is its RunConfig
+    for seed 0.
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        architecture: str,
+        optimizer: str | None = None,
+        *,
+        seeds: Sequence[int] = (0,),
+        reference: Mapping[str, Any] | None = None,
+        **settings: Any,
+    ) -> None:
+        from cnnkit.training.settings import run_config
+
+        if "seed" in settings:
+            raise UsageError("a study run takes 'seeds' (a list), not 'seed'")
+        self.template = run_config(dataset, architecture, optimizer=optimizer, **settings)
+        self.seeds = tuple(seeds)
+        self.reference = reference
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "template" and name in BY_NAME:
+            return getattr(self.template, name)
+        raise AttributeError(f"'RunSpec' object has no attribute {name!r}")
+
+    def _identity(self) -> tuple[Any, ...]:
+        return (self.template, self.seeds, repr(self.reference))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunSpec) and self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+    def __repr__(self) -> str:
+        return f"RunSpec({self.template!r}, seeds={self.seeds!r}, reference={self.reference!r})"
 
 
 @dataclass(frozen=True)
@@ -68,15 +81,11 @@ class Study:
         self, epochs: int | None = None, subset: int | None = None, seeds: Sequence[int] | None = None
     ) -> list[tuple[Any, RunSpec]]:
         """(RunConfig, its spec) for every run and seed, with command-line overrides applied."""
-        from cnnkit.training.runner import RunConfig
-
         planned = []
-        shared = [f.name for f in fields(RunConfig) if f.name not in ("seed", "epochs", "subset")]
         for spec in self.runs:
             for seed in seeds if seeds is not None else spec.seeds:
-                settings = {name: getattr(spec, name) for name in shared}
-                config = RunConfig(
-                    **settings,
+                config = replace(
+                    spec.template,
                     seed=seed,
                     epochs=epochs or spec.epochs,
                     subset=subset if subset is not None else spec.subset,
@@ -127,10 +136,7 @@ def load_study_file(path: str | Path) -> Study:
         if "seeds" in merged:
             merged["seeds"] = tuple(merged["seeds"])
         for combination in itertools.product(*grid.values()):
-            settings = {**merged, **dict(zip(grid, combination, strict=True))}
-            if "augment" in settings:
-                settings["augment"] = tuple(settings["augment"])
-            specs.append(RunSpec(**settings))
+            specs.append(RunSpec(**{**merged, **dict(zip(grid, combination, strict=True))}))
     description = data.get("description", "")
     if not isinstance(description, str):
         raise fail("'description' must be text", "description")

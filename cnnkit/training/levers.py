@@ -1,29 +1,11 @@
-"""The training levers that are not a layer or a batch operation: early stopping, and their record in config.json."""
+"""The training lever that is not a layer, a loss or a batch operation: early stopping."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from cnnkit.nets.presets import WEIGHT_DECAY_MODE
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import lightning as L
-
-    from cnnkit.training.config import RunConfig
-    from cnnkit.training.schedules import ScheduleSpec
-
-
-def levers_record(config: RunConfig, schedule: ScheduleSpec | None) -> dict[str, Any]:
-    """config.json's `levers`: what a run used against overfitting and how (all off by default)."""
-    return {
-        "augment": list(config.augment),
-        "dropout": config.dropout,
-        "weight_decay": config.weight_decay,
-        "weight_decay_mode": WEIGHT_DECAY_MODE[config.preset],
-        "lr_schedule": config.lr_schedule,
-        "lr_schedule_settings": schedule.resolved(config.epochs) if schedule else None,
-        "early_stopping": config.early_stopping,
-    }
 
 
 def early_stopping(patience: int) -> L.Callback:

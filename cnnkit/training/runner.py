@@ -18,7 +18,7 @@ from cnnkit.storage.claims import FinishedMeanwhile, RunClaim, refuse_if_locked
 from cnnkit.storage.damage import clear_for_fresh_start, finished_result
 from cnnkit.storage.locks import LOCK_NAME
 from cnnkit.training.config import RunConfig
-from cnnkit.training.levers import early_stopping, levers_record
+from cnnkit.training.levers import early_stopping
 from cnnkit.training.loggers import experiment_logger
 from cnnkit.training.records import best_epoch, config_record, result_record, write_predictions
 
@@ -213,7 +213,6 @@ def _train(
     datamodule.load_arrays()  # reads and validates the files now, before anything is written
     datamodule.augment_training_set([registries.augmentations.get(name) for name in config.augment])
     optimizer = registries.optimizers.get(config.optimizer)
-    hyperparameters = optimizer.hyperparameters(config.preset, config.lr, config.weight_decay)
     schedule = registries.schedules.get(config.lr_schedule) if config.lr_schedule else None
     model = registries.architectures.get(config.architecture)(
         datamodule.input_shape(),
@@ -221,11 +220,11 @@ def _train(
         optimizer,
         config.preset,
         config.lr,
-        dropout=config.dropout,
-        weight_decay=config.weight_decay,
         schedule=schedule,
         epochs=config.epochs,
+        **config.network_settings(),
     )
+    hyperparameters = model.optimizer_hyperparameters()
     summary = summarize(model.network, datamodule.input_shape())
     if options.channels_last:
         model.set_channels_last(True)
@@ -239,7 +238,7 @@ def _train(
 
     def write_config(trainer: L.Trainer) -> None:
         record = config_record(study, config, hyperparameters, datamodule, summary, trainer, options, deterministic)
-        record["levers"] = levers_record(config, schedule)
+        record["levers"] = config.levers_record(registries)
         write_json_atomic(run_dir / "config.json", record)
 
     callbacks: list[L.Callback] = [

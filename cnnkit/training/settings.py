@@ -1,18 +1,18 @@
 """Run settings given by name (CLI flags, Python keywords) turned into a RunConfig and TrainerOptions.
 
-Both are built from their dataclass fields, so a field added to RunConfig is accepted here without edits.
-`None` keeps a field's default: the CLI passes an unset flag as None, and so may a Python caller.
+Both are built from the settings schema (RunConfig's fields), so a setting added there is accepted here without
+edits. `None` keeps a setting's default: the CLI passes an unset flag as None, and so may a Python caller.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from dataclasses import MISSING, Field, fields
+from dataclasses import fields
 from typing import Any
 
 from cnnkit.errors import UsageError
-from cnnkit.training.config import Levers, RunConfig
+from cnnkit.training.config import BY_NAME, DEFAULTS, SETTINGS, RunConfig
 from cnnkit.training.loggers import check_logger
 from cnnkit.training.runner import TrainerOptions
 
@@ -20,9 +20,8 @@ NAMED = ("dataset", "architecture")  # given by position, never as a setting
 
 
 def config_names() -> list[str]:
-    """Every RunConfig field, the run's own first (dataset, architecture, ...) and the levers after them."""
-    levers = [f.name for f in fields(Levers)]
-    return [f.name for f in fields(RunConfig) if f.name not in levers] + levers
+    """Every run setting, the run's own first (dataset, architecture, ...) and the levers after them."""
+    return [s.name for s in SETTINGS]
 
 
 def run_setting_names() -> list[str]:
@@ -42,9 +41,9 @@ def unknown_setting(name: str, allowed: Iterable[str]) -> UsageError:
     return UsageError(f"unknown setting '{name}'{hint} (allowed: {', '.join(allowed)})")
 
 
-def _coerce(field: Field[Any], value: Any) -> Any:
-    """A list (or 'a,b' text) for a tuple-valued field, such as augment, as the tuple RunConfig holds."""
-    if isinstance(field.default, tuple):
+def _coerce(name: str, value: Any) -> Any:
+    """A list (or 'a,b' text) for a tuple-valued setting, such as augment, as the tuple RunConfig holds."""
+    if name in BY_NAME and BY_NAME[name].kind is tuple:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         if isinstance(value, list):
@@ -52,22 +51,21 @@ def _coerce(field: Field[Any], value: Any) -> Any:
     return value
 
 
-def _given(cls: type, settings: Mapping[str, Any], allowed: list[str]) -> dict[str, Any]:
+def _given(settings: Mapping[str, Any], allowed: list[str]) -> dict[str, Any]:
     for name in settings:
         if name not in allowed:
             raise unknown_setting(name, allowed)
-    by_name = {f.name: f for f in fields(cls)}
-    return {name: _coerce(by_name[name], value) for name, value in settings.items() if value is not None}
+    return {name: _coerce(name, value) for name, value in settings.items() if value is not None}
 
 
 def run_config(dataset: str, architecture: str, **settings: Any) -> RunConfig:
     """The RunConfig of `settings` (None: the default); an unknown name is a UsageError listing the allowed ones."""
-    return RunConfig(dataset, architecture, **_given(RunConfig, settings, run_setting_names()))
+    return RunConfig(dataset, architecture, **_given(settings, run_setting_names()))
 
 
 def trainer_options(**settings: Any) -> TrainerOptions:
     """TrainerOptions of `settings` (None: the default), the logger checked as `--logger` is."""
-    given = _given(TrainerOptions, settings, trainer_setting_names())
+    given = _given(settings, trainer_setting_names())
     if "logger" in given:
         given["logger"] = check_logger(given["logger"])
     return TrainerOptions(**given)
@@ -89,8 +87,5 @@ def split_settings(settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[st
 
 
 def default_of(name: str) -> Any:
-    """A RunConfig field's default (what a result file written before the field existed means)."""
-    field = {f.name: f for f in fields(RunConfig)}[name]
-    if field.default is not MISSING:
-        return field.default
-    return field.default_factory() if field.default_factory is not MISSING else None
+    """A setting's default (what a result file written before the setting existed means)."""
+    return DEFAULTS[name]

@@ -216,6 +216,7 @@ def test_every_lever_together_trains_records_and_resumes_to_identical_numbers(tm
         "lr_schedule": "cosine",
         "lr_schedule_settings": {"eta_min": 0.0, "T_max": 3},
         "early_stopping": 3,
+        "label_smoothing": 0.0,
     }
     assert config["data"]["source"] == "mnist.npz"
     with open(run_dir / "metrics.csv") as handle:

@@ -79,6 +79,7 @@ def test_config_records_every_resolved_setting(diverging_run: Path) -> None:
         "weight_decay": 0.0,
         "lr_schedule": None,
         "early_stopping": None,
+        "label_smoothing": 0.0,
         "label": None,
     }
     assert list(config["run"])[:3] == ["dataset", "architecture", "optimizer"]

@@ -62,6 +62,7 @@ class ImageClassifier(L.LightningModule):
         *,
         dropout: float = 0.0,
         weight_decay: float = 0.0,
+        label_smoothing: float = 0.0,
         schedule: ScheduleSpec | None = None,
         epochs: int = 1,
     ) -> None:
@@ -69,6 +70,7 @@ class ImageClassifier(L.LightningModule):
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
         self.preset, self.optimizer_spec, self.lr = check_preset(preset), optimizer, lr
         self.dropout, self.weight_decay, self.schedule, self.epochs = dropout, weight_decay, schedule, epochs
+        self.label_smoothing = label_smoothing
         self.network = self.build_network(self.input_shape, num_classes, preset)
         if dropout and not any(isinstance(m, torch.nn.Dropout) for m in self.network.modules()):
             raise UsageError(
@@ -114,7 +116,13 @@ class ImageClassifier(L.LightningModule):
         images, labels = batch
         logits = self(images)
         count = labels.shape[0]
-        loss = F.cross_entropy(logits, labels)
+        if stage == "train" and self.label_smoothing:
+            # Keras' CategoricalCrossentropy(label_smoothing=s): targets (1 - s) * one_hot + s / classes, which is
+            # what torch's label_smoothing computes. Validation and test losses stay plain cross-entropy, so that
+            # they compare across settings.
+            loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        else:
+            loss = F.cross_entropy(logits, labels)
         predicted = logits.detach().argmax(dim=1)
         loss_mean: SampleMean = getattr(self, f"{stage}_loss_mean")
         accuracy: SampleMean = getattr(self, f"{stage}_accuracy_metric")

@@ -388,6 +388,8 @@ def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr:
                 else lv["not_stopped"]
             )
             items.append(fill(lv["early_stopping"], patience=group.setting("early_stopping"), where=where))
+        if group.setting("label_smoothing"):
+            items.append(fill(lv["label_smoothing"], f=value(group.setting("label_smoothing"))))
         return items
 
     def seeds_note(group: an.Group) -> str:

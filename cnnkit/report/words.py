@@ -582,6 +582,7 @@ WORDS: dict[str, Any] = {
         "weight_decay": N_("setting.weight_decay", "weight decay {value}"),
         "lr_schedule": N_("setting.lr_schedule", "{value} schedule"),
         "early_stopping": N_("setting.early_stopping", "early stopping {value}"),
+        "label_smoothing": N_("setting.label_smoothing", "label smoothing {value}"),
         "batch_size": N_("setting.batch_size", "batch {value}"),
         "epochs": N_("setting.epochs", "{value} epochs"),
         "val_split": N_("setting.val_split", "validation {value}"),
@@ -605,6 +606,7 @@ WORDS: dict[str, Any] = {
         "augment": N_("factor.augment", "data augmentation"),
         "lr_schedule": N_("factor.lr_schedule", "learning-rate schedule"),
         "early_stopping": N_("factor.early_stopping", "early stopping"),
+        "label_smoothing": N_("factor.label_smoothing", "label smoothing"),
     },
     "levers": {
         "intro": N_("levers.intro", "Training levers used (all others off):"),
@@ -617,6 +619,12 @@ WORDS: dict[str, Any] = {
         "early_stopping": N_("levers.early_stopping", "early stopping with a patience of {patience} epochs ({where})"),
         "stopped": N_("levers.stopped", "stopped at epoch {epochs} of {planned}"),
         "not_stopped": N_("levers.not_stopped", "no seed stopped before its last epoch"),
+        "label_smoothing": N_(
+            "levers.label_smoothing",
+            "label smoothing of the training targets with {f}, as Keras' CategoricalCrossentropy(label_smoothing) "
+            "does; the validation and test losses are plain cross-entropy, so that they compare across settings "
+            "(Keras would smooth them too)",
+        ),
     },
     "stats": {
         "interval": N_("stats.interval", "{low} to {high}"),
@@ -635,6 +643,7 @@ WORDS: dict[str, Any] = {
         "epochs": N_("factor_axis.epochs", "epochs"),
         "val_split": N_("factor_axis.val_split", "validation split"),
         "subset": N_("factor_axis.subset", "training subset"),
+        "label_smoothing": N_("factor_axis.label_smoothing", "label smoothing"),
     },
     # Class names of the built-in datasets as the per-class tables and the gallery show them.
     "classes": {

@@ -286,6 +286,24 @@ class RunConfig:
         lever=True,
         methods="early_stopping",
     )
+    label_smoothing: float = _spec(
+        0.0,
+        kw_only=True,
+        kind=float,
+        rule=number_in(0.0, 1.0, "a number from 0 up to (not including) 1"),
+        help="smooth the training targets as Keras' CategoricalCrossentropy(label_smoothing=F) does "
+        "(validation and test losses stay plain cross-entropy)",
+        metavar="F",
+        parse=number_flag("--label-smoothing"),
+        tag=lambda v: f"ls{number_text(v)}",
+        words=lambda v: f"smoothing {number_text(v)}",
+        tag_order=10,
+        column="smoothing",
+        network=True,
+        lever=True,
+        factor_axis=True,
+        methods="label_smoothing",
+    )
     # `label`, when set, names the run's directory in place of its settings (study files only).
     label: str | None = _spec(
         None,

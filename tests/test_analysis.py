@@ -11,6 +11,8 @@ from report_fixtures import make_study
 
 from cnnkit.errors import DataError, UsageError
 from cnnkit.report import analysis as an
+from cnnkit.results import stats
+from cnnkit.results.reading import confusion_matrix
 
 
 def hist(train_loss, train_acc, val_loss, val_acc) -> an.History:
@@ -28,6 +30,13 @@ def fake_group(metric_values: list[float], optimizer: str = "adam", metric: str 
 def test_best_epoch_is_one_based_first_minimum():
     assert an.best_epoch([1.0, 0.5, 0.7, 0.5]) == 2
     assert an.best_epoch([0.3]) == 1
+
+
+def test_best_epoch_skips_a_nan_epoch_as_the_best_checkpoint_does():
+    assert stats.best_epoch([0.5, 0.3, math.nan, 0.2]) == 4  # one rule for result.json and the report
+    assert stats.best_epoch([0.5, None, 0.2]) == 3
+    with pytest.raises(DataError):
+        stats.best_epoch([math.nan])
     with pytest.raises(DataError):
         an.best_epoch([])
 
@@ -80,10 +89,10 @@ def test_seed_stats_match_hand_computation():
 
 
 def test_t_critical_from_scipy():
-    assert an.t_critical(1) == pytest.approx(12.706, abs=1e-3)
-    assert an.t_critical(2.7) == pytest.approx(3.392, abs=1e-3)  # fractional df (Welch): between t(3) and t(2)
-    assert an.t_critical(45) == pytest.approx(2.0141, abs=1e-3)
-    assert an.t_critical(math.inf) == pytest.approx(1.960, abs=1e-3)
+    assert stats.t_critical(1) == pytest.approx(12.706, abs=1e-3)
+    assert stats.t_critical(2.7) == pytest.approx(3.392, abs=1e-3)  # fractional df (Welch): between t(3) and t(2)
+    assert stats.t_critical(45) == pytest.approx(2.0141, abs=1e-3)
+    assert stats.t_critical(math.inf) == pytest.approx(1.960, abs=1e-3)
 
 
 def test_welch_interval_hand_computed():
@@ -91,11 +100,10 @@ def test_welch_interval_hand_computed():
     va, vb = 0.02**2 / 3, 0.01**2 / 3
     df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
     assert df == pytest.approx(2.94, abs=0.01)
-    half = an.t_critical(df) * math.sqrt(va + vb)
-    assert an.welch_interval(a, b) == pytest.approx((0.11 - half, 0.11 + half))
-    assert an.welch_half_width(a, b) == pytest.approx(half)
-    assert an.welch_interval(a, [0.8]) is None
-    assert an.welch_interval([0.5, 0.5], [0.4, 0.4]) == pytest.approx((0.1, 0.1))  # no spread: the difference itself
+    half = stats.t_critical(df) * math.sqrt(va + vb)
+    assert stats.welch_interval(a, b) == pytest.approx((0.11 - half, 0.11 + half))
+    assert stats.welch_interval(a, [0.8]) is None
+    assert stats.welch_interval([0.5, 0.5], [0.4, 0.4]) == pytest.approx((0.1, 0.1))  # no spread: the difference itself
 
 
 def test_noise_level_difference_is_not_a_win():
@@ -156,7 +164,7 @@ def test_seed_groups(tmp_path):
 
 
 def test_confusion_and_per_class_accuracy():
-    cm = an.confusion_matrix(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), 4)
+    cm = confusion_matrix(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), 4)
     assert cm.tolist() == [[1, 1, 0, 0], [0, 2, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]
     acc = an.per_class_accuracy(cm)
     assert acc[:3].tolist() == [0.5, 1.0, 0.0] and math.isnan(acc[3])

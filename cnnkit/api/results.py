@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit.api import tables
+from cnnkit.results.stats import mean_sd
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,10 +30,12 @@ class RunResult:
 
     @classmethod
     def from_dir(cls, run_dir: Path, skipped: bool = False) -> RunResult:
-        from cnnkit.report.analysis import read_json
+        from cnnkit.results.files import RunFiles
+        from cnnkit.results.reading import read_json
 
-        config = read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
-        return cls(Path(run_dir), config, read_json(run_dir / "result.json"), skipped)
+        files = RunFiles(Path(run_dir))
+        config = read_json(files.config) if files.config.is_file() else {}
+        return cls(Path(run_dir), config, read_json(files.result), skipped)
 
     @property
     def name(self) -> str:
@@ -65,7 +68,9 @@ class RunResult:
     def history(self) -> dict[str, list[float]]:
         """Per-epoch lists, as Keras' History.history: train_loss, train_accuracy, val_loss, val_accuracy
         (and the learning rate `lr` when metrics.csv has it)."""
-        return tables.per_epoch(self.dir, self.result.get("history") or {})
+        from cnnkit.results.reading import epoch_curves
+
+        return epoch_curves(self.dir, self.result.get("history") or {})
 
     @cached_property
     def settings(self) -> dict[str, Any]:
@@ -96,7 +101,7 @@ class StudyResult:
     @classmethod
     def load(cls, path: Path) -> StudyResult:
         """Read a study directory (a UsageError when it is not one)."""
-        from cnnkit.report.analysis import load_study
+        from cnnkit.results.runs import load_study
 
         study = load_study(Path(path))
         runs = [RunResult(run.path, run.config, run.result) for run in study.runs]
@@ -174,7 +179,7 @@ class StudyResult:
                     **{name: row[name] for name in shown},
                     "n": row["n"],
                     **{
-                        metric.replace("_", " "): tables.mean_sd(row[f"{metric}_mean"], row[f"{metric}_sd"])
+                        metric.replace("_", " "): mean_sd(row[f"{metric}_mean"], row[f"{metric}_sd"])
                         for metric in tables.SUMMARY_METRICS
                     },
                 }

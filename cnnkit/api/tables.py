@@ -5,13 +5,11 @@ Pure Python over the result files (no pandas here): `results.StudyResult` turns 
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from cnnkit.report.analysis import seed_stats
+from cnnkit.results.stats import seed_stats
 from cnnkit.training.settings import config_names, default_of
 
 FIGURES = (
@@ -26,7 +24,6 @@ FIGURES = (
     "images_per_second",
 )
 SUMMARY_METRICS = ("test_accuracy", "test_loss", "best_test_accuracy", "best_test_loss")
-CURVE_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
 
 def _cell(value: Any) -> Any:
@@ -59,29 +56,6 @@ def run_figures(result: Mapping[str, Any]) -> dict[str, Any]:
     return figures
 
 
-def per_epoch(run_dir: Path, history: Mapping[str, Sequence[float]]) -> dict[str, list[float]]:
-    """The run's curves: result.json's history, plus any further per-epoch column of metrics.csv (e.g. lr)."""
-    curves = {key: list(values) for key, values in history.items() if isinstance(values, list)}
-    epochs = len(curves.get("val_loss", []))
-    try:
-        with (run_dir / "metrics.csv").open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError:
-        rows = []
-    if rows and len(rows) == epochs:
-        for column in rows[0]:
-            if column != "epoch" and column not in curves:
-                curves[column] = [_number(row.get(column)) for row in rows]
-    return curves
-
-
-def _number(text: str | None) -> float:
-    try:
-        return float(text) if text not in (None, "") else math.nan
-    except ValueError:
-        return math.nan
-
-
 def configuration(settings: Mapping[str, Any]) -> tuple[Any, ...]:
     """What makes runs the same configuration: every setting but the seed."""
     return tuple(value for name, value in settings.items() if name != "seed")
@@ -109,8 +83,3 @@ def summary_rows(runs: Iterable[tuple[dict[str, Any], Mapping[str, Any]]]) -> li
 def varying(rows: Sequence[Mapping[str, Any]], names: Iterable[str]) -> list[str]:
     """The names whose value differs between rows (what tells configurations apart)."""
     return [name for name in names if len({repr(row.get(name)) for row in rows}) > 1]
-
-
-def mean_sd(mean: float, sd: float) -> str:
-    """`0.9874 ± 0.0012`, or `0.9874` for a single seed."""
-    return f"{mean:.4f}" if math.isnan(sd) else f"{mean:.4f} ± {sd:.4f}"

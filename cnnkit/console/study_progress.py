@@ -6,7 +6,6 @@ missing one stops the study at once instead of after hours of training.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import time
@@ -16,6 +15,9 @@ from typing import Any, TextIO
 
 from cnnkit.console.eta import Speeds, Work, eta_text, format_duration, parallel_seconds, planned_split, spec_pixels
 from cnnkit.console.progress import RunProgress, plural, run_label, test_line
+from cnnkit.results.files import RunFiles
+from cnnkit.results.reading import read_json_or_empty
+from cnnkit.results.stats import seed_stats
 from cnnkit.training.config import SETTINGS
 
 
@@ -47,9 +49,9 @@ class StudyProgress:
             train, val = planned_split(spec, config.subset, config.val_split)
             work = Work(key, train, pixels, config.epochs)
             self.val_images.append(val)
-            result_file = study_dir / config.dir_name / "result.json"
+            result_file = RunFiles(study_dir / config.dir_name).result
             if not fresh and result_file.exists():
-                self.speeds.add_result(_read_json(result_file), pixels)
+                self.speeds.add_result(read_json_or_empty(result_file), pixels)
                 work = replace(work, epochs=0)
             self.works.append(work)
 
@@ -174,11 +176,7 @@ SEED_SUFFIX = re.compile(r"-seed\d+$")
 
 def _mean_sd(values: list[float]) -> str:
     """'0.9876' for one seed, '0.9876 ± 0.0012' (sample sd) for several."""
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return f"{mean:.4f}"
-    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-    return f"{mean:.4f} ± {sd:.4f}"
+    return seed_stats(values).text()
 
 
 def _setting(value: Any) -> str:
@@ -228,10 +226,3 @@ def summary_table(outcomes: list[Any], seconds: float) -> str:
         "session (mean ± sd over seeds; time column: training only)"
     )
     return "\n".join([title, line(header), *(line(row) for row in rows)])
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}

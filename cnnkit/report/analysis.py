@@ -6,22 +6,20 @@ metrics.csv, result.json, predictions.npz); nothing is trained or imported from 
 
 from __future__ import annotations
 
-import csv
 import itertools
-import json
 import math
-import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cnnkit.errors import DataError, UsageError
-from cnnkit.storage.damage import RESULT_KEYS, json_problem
-from cnnkit.training.config import DEFAULTS, IDENTITY_KEYS, LEVERS
+from cnnkit.results.reading import HISTORY_KEYS, History
+from cnnkit.results.runs import LEVER_DEFAULTS, StoredRun, StoredStudy, load_runs
+from cnnkit.results.stats import SeedStats, best_epoch, seed_stats, welch_interval
+from cnnkit.training.config import IDENTITY_KEYS
 
 # The overfitting rule. A run overfits *strongly* when, at the end, its validation loss stands at least
 # STRONG_VAL_LOSS_RISE (relative) above its minimum AND train accuracy exceeds validation accuracy by at least
@@ -35,10 +33,7 @@ MILD_ACC_GAP = 0.02
 MIN_VERDICT_EPOCHS = 3
 VERDICTS = ("none", "mild", "strong", "too_early")
 
-CONFIDENCE = 0.95
-HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
-# Training levers and their values when off; result files written before them lack the keys.
-LEVER_DEFAULTS: dict[str, Any] = {s.name: s.default for s in LEVERS}
+# Training levers (their values when off: LEVER_DEFAULTS); result files written before them lack the keys.
 LEVER_KEYS = tuple(LEVER_DEFAULTS)
 # Settings that make two runs "the same configuration"; runs equal on all of these differ only in seed.
 CONFIG_KEYS = IDENTITY_KEYS
@@ -47,30 +42,6 @@ METRICS = {"test_accuracy": True, "test_loss": False, "best_test_accuracy": True
 
 
 # ----------------------------------------------------------------------------------------------- per run
-@dataclass(frozen=True)
-class History:
-    """Per-epoch curves of one run (epoch k is index k-1)."""
-
-    train_loss: tuple[float, ...]
-    train_accuracy: tuple[float, ...]
-    val_loss: tuple[float, ...]
-    val_accuracy: tuple[float, ...]
-
-    @classmethod
-    def from_mapping(cls, data: dict[str, Sequence[float]]) -> History:
-        try:
-            curves = {k: tuple(float(v) for v in data[k]) for k in HISTORY_KEYS}
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"history lacks or has a malformed curve: {exc}") from exc
-        if len({len(c) for c in curves.values()}) != 1:
-            raise DataError("history curves have different lengths")
-        return cls(**curves)
-
-    @property
-    def epochs(self) -> int:
-        return len(self.val_loss)
-
-
 @dataclass(frozen=True)
 class Fit:
     """Fit diagnostics of one history: best epoch, generalization gaps and the overfitting verdict."""
@@ -85,13 +56,6 @@ class Fit:
     best_loss_gap: float
     best_acc_gap: float
     verdict: str
-
-
-def best_epoch(val_loss: Sequence[float]) -> int:
-    """1-based epoch with the lowest validation loss (the first one on ties)."""
-    if not val_loss:
-        raise DataError("empty validation-loss history")
-    return int(np.argmin(np.asarray(val_loss, dtype=float))) + 1
 
 
 def overfitting_verdict(val_loss_rise_rel: float, acc_gap: float) -> str:
@@ -124,57 +88,11 @@ def diagnose(history: History) -> Fit:
     )
 
 
-@dataclass(frozen=True)
-class Predictions:
-    """Test-set predictions of one run (final weights) and a few misclassified examples."""
-
-    y_true: np.ndarray
-    y_pred: np.ndarray
-    images: np.ndarray
-    images_true: np.ndarray
-    images_pred: np.ndarray
-    class_names: tuple[str, ...]
-
-    @cached_property
-    def confusion(self) -> np.ndarray:
-        return confusion_matrix(self.y_true, self.y_pred, len(self.class_names))
-
-
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """Counts with true classes as rows and predicted classes as columns."""
-    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
-    if y_true.shape != y_pred.shape:
-        raise DataError("y_true and y_pred differ in shape")
-    flat = np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes)
-    return flat[: num_classes * num_classes].reshape(num_classes, num_classes)
-
-
 def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
     """Recall of each true class (NaN for a class without test examples)."""
     totals = confusion.sum(axis=1).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(totals > 0, np.diag(confusion) / totals, np.nan)
-
-
-def load_predictions(path: Path) -> Predictions | None:
-    """Read predictions.npz, or None when the file is absent."""
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return Predictions(
-                y_true=z["y_true"],
-                y_pred=z["y_pred"],
-                images=z["misclassified_images"],
-                images_true=z["misclassified_true"],
-                images_pred=z["misclassified_pred"],
-                class_names=tuple(str(c) for c in z["class_names"]),
-            )
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(
-            f"{path} is damaged ({exc}); delete it and the result.json beside it, then run the study again: "
-            "the run is evaluated again from its last checkpoint"
-        ) from exc
 
 
 def layer_macs(layer: dict[str, Any]) -> int:
@@ -188,203 +106,37 @@ def layer_macs(layer: dict[str, Any]) -> int:
 
 
 # ----------------------------------------------------------------------------------------------- study
-@dataclass
-class Run:
-    """One complete run: its resolved config, its result and derived diagnostics."""
-
-    dir: str
-    path: Path
-    config: dict[str, Any]
-    result: dict[str, Any]
-    reference: dict[str, Any] | None = None
-
-    def __getitem__(self, key: str) -> Any:
-        """A setting or result by name (result first); KeyError when the run has neither."""
-        for source in (self.result, self.config):
-            if key in source:
-                return source[key]
-        raise KeyError(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-    @cached_property
-    def history(self) -> History:
-        return History.from_mapping(self.result.get("history") or {})
+class Run(StoredRun):
+    """One complete run with its fit diagnostics."""
 
     @cached_property
     def fit(self) -> Fit:
         return diagnose(self.history)
 
-    @cached_property
-    def predictions(self) -> Predictions | None:
-        return load_predictions(self.path / "predictions.npz")
-
-    def setting(self, key: str) -> Any:
-        """A run setting, with the default of a setting the run's files predate; lists read as tuples."""
-        value = self.get(key, DEFAULTS.get(key))
-        if isinstance(value, list):
-            return tuple(value)
-        if key in LEVER_DEFAULTS and not value:
-            return LEVER_DEFAULTS[key]  # 0, null, [] all mean "off"
-        return value
-
-    @property
-    def config_key(self) -> tuple[Any, ...]:
-        return tuple(self.setting(k) for k in CONFIG_KEYS)
-
-    @property
-    def stopped_epoch(self) -> int | None:
-        """The epoch early stopping ended the run at, when it ended before its planned epochs."""
-        stopped = self.result.get("stopped_epoch")
-        planned = self.result.get("planned_epochs") or self.get("epochs")
-        return int(stopped) if stopped and planned and int(stopped) < int(planned) else None
-
-
-@dataclass(frozen=True)
-class MissingRun:
-    """A run listed in study.json (or started on disk) without a result.json."""
-
-    dir: str
-    spec: dict[str, Any]
-    epochs_done: int
-
 
 @dataclass
-class Study:
-    name: str
-    description: str
-    path: Path
-    runs: list[Run]
-    missing: list[MissingRun] = field(default_factory=list)
-    listed: int = 0  # runs named in study.json
-
+class Study(StoredStudy):
     @cached_property
     def groups(self) -> list[Group]:
         return group_runs(self.runs)
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """Read a JSON object, raising DataError for unreadable or malformed files."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise DataError(f"{path} does not hold a JSON object")
-    return data
-
-
-def _metrics_rows(path: Path) -> int:
-    """Number of epoch rows in metrics.csv (0 when absent or unreadable)."""
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            return sum(1 for _ in csv.DictReader(fh))
-    except OSError:
-        return 0
-
-
-def _load_run(path: Path, entry: dict[str, Any]) -> Run | MissingRun:
-    config = read_json(path / "config.json") if (path / "config.json").is_file() else {}
-    if not (path / "result.json").is_file() or json_problem(path / "result.json", RESULT_KEYS):
-        return MissingRun(path.name, {**config, **entry}, _metrics_rows(path / "metrics.csv"))  # damaged: unfinished
-    result = read_json(path / "result.json")
-    run = Run(path.name, path, {**entry, **config}, result, entry.get("reference") or None)
-    _ = run.fit  # validate the history early, as a DataError
-    return run
-
-
 def load_study(path: Path) -> Study:
-    """Load every run of a study directory: runs listed in study.json and run directories found on disk."""
-    path = Path(path)
-    try:
-        meta = read_json(path / "study.json") if (path / "study.json").is_file() else {}
-    except DataError as exc:
-        raise DataError(f"{exc}; running the study again (cnnkit run --study ...) rewrites it") from exc
-    found = sorted(p.name for p in path.iterdir() if (p / "config.json").is_file()) if path.is_dir() else []
-    if not meta and not found:
-        raise UsageError(f"{path} is not a study directory: no study.json and no run directories with config.json")
-    entries = [e for e in meta.get("runs", []) if isinstance(e, dict) and e.get("dir")]
-    listed = {e["dir"] for e in entries}
-    entries += [{"dir": d} for d in found if d not in listed]
-    runs: list[Run] = []
-    missing: list[MissingRun] = []
-    for entry in entries:
-        loaded = _load_run(path / entry["dir"], entry)
-        (runs if isinstance(loaded, Run) else missing).append(loaded)
+    """Load every run of a study directory (cnnkit.results.runs) with its fit diagnostics, validated now."""
+    meta, runs, missing, listed = load_runs(Path(path), Run)
+    for run in runs:
+        _ = run.fit  # an empty curve is a DataError now, not in the middle of a report
     return Study(
-        name=str(meta.get("name") or path.name),
+        name=str(meta.get("name") or Path(path).name),
         description=str(meta.get("description") or ""),
-        path=path,
+        path=Path(path),
         runs=runs,
         missing=missing,
-        listed=len(listed),
+        listed=listed,
     )
 
 
 # ----------------------------------------------------------------------------------------------- seeds
-@dataclass(frozen=True)
-class SeedStats:
-    """Mean, sample std (ddof=1) and 95 % t-interval half-width over seeds (std/half-width None for n=1)."""
-
-    n: int
-    mean: float
-    std: float | None
-    half_width: float | None
-
-    @property
-    def low(self) -> float | None:
-        return None if self.half_width is None else self.mean - self.half_width
-
-    @property
-    def high(self) -> float | None:
-        return None if self.half_width is None else self.mean + self.half_width
-
-
-def t_critical(df: float) -> float:
-    """Two-sided 95 % critical value of Student's t with `df` degrees of freedom (the normal's for df = inf)."""
-    from scipy import stats
-
-    if df < 1:
-        raise ValueError("degrees of freedom must be >= 1")
-    return float(stats.norm.ppf(0.5 + CONFIDENCE / 2) if math.isinf(df) else stats.t.ppf(0.5 + CONFIDENCE / 2, df))
-
-
-def seed_stats(values: Iterable[float]) -> SeedStats:
-    """Statistics of one metric over the seeds of a configuration."""
-    x = np.asarray(list(values), dtype=float)
-    if x.size == 0:
-        raise ValueError("no values")
-    if x.size == 1:
-        return SeedStats(1, float(x[0]), None, None)
-    std = float(x.std(ddof=1))
-    return SeedStats(int(x.size), float(x.mean()), std, t_critical(x.size - 1) * std / math.sqrt(x.size))
-
-
-def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float] | None:
-    """95 % interval of mean(a) - mean(b) by Welch's t-test; None when either side has one value.
-
-    Two sides without any spread give the difference itself as a zero-width interval."""
-    from scipy import stats
-
-    if len(a) < 2 or len(b) < 2:
-        return None
-    diff = float(np.mean(a) - np.mean(b))
-    if np.ptp(a) == 0 and np.ptp(b) == 0:
-        return diff, diff
-    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(CONFIDENCE)
-    return float(ci.low), float(ci.high)
-
-
-def welch_half_width(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """95 % half-width of the difference of two means (Welch); None when either side has one seed."""
-    interval = welch_interval(a, b)
-    return None if interval is None else (interval[1] - interval[0]) / 2
-
-
 @dataclass(frozen=True)
 class MeanHistory:
     """The mean curves of a configuration's seeds, with their min-max range; epoch k averages the seeds that

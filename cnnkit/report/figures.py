@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from cnnkit.report.analysis import History, MeanHistory, best_epoch
+from cnnkit.report.analysis import History, MeanHistory
+from cnnkit.results.stats import best_epoch
 
 STYLE = {
     "svg.hashsalt": "cnnkit",

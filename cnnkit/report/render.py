@@ -24,6 +24,7 @@ from cnnkit.report import phrasing
 from cnnkit.report.localize import Formatter, capfirst, translations
 from cnnkit.report.netinfo import net_infos, reader
 from cnnkit.report.words import WORDS
+from cnnkit.results.files import RunFiles, manifest_path
 from cnnkit.storage.atomic import write_bytes_atomic
 
 FORMATS = ("html", "pdf")
@@ -73,7 +74,7 @@ def report_date(study: an.Study) -> datetime:
     if epoch.isdigit():
         stamp = int(epoch)
     else:
-        files = [r.path / "result.json" for r in study.runs] or [study.path / "study.json"]
+        files = [RunFiles(r.path).result for r in study.runs] or [manifest_path(study.path)]
         stamp = max((int(f.stat().st_mtime) for f in files if f.exists()), default=0)
     return datetime.fromtimestamp(stamp, tz=timezone.utc)
 

@@ -9,7 +9,8 @@ from types import TracebackType
 from typing import Any
 
 from cnnkit.errors import RunError
-from cnnkit.storage.damage import finished_result, repair
+from cnnkit.results.reading import finished_result
+from cnnkit.storage.damage import repair
 from cnnkit.storage.locks import RunLocked, hold_run_lock, lock_holder
 
 

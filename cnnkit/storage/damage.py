@@ -1,21 +1,20 @@
 """Damaged run files: what is sound is used, what is not is set aside, each time with one line saying so.
 
-A damaged result.json means the run is unfinished; a damaged last.ckpt means resuming from best.ckpt (or starting
-over); temp files of killed writers are removed. Only the process holding a run's lock repairs its directory.
+A damaged result.json means the run is unfinished (cnnkit.results.reading.finished_result); a damaged last.ckpt
+means resuming from best.ckpt (or starting over); temp files of killed writers are removed. Only the process
+holding a run's lock repairs its directory.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
+from cnnkit.results.files import RunFiles
 from cnnkit.storage.atomic import write_atomic
 from cnnkit.storage.locks import LOCK_NAME
 
-RESULT_KEYS = ("test_loss", "test_accuracy", "history")
 TEMP_GLOBS = (".*.tmp", ".write-test-*")
 
 
@@ -24,36 +23,10 @@ def note(message: str) -> None:
     print(f"note: {message}", file=sys.stderr, flush=True)
 
 
-def json_problem(path: Path, required: tuple[str, ...] = ()) -> str | None:
-    """Why `path` is not a sound JSON object with `required` keys, or None when it is."""
-    try:
-        data = json.loads(path.read_bytes())
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        return f"not valid JSON ({exc})"
-    if not isinstance(data, dict):
-        return "not a JSON object"
-    lacking = [key for key in required if key not in data]
-    return f"lacks {', '.join(lacking)}" if lacking else None
-
-
-def finished_result(run_dir: Path, quiet: bool = False) -> dict[str, Any] | None:
-    """The run's result.json when it is sound; None when absent or damaged (then the run counts as unfinished)."""
-    path = run_dir / "result.json"
-    if not path.exists():
-        return None
-    problem = json_problem(path, RESULT_KEYS)
-    if problem is None:
-        return json.loads(path.read_bytes())
-    if not quiet:
-        note(f"{path} is damaged ({problem}): {run_dir.name} counts as unfinished and is trained to its end again")
-    return None
-
-
 def sweep_temp_files(run_dir: Path) -> None:
     """Remove temp files that killed processes left in the run directory and its checkpoints/."""
-    left = [p for folder in (run_dir, run_dir / "checkpoints") for pattern in TEMP_GLOBS for p in folder.glob(pattern)]
+    folders = (run_dir, RunFiles(run_dir).checkpoints)
+    left = [p for folder in folders for pattern in TEMP_GLOBS for p in folder.glob(pattern)]
     for path in left:
         path.unlink(missing_ok=True)
     if left:
@@ -79,8 +52,8 @@ def recover_checkpoints(run_dir: Path) -> None:
     best.ckpt holds the best epoch's weights that the result's `best_*` figures need, so without a sound one
     (while last.ckpt exists) the run cannot finish correctly and starts over too.
     """
-    folder = run_dir / "checkpoints"
-    last, best = folder / "last.ckpt", folder / "best.ckpt"
+    files = RunFiles(run_dir)
+    last, best = files.last_checkpoint, files.best_checkpoint
     if not last.exists():
         return
     last_problem = checkpoint_problem(last)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit.console.study_progress import StudyProgress
-from cnnkit.storage.damage import finished_result
+from cnnkit.results.reading import finished_result
 from cnnkit.storage.locks import RunLocked, command_pid, lock_holder
 from cnnkit.studies.jobs import Job, JobFailed, JobReport, JobTimer, describe_timings, execute_job
 from cnnkit.studies.order import longest_first

@@ -6,7 +6,6 @@ holder: the process that trained it died) or pending. The time left comes from t
 
 from __future__ import annotations
 
-import csv
 import json
 import shlex
 from dataclasses import asdict, dataclass, field
@@ -16,6 +15,8 @@ from typing import Any
 from cnnkit.console.eta import Speeds, Work, format_duration, parallel_seconds, planned_split, spec_pixels
 from cnnkit.console.progress import plural
 from cnnkit.errors import UsageError
+from cnnkit.results.files import RunFiles, manifest_path, run_dirs_with_config
+from cnnkit.results.reading import epochs_logged, finished_result, has_started, read_json_or_empty
 from cnnkit.storage.locks import last_holder, lock_holder
 from cnnkit.training.config import BY_NAME
 
@@ -51,49 +52,33 @@ class StudyStatus:
         return {**asdict(self), "counts": {state: self.count(state) for state in STATES}}
 
 
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _epochs_done(run_dir: Path) -> int:
-    try:
-        with open(run_dir / "metrics.csv", newline="", encoding="utf-8") as handle:
-            return max(len(list(csv.reader(handle))) - 1, 0)
-    except OSError:
-        return 0
-
-
 def _planned_runs(study_dir: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """The study's runs (study.json), or for a directory without one (`single`) the run directories it holds."""
     if isinstance(manifest.get("runs"), list):
         return manifest["runs"]
     runs = []
-    for config_file in sorted(study_dir.glob("*/config.json")):
-        run = _json(config_file).get("run")
+    for run_dir in run_dirs_with_config(study_dir):
+        run = read_json_or_empty(RunFiles(run_dir).config).get("run")
         if isinstance(run, dict):
-            runs.append({"dir": config_file.parent.name, **run})
+            runs.append({"dir": run_dir.name, **run})
     return runs
 
 
 def run_status(run_dir: Path, run: dict[str, Any]) -> RunStatus:
     """The state of one run directory (see the module docstring)."""
     status = RunStatus(run_dir.name, "pending", int(run.get("epochs") or 0))
-    result = _json(run_dir / "result.json")
+    result = finished_result(run_dir, quiet=True)
     if result:
         status.state, status.epochs_done = "finished", len(result.get("history", {}).get("val_loss", []))
         status.epochs = int(result.get("planned_epochs") or result.get("epochs") or status.epochs)
         for name in ("test_accuracy", "test_loss", "best_epoch", "train_seconds"):
             setattr(status, name, result.get(name))
         return status
-    status.epochs_done = _epochs_done(run_dir)
+    status.epochs_done = epochs_logged(run_dir)
     holder = lock_holder(run_dir)
     if holder is not None:
         status.state = "running"
-    elif status.epochs_done or (run_dir / "config.json").exists() or (run_dir / "checkpoints" / "last.ckpt").exists():
+    elif status.epochs_done or has_started(run_dir):
         status.state, holder = "interrupted", last_holder(run_dir)
     if holder is not None:
         status.pid, status.host = holder.pid, holder.host
@@ -151,7 +136,7 @@ def study_status(study_dir: Path) -> StudyStatus:
     study_dir = Path(study_dir)
     if not study_dir.is_dir():
         raise UsageError(f"{study_dir} is not a directory (give a study directory such as runs/assignment)")
-    manifest = _json(study_dir / "study.json")
+    manifest = read_json_or_empty(manifest_path(study_dir))
     runs = _planned_runs(study_dir, manifest)
     if not runs:
         raise UsageError(f"{study_dir} holds no study.json and no run directories; is it a cnnkit study directory?")
@@ -162,10 +147,10 @@ def study_status(study_dir: Path) -> StudyStatus:
         run_dir = study_dir / str(run.get("dir"))
         state = run_status(run_dir, run)
         status.runs.append(state)
-        config = _json(run_dir / "config.json")
+        config = read_json_or_empty(RunFiles(run_dir).config)
         if state.state == "finished":
             shape = config.get("data", {}).get("image_shape") or [1, 1]
-            speeds.add_result(_json(run_dir / "result.json"), int(shape[0] * shape[1]))
+            speeds.add_result(finished_result(run_dir, quiet=True) or {}, int(shape[0] * shape[1]))
         else:
             unfinished.append((run, state, config))
     specs = _dataset_specs({str(run.get("dataset")) for run, _, config in unfinished if not config.get("data")})

@@ -28,7 +28,7 @@ from cnnkit.console.eta import format_duration
 from cnnkit.console.job_board import JobBoard
 from cnnkit.console.progress import RunProgress, plural, run_label, test_line
 from cnnkit.console.streams import LineStream
-from cnnkit.storage.damage import finished_result
+from cnnkit.results.reading import finished_result
 from cnnkit.studies.jobs import Job, JobReport, describe_timings, train_job
 
 STOP_GRACE_SECONDS = 120.0

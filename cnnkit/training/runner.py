@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,9 +12,11 @@ from cnnkit.console.progress import RunProgress, run_label
 from cnnkit.console.terminal import quiet_lightning, stop_on_sigint
 from cnnkit.errors import RunError, UsageError
 from cnnkit.plugins import Registries, get_registries
+from cnnkit.results.files import RunFiles
+from cnnkit.results.reading import finished_result, stored_settings
 from cnnkit.storage.atomic import write_json_atomic
 from cnnkit.storage.claims import FinishedMeanwhile, RunClaim, refuse_if_locked
-from cnnkit.storage.damage import clear_for_fresh_start, finished_result
+from cnnkit.storage.damage import clear_for_fresh_start
 from cnnkit.storage.locks import LOCK_NAME
 from cnnkit.training.config import RunConfig
 from cnnkit.training.levers import early_stopping
@@ -90,19 +91,16 @@ def execute(
 
 def check_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None:
     """Refuse a run directory that holds another configuration (unless --fresh) or is not a run directory."""
-    config_file = run_dir / "config.json"
+    files = RunFiles(run_dir)
     if fresh:
         if any(p.name != LOCK_NAME for p in _entries(run_dir)) and not (
-            config_file.exists() or (run_dir / "checkpoints").exists()
+            files.config.exists() or files.checkpoints.exists()
         ):
             raise RunError(f"{run_dir} exists but is not a cnnkit run directory; refusing to delete it")
         return
-    if not config_file.exists():
+    stored = stored_settings(run_dir)
+    if stored is None:
         return
-    try:
-        stored = json.loads(config_file.read_text()).get("run", {})
-    except (OSError, ValueError) as exc:
-        raise RunError(f"{config_file} is unreadable ({exc}); pass --fresh to start this run over") from exc
     differences = config.differences_from(stored)
     if differences:
         raise RunError(
@@ -121,7 +119,7 @@ def create_run_directory(run_dir: Path, fresh: bool) -> None:
         # Under DDP Lightning re-executes the CLI in each further process: only the launching one may wipe.
         if fresh and run_dir.exists() and not _launched_by_lightning():
             clear_for_fresh_start(run_dir)  # keeps the lock this process holds
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        RunFiles(run_dir).checkpoints.mkdir(parents=True, exist_ok=True)
         probe = run_dir / f".write-test-{os.getpid()}"  # one per process: DDP ranks probe at the same time
         probe.write_bytes(b"")
         probe.unlink()
@@ -231,15 +229,15 @@ def _train(
     if options.compile:
         model.network.compile()  # in place: checkpoints keep the plain parameter names (no `_orig_mod.`)
 
-    checkpoints = run_dir / "checkpoints"
-    checkpoint, last_checkpoint = checkpoint_callbacks(checkpoints)
-    epoch_log = EpochLog(run_dir / "metrics.csv", learning_rate=schedule is not None)
+    files = RunFiles(run_dir)
+    checkpoint, last_checkpoint = checkpoint_callbacks(files.checkpoints)
+    epoch_log = EpochLog(files.metrics, learning_rate=schedule is not None)
     stopper = StopOnRequest()
 
     def write_config(trainer: L.Trainer) -> None:
         record = config_record(study, config, hyperparameters, datamodule, summary, trainer, options, deterministic)
         record["levers"] = config.levers_record(registries)
-        write_json_atomic(run_dir / "config.json", record)
+        write_json_atomic(files.config, record)
 
     callbacks: list[L.Callback] = [
         checkpoint,
@@ -267,7 +265,7 @@ def _train(
         before_write()
     create_run_directory(run_dir, fresh)
 
-    last = checkpoints / "last.ckpt"
+    last = files.last_checkpoint
     resume_from = last if last.exists() else None
     with stop_on_sigint(stopper):
         try:
@@ -279,7 +277,7 @@ def _train(
             best = final
             if best_epoch(log.rows) != len(log.rows):  # the best weights are not the final ones: test them too
                 # best.ckpt of this directory: a checkpoint's recorded path is stale once the run directory moved
-                best_path = str(checkpoints / "best.ckpt") if checkpoint.best_model_path else str(last)
+                best_path = str(files.best_checkpoint) if checkpoint.best_model_path else str(last)
                 best = trainer.test(model, datamodule=datamodule, ckpt_path=best_path, verbose=False)[0]
         except RunInterrupted:
             raise KeyboardInterrupt from None
@@ -288,8 +286,8 @@ def _train(
         return RunOutcome(run_dir, {})
     result = result_record(config, hyperparameters, summary, final, best, log, datamodule, trainer)
     if predictions is not None:
-        write_predictions(run_dir / "predictions.npz", datamodule, predictions)
-    write_json_atomic(run_dir / "result.json", result)
+        write_predictions(files.predictions, datamodule, predictions)
+    write_json_atomic(files.result, result)
     return RunOutcome(run_dir, result)
 
 

@@ -1,0 +1,60 @@
+"""The names of the files of the results contract (DESIGN.md): nothing else in cnnkit spells them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+RESULT = "result.json"  # written atomically, only once the run is complete
+CONFIG = "config.json"  # every resolved setting, written when training starts
+METRICS = "metrics.csv"  # one row per epoch
+PREDICTIONS = "predictions.npz"  # test labels, predictions, probabilities and a few misclassified images
+MANIFEST = "study.json"  # a study's planned runs
+CHECKPOINTS = "checkpoints"
+LAST_CHECKPOINT = "last.ckpt"
+BEST_CHECKPOINT = "best.ckpt"
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The paths of one run directory's files."""
+
+    dir: Path
+
+    @property
+    def result(self) -> Path:
+        return self.dir / RESULT
+
+    @property
+    def config(self) -> Path:
+        return self.dir / CONFIG
+
+    @property
+    def metrics(self) -> Path:
+        return self.dir / METRICS
+
+    @property
+    def predictions(self) -> Path:
+        return self.dir / PREDICTIONS
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.dir / CHECKPOINTS
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints / LAST_CHECKPOINT
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.checkpoints / BEST_CHECKPOINT
+
+
+def manifest_path(study_dir: Path) -> Path:
+    return Path(study_dir) / MANIFEST
+
+
+def run_dirs_with_config(study_dir: Path) -> list[Path]:
+    """The run directories of a study directory that hold a config.json (started runs), sorted by name."""
+    study_dir = Path(study_dir)
+    return sorted(path.parent for path in study_dir.glob(f"*/{CONFIG}")) if study_dir.is_dir() else []

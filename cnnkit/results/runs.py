@@ -1,0 +1,146 @@
+"""A study directory read into typed runs: the finished ones with their files, and the ones still missing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cnnkit.errors import DataError, UsageError
+from cnnkit.results.files import CONFIG, MANIFEST, RunFiles, manifest_path, run_dirs_with_config
+from cnnkit.results.reading import (
+    History,
+    Predictions,
+    epochs_logged,
+    load_predictions,
+    read_json,
+    result_problem,
+)
+from cnnkit.training.config import DEFAULTS, IDENTITY_KEYS, LEVERS
+
+LEVER_DEFAULTS: dict[str, Any] = {s.name: s.default for s in LEVERS}
+
+
+@dataclass
+class StoredRun:
+    """One complete run: its resolved config (config.json, over its study.json entry), its result (result.json)
+    and the published figures it reproduces (`reference`)."""
+
+    dir: str
+    path: Path
+    config: dict[str, Any]
+    result: dict[str, Any]
+    reference: dict[str, Any] | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        """A setting or result by name (result first); KeyError when the run has neither."""
+        for source in (self.result, self.config):
+            if key in source:
+                return source[key]
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    @cached_property
+    def history(self) -> History:
+        return History.from_mapping(self.result.get("history") or {})
+
+    @cached_property
+    def predictions(self) -> Predictions | None:
+        return load_predictions(self.path)
+
+    def setting(self, key: str) -> Any:
+        """A run setting, with the default of a setting the run's files predate; lists read as tuples."""
+        value = self.get(key, DEFAULTS.get(key))
+        if isinstance(value, list):
+            return tuple(value)
+        if key in LEVER_DEFAULTS and not value:
+            return LEVER_DEFAULTS[key]  # 0, null, [] all mean "off"
+        return value
+
+    @property
+    def config_key(self) -> tuple[Any, ...]:
+        """What makes runs one configuration: every identity setting of the schema (all but the seed)."""
+        return tuple(self.setting(k) for k in IDENTITY_KEYS)
+
+    @property
+    def stopped_epoch(self) -> int | None:
+        """The epoch early stopping ended the run at, when it ended before its planned epochs."""
+        stopped = self.result.get("stopped_epoch")
+        planned = self.result.get("planned_epochs") or self.get("epochs")
+        return int(stopped) if stopped and planned and int(stopped) < int(planned) else None
+
+
+@dataclass(frozen=True)
+class MissingRun:
+    """A run listed in study.json (or started on disk) without a sound result.json."""
+
+    dir: str
+    spec: dict[str, Any]
+    epochs_done: int
+
+
+@dataclass
+class StoredStudy:
+    name: str
+    description: str
+    path: Path
+    runs: list[Any]
+    missing: list[MissingRun] = field(default_factory=list)
+    listed: int = 0  # runs named in study.json
+
+
+R = TypeVar("R", bound=StoredRun)
+
+
+def read_manifest(study_dir: Path) -> dict[str, Any]:
+    """study.json as a dict ({} when the study has none); a DataError saying how to rewrite a damaged one."""
+    path = manifest_path(study_dir)
+    try:
+        return read_json(path) if path.is_file() else {}
+    except DataError as exc:
+        raise DataError(f"{exc}; running the study again (cnnkit run --study ...) rewrites it") from exc
+
+
+def load_runs(study_dir: Path, run_type: type[R] = StoredRun) -> tuple[dict[str, Any], list[R], list[MissingRun], int]:
+    """(study.json, finished runs, missing runs, runs listed in study.json) of a study directory: the runs its
+    study.json lists and the run directories found on disk. A directory that is neither is a UsageError."""
+    path = Path(study_dir)
+    meta = read_manifest(path)
+    found = [run_dir.name for run_dir in run_dirs_with_config(path)]
+    if not meta and not found:
+        raise UsageError(f"{path} is not a study directory: no {MANIFEST} and no run directories with {CONFIG}")
+    entries = [e for e in meta.get("runs", []) if isinstance(e, dict) and e.get("dir")]
+    listed = {e["dir"] for e in entries}
+    entries += [{"dir": d} for d in found if d not in listed]
+    runs: list[R] = []
+    missing: list[MissingRun] = []
+    for entry in entries:
+        run_dir = path / entry["dir"]
+        files = RunFiles(run_dir)
+        config = read_json(files.config) if files.config.is_file() else {}
+        if result_problem(run_dir) is not None:  # absent or damaged: unfinished
+            missing.append(MissingRun(run_dir.name, {**config, **entry}, epochs_logged(run_dir)))
+            continue
+        run = run_type(run_dir.name, run_dir, {**entry, **config}, read_json(files.result), entry.get("reference"))
+        _ = run.history  # validate the curves now, as a DataError
+        runs.append(run)
+    return meta, runs, missing, len(listed)
+
+
+def load_study(study_dir: Path) -> StoredStudy:
+    """The typed runs of a study directory (see `load_runs`)."""
+    meta, runs, missing, listed = load_runs(study_dir)
+    return StoredStudy(
+        name=str(meta.get("name") or Path(study_dir).name),
+        description=str(meta.get("description") or ""),
+        path=Path(study_dir),
+        runs=runs,
+        missing=missing,
+        listed=listed,
+    )

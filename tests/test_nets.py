@@ -146,7 +146,7 @@ def test_cpu_device_names_its_threads_in_good_english(threads: int) -> None:
     """config.json's device: "CPU x86_64 (1 thread)", "(2 threads)"; the report reads both forms."""
     import platform
 
-    from cnnkit.training.records import describe_device
+    from cnnkit.results.records import describe_device
 
     before = torch.get_num_threads()
     try:

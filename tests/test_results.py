@@ -98,3 +98,20 @@ def test_last_checkpoint_is_the_last_epoch_and_best_the_best(diverging_run: Path
 
     assert load("last.ckpt")["epoch"] == 3  # 0-based: after the 4th epoch, so a resumed run continues from there
     assert load("best.ckpt")["epoch"] == result["best_epoch"] - 1
+
+
+def test_predictions_keep_test_probabilities_and_the_gallery_positions(diverging_run: Path) -> None:
+    import numpy as np
+
+    from cnnkit.results.reading import load_predictions
+
+    with np.load(diverging_run / "predictions.npz") as z:
+        probabilities, y_true, y_pred = z["probabilities"], z["y_true"], z["y_pred"]
+        index, images_true = z["misclassified_index"], z["misclassified_true"]
+    assert probabilities.dtype == np.float32 and probabilities.shape == (len(y_true), 10)
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert (probabilities.argmax(axis=1) == y_pred).all()  # the final weights' predictions
+    assert (y_true[index] == images_true).all() and (y_true[index] != y_pred[index]).all()
+    assert list(index) == sorted(index)  # test-set order: the first misclassified images
+    loaded = load_predictions(diverging_run)
+    assert loaded is not None and loaded.probabilities is not None and loaded.probabilities.shape == probabilities.shape

@@ -85,7 +85,8 @@ class ImageClassifier(L.LightningModule):
             setattr(self, f"{stage}_accuracy_metric", SampleMean())
         self.channels_last = False
         self.test_predictions: torch.Tensor | None = None
-        self._test_batches: list[torch.Tensor] = []
+        self.test_probabilities: torch.Tensor | None = None  # softmax of the test logits, float32, test-set order
+        self._test_batches: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def build_network(self, input_shape: tuple[int, int, int], num_classes: int, preset: str) -> torch.nn.Module:
         """Return the network for (channels, height, width) inputs and `num_classes` logits."""
@@ -136,7 +137,7 @@ class ImageClassifier(L.LightningModule):
             for name, metric in (("loss", loss_mean), ("accuracy", accuracy)):
                 self.log(f"{stage}_{name}", metric, on_step=False, on_epoch=True, prog_bar=show, batch_size=count)
         if stage == "test":
-            self._test_batches.append(predicted)
+            self._test_batches.append((predicted, torch.softmax(logits.detach().float(), dim=1)))
         return loss
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
@@ -152,7 +153,9 @@ class ImageClassifier(L.LightningModule):
         self._test_batches = []
 
     def on_test_epoch_end(self) -> None:
-        self.test_predictions = torch.cat(self._test_batches).cpu() if self._test_batches else None
+        batches = self._test_batches
+        self.test_predictions = torch.cat([p for p, _ in batches]).cpu() if batches else None
+        self.test_probabilities = torch.cat([q for _, q in batches]).cpu() if batches else None
         self._test_batches = []
 
     def optimizer_hyperparameters(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from cnnkit.errors import RunError, UsageError
 from cnnkit.plugins import Registries, get_registries
 from cnnkit.results.files import RunFiles
 from cnnkit.results.reading import finished_result, stored_settings
+from cnnkit.results.records import best_logged_epoch, config_record, result_record, write_predictions
 from cnnkit.storage.atomic import write_json_atomic
 from cnnkit.storage.claims import FinishedMeanwhile, RunClaim, refuse_if_locked
 from cnnkit.storage.damage import clear_for_fresh_start
@@ -21,7 +22,6 @@ from cnnkit.storage.locks import LOCK_NAME
 from cnnkit.training.config import RunConfig
 from cnnkit.training.levers import early_stopping
 from cnnkit.training.loggers import experiment_logger
-from cnnkit.training.records import best_epoch, config_record, result_record, write_predictions
 
 DEFAULT_OUT = Path("runs")
 SINGLE_STUDY = "single"
@@ -273,9 +273,9 @@ def _train(
             # Testing the best checkpoint below restores the callbacks' state of that epoch: keep the whole log now.
             log = epoch_log.snapshot()
             final = trainer.test(model, datamodule=datamodule, verbose=False)[0]
-            predictions = model.test_predictions
+            predictions, probabilities = model.test_predictions, model.test_probabilities
             best = final
-            if best_epoch(log.rows) != len(log.rows):  # the best weights are not the final ones: test them too
+            if best_logged_epoch(log.rows) != len(log.rows):  # the best weights are not the final ones: test them too
                 # best.ckpt of this directory: a checkpoint's recorded path is stale once the run directory moved
                 best_path = str(files.best_checkpoint) if checkpoint.best_model_path else str(last)
                 best = trainer.test(model, datamodule=datamodule, ckpt_path=best_path, verbose=False)[0]
@@ -286,7 +286,7 @@ def _train(
         return RunOutcome(run_dir, {})
     result = result_record(config, hyperparameters, summary, final, best, log, datamodule, trainer)
     if predictions is not None:
-        write_predictions(files.predictions, datamodule, predictions)
+        write_predictions(files.predictions, datamodule, predictions, probabilities)
     write_json_atomic(files.result, result)
     return RunOutcome(run_dir, result)
 

@@ -1,4 +1,4 @@
-"""What a finished (or starting) run writes: config.json, result.json and predictions.npz contents."""
+"""What a run writes: the contents of config.json (when training starts), result.json and predictions.npz."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnkit.nets.presets import INIT_DESCRIPTION
+from cnnkit.results.stats import best_epoch
 from cnnkit.storage.atomic import write_atomic
 from cnnkit.storage.locks import command_pid
 from cnnkit.training.config import settings_record
@@ -85,7 +86,7 @@ def result_record(
         "params": model.counts.params,
         "test_loss": final["test_loss"],
         "test_accuracy": final["test_accuracy"],
-        "best_epoch": best_epoch(epoch_log.rows),
+        "best_epoch": best_logged_epoch(epoch_log.rows),
         "stopped_epoch": len(epoch_log.rows),
         "planned_epochs": config.epochs,
         "best_test_loss": best["test_loss"],
@@ -99,11 +100,9 @@ def result_record(
     }
 
 
-def best_epoch(rows: list[dict[str, float]]) -> int:
-    """1-based epoch of the lowest val_loss (the first of equals, as the best checkpoint keeps it)."""
-    import numpy as np
-
-    return 1 + int(np.nanargmin(np.array([row.get("val_loss") for row in rows], dtype=float)))
+def best_logged_epoch(rows: list[dict[str, float]]) -> int:
+    """The best epoch (cnnkit.results.stats.best_epoch) of the epoch log's rows."""
+    return best_epoch([row.get("val_loss") for row in rows])
 
 
 def trained_by() -> dict[str, Any]:
@@ -111,8 +110,9 @@ def trained_by() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": command_pid()}
 
 
-def write_predictions(path: Path, datamodule: Any, predictions: Any) -> None:
-    """Test labels and predictions (final weights) plus a few misclassified images, for the report."""
+def write_predictions(path: Path, datamodule: Any, predictions: Any, probabilities: Any = None) -> None:
+    """Test labels, predictions and probabilities (final weights, in test-set order) plus a few misclassified
+    images and their test-set positions, for the report's error analysis."""
     import numpy as np
 
     images, labels = datamodule.split("test")
@@ -125,8 +125,11 @@ def write_predictions(path: Path, datamodule: Any, predictions: Any) -> None:
         "misclassified_images": images[wrong].cpu().numpy().transpose(0, 2, 3, 1),
         "misclassified_true": y_true[wrong],
         "misclassified_pred": y_pred[wrong],
+        "misclassified_index": wrong.astype(np.int64),
         "class_names": np.array(datamodule.class_names()),
     }
+    if probabilities is not None:
+        arrays["probabilities"] = probabilities.numpy().astype(np.float32)
 
     def write(handle: Any) -> None:
         buffer = io.BytesIO()

@@ -11,19 +11,17 @@ import os
 import shlex
 import sys
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from cnnkit import __version__
-from cnnkit.errors import CnnkitError, UsageError
-from cnnkit.failures import known_failure
+from cnnkit.errors import UsageError
+from cnnkit.failures import command_line_exit
 from cnnkit.training.config import SETTINGS
 from cnnkit.training.values import integer_flag
 
 KINDS = ("datasets", "architectures", "optimizers", "studies", "augmentations", "schedules")
-EXIT_INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -170,26 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with sigterm_as_interrupt():
             return COMMANDS[args.command](args)
-    except CnnkitError as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"cnnkit: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"\ncnnkit: interrupted; checkpoints are kept. Resume with: {args.command_line}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as exc:
-        if args.debug:
-            traceback.print_exc()
-        known = known_failure(exc)
-        if known is not None:
-            print(f"cnnkit: error: {known}", file=sys.stderr)
-            return 1
-        print(
-            f"cnnkit: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-            file=sys.stderr,
-        )
-        return 1
+    except (Exception, KeyboardInterrupt) as exc:
+        return command_line_exit(exc, args.command_line, debug=args.debug)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -1,13 +1,106 @@
-"""Runtime failures that are not bugs, though they reach the command line as plain exceptions: one line each."""
+"""The one funnel for failures: every way out of cnnkit (the command, the Python API, a job worker) turns an
+exception into a `Failure` here, so one failure gives one message and one exit code wherever it surfaces.
+
+- a `CnnkitError` (a problem the user can act on): its own message and exit code;
+- a known runtime failure that is not a bug, though it arrives as a plain exception (a run another process
+  trains, a full disk): one line, exit 1;
+- Ctrl-C (or SIGTERM, `cnnkit.console.terminal`): interrupted, exit 130;
+- anything else: an internal error (a bug), its type and message, exit 1.
+"""
 
 from __future__ import annotations
 
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+
+from cnnkit.errors import CnnkitError, RunError
 from cnnkit.storage.diskspace import disk_full_message
 from cnnkit.storage.locks import RunLocked
 
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+INTERRUPTED = "interrupted; its checkpoints are kept"
+LOCKED_ADVICE = "wait for it to finish (cnnkit status shows it) or train another run"
 
-def known_failure(exc: BaseException) -> str | None:
-    """The one line to show for `exc` (exit 1), or None when it is an internal error."""
+
+class FailureKind(Enum):
+    """What kind of failure an exception is, which decides how each way out of cnnkit shows it."""
+
+    USER = "user"  # a CnnkitError
+    LOCKED = "locked"  # a run another process is training
+    RUNTIME = "runtime"  # another known runtime failure (a full disk)
+    INTERRUPTED = "interrupted"
+    INTERNAL = "internal"  # a bug
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What went wrong, in cnnkit's words: `message` says what happened, `advice` (if any) what to do."""
+
+    kind: FailureKind
+    message: str
+    exit_code: int
+    advice: str = ""
+
+    @property
+    def line(self) -> str:
+        """The one line a user is shown (after `cnnkit: error: ` on the command line)."""
+        return f"{self.message}; {self.advice}" if self.advice else self.message
+
+    @property
+    def known(self) -> bool:
+        """A runtime failure that is not a bug, though it did not arrive as a CnnkitError."""
+        return self.kind in (FailureKind.LOCKED, FailureKind.RUNTIME)
+
+
+def failure_of(exc: BaseException) -> Failure:
+    """The funnel: `exc`, whatever it is, as a `Failure`."""
+    if isinstance(exc, CnnkitError):
+        return Failure(FailureKind.USER, str(exc), exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        return Failure(FailureKind.INTERRUPTED, INTERRUPTED, EXIT_INTERRUPTED)
     if isinstance(exc, RunLocked):
-        return f"{exc}; wait for it to finish (cnnkit status shows it) or train another run"
-    return disk_full_message(exc)
+        return Failure(FailureKind.LOCKED, str(exc), EXIT_FAILED, LOCKED_ADVICE)
+    full = disk_full_message(exc)
+    if full is not None:
+        return Failure(FailureKind.RUNTIME, full, EXIT_FAILED)
+    return Failure(FailureKind.INTERNAL, f"internal error: {type(exc).__name__}: {exc}", EXIT_FAILED)
+
+
+# ------------------------------------------------------------------------------------------ the command line
+def command_line_exit(exc: BaseException, command_line: str, debug: bool = False) -> int:
+    """`cnnkit`'s ending for `exc`: its one line on stderr (the traceback first with --debug); the exit code."""
+    failure = failure_of(exc)
+    if debug and failure.kind is not FailureKind.INTERRUPTED:
+        traceback.print_exception(exc)
+    print(command_line_text(failure, command_line), file=sys.stderr)
+    return failure.exit_code
+
+
+def command_line_text(failure: Failure, command_line: str) -> str:
+    """What `cnnkit` prints for `failure`; an interrupted command says how to resume it."""
+    if failure.kind is FailureKind.INTERRUPTED:
+        return f"\ncnnkit: interrupted; checkpoints are kept. Resume with: {command_line}"
+    if failure.kind is FailureKind.INTERNAL:
+        return f"cnnkit: {failure.line} (run with --debug for the traceback)"
+    return f"cnnkit: error: {failure.line}"
+
+
+# ------------------------------------------------------------------------------------------ the Python API
+@contextmanager
+def as_cnnkit_errors() -> Iterator[None]:
+    """For the Python API: known runtime failures raise RunError with the command's line and exit code; cnnkit's
+    own errors, bugs and Ctrl-C propagate as they are (a notebook shows their traceback)."""
+    try:
+        yield
+    except Exception as exc:
+        failure = failure_of(exc)
+        if not failure.known:
+            raise
+        error = RunError(failure.line)
+        error.exit_code = failure.exit_code  # 1, as the command exits; RunError's own is 2 (a refused setting)
+        raise error from exc

@@ -10,33 +10,17 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from cnnkit.api.results import RunResult, StudyResult
-from cnnkit.errors import CnnkitError, RunError, UsageError
+from cnnkit.errors import UsageError
+from cnnkit.failures import as_cnnkit_errors
 
 __all__ = ["RunResult", "StudyResult", "load_study", "run", "run_study"]
 
 PathLike = str | os.PathLike[str]
-
-
-@contextmanager
-def _as_cnnkit_errors() -> Iterator[None]:
-    """Runtime failures the CLI reports in one line (a run another process trains, a full disk) as RunError."""
-    from cnnkit.failures import known_failure
-
-    try:
-        yield
-    except CnnkitError:
-        raise
-    except Exception as exc:
-        known = known_failure(exc)
-        if known is None:
-            raise
-        raise RunError(known) from exc
 
 
 def run(
@@ -61,7 +45,7 @@ def run(
     run_settings, trainer = split_settings(settings)
     config = run_config(dataset, architecture, **run_settings)
     options = trainer_options(data_dir=_text(data_dir), **trainer)
-    with _as_cnnkit_errors():
+    with as_cnnkit_errors():
         outcome = execute(config, options, Path(out), fresh=fresh)
     return RunResult.from_dir(outcome.run_dir, skipped=outcome.skipped)
 
@@ -99,7 +83,7 @@ def run_study(
     resolved = resolve_study(study, registries)
     trainer = trainer_options(data_dir=_text(data_dir), **options)
     check_executor(executor, ray_address)
-    with _as_cnnkit_errors():
+    with as_cnnkit_errors():
         train_study(
             resolved,
             trainer,

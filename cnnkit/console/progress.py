@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cnnkit.console.eta import format_duration
+from cnnkit.states import Phase
 
 EPOCH_COLUMNS = (
     ("train_loss", "loss"),
@@ -32,7 +33,7 @@ class RunEvents(Protocol):
 
     def batch(self, epoch: int, epochs: int, done: int, total: int) -> None: ...
 
-    def phase(self, name: str) -> None: ...  # train_start, train_end, test_start, test_end
+    def phase(self, phase: Phase) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,10 @@ from typing import Any
 
 from cnnkit.console.study_progress import StudyProgress
 from cnnkit.results.reading import finished_result
+from cnnkit.states import JobState
 from cnnkit.storage.locks import RunLocked, command_pid, lock_holder
-from cnnkit.studies.jobs import Job, JobFailed, JobReport, JobTimer, describe_timings, execute_job
+from cnnkit.studies.jobs import Job, JobFailed, JobTimer, describe_timings, execute_job
+from cnnkit.studies.messages import JobReport
 from cnnkit.studies.order import longest_first
 from cnnkit.studies.resources import (
     auto_jobs,
@@ -43,7 +45,7 @@ def run_serial(jobs: list[Job], progress: StudyProgress | None = None) -> list[J
             outcome = execute_job(job, replace(run_progress, events=timer) if run_progress else None)
         except RunLocked as exc:
             print(f"    {exc}", file=sys.stderr, flush=True)
-            reports.append(JobReport(job.name, "locked", str(exc)))
+            reports.append(JobReport(job.name, JobState.LOCKED, str(exc)))
             if progress:
                 progress.settle(job.number - 1, trained=False)
             continue
@@ -51,7 +53,7 @@ def run_serial(jobs: list[Job], progress: StudyProgress | None = None) -> list[J
             progress.finished(job.number - 1, outcome)
         if job.options.verbose and not outcome.skipped:
             print(f"    timings: {describe_timings(timer.timings())}", file=sys.stderr, flush=True)
-        reports.append(JobReport(job.name, "skipped" if outcome.skipped else "done", timings=timer.timings()))
+        reports.append(JobReport.trained(job.name, outcome.skipped, timer.timings()))
     return reports
 
 
@@ -100,16 +102,16 @@ def execute_planned(
         while todo:
             for report in backend(todo):
                 reports[report.name] = report
-                if report.state == "interrupted":
+                if report.state is JobState.INTERRUPTED:
                     raise KeyboardInterrupt
-                if report.state == "failed":
+                if report.state is JobState.FAILED:
                     raise JobFailed(report)
-            held = [job for job in todo if reports[job.name].state == "locked"]
+            held = [job for job in todo if reports[job.name].state is JobState.LOCKED]
             todo = [replace(job, fresh=False) for job in wait_for_others(held)]
     outcomes = []
     for config in planned:
         run_dir = out / study / config.dir_name
-        trained_here = reports[config.dir_name].state == "done"
+        trained_here = reports[config.dir_name].state is JobState.DONE
         outcomes.append(RunOutcome(run_dir, finished_result(run_dir, quiet=True) or {}, skipped=not trained_here))
     return outcomes
 

@@ -1,16 +1,19 @@
-"""One run of a study as a job: what to train and where, how it ended, and `train_job`, the one way in for every
-executor (one at a time here, the local workers, Ray tasks). Nothing here imports torch until a job trains."""
+"""One run of a study as a job: what to train and where, and `train_job`, the one way in for every executor (one
+at a time here, the local workers, Ray tasks), which says how it ended (a `cnnkit.studies.messages.JobReport`).
+Nothing here imports torch until a job trains."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from cnnkit.console.progress import RunEvents, RunProgress, run_label
 from cnnkit.errors import CnnkitError, UsageError
-from cnnkit.storage.locks import RunLocked
+from cnnkit.failures import FailureKind, failure_of
+from cnnkit.states import Phase
+from cnnkit.studies.messages import JobReport
 
 
 @dataclass(frozen=True)
@@ -37,21 +40,6 @@ class Job:
         return self.out / self.study / self.name
 
 
-@dataclass(frozen=True)
-class JobReport:
-    """How a run ended: done, skipped (complete already), locked (another process has it), failed, interrupted.
-
-    `timings` (seconds): `total` in the job, of it `training` (with validation) and `testing`, the rest `overhead`
-    (data, set-up, writing results); `start-up` for a worker's first job (its imports, before the job came).
-    """
-
-    name: str
-    state: str
-    message: str = ""
-    exit_code: int = 0
-    timings: dict[str, float] = field(default_factory=dict)
-
-
 class JobFailed(CnnkitError):
     """A run in a job process or Ray task failed; its one line is the message."""
 
@@ -73,13 +61,12 @@ class JobTimer:
         if self.forward is not None:
             self.forward.batch(epoch, epochs, done, total)
 
-    def phase(self, name: str) -> None:
+    def phase(self, phase: Phase) -> None:
         now = time.monotonic()
-        part, _, edge = name.partition("_")
-        if edge == "start":
+        if phase.starts:
             self._since = now
         else:
-            self.spent["training" if part == "train" else "testing"] += now - self._since
+            self.spent[phase.stage] += now - self._since
 
     def timings(self) -> dict[str, float]:
         total = time.monotonic() - self.started
@@ -87,29 +74,26 @@ class JobTimer:
 
 
 def train_job(job: Job, progress: RunProgress | None = None) -> JobReport:
-    """Train one run in this process and say how it ended (no exception for a failure a user can act on)."""
-    from cnnkit.failures import known_failure
+    """Train one run in this process and say how it ended: a failure a user can act on, or Ctrl-C, is reported
+    (`cnnkit.failures`); a bug is raised (a Ray task shows its traceback; a worker reports it, `workers._train`)."""
+    try:
+        return _train_and_time(job, progress)
+    except (Exception, KeyboardInterrupt) as exc:
+        failure = failure_of(exc)
+        if failure.kind is FailureKind.INTERNAL:
+            raise
+        return JobReport.of_failure(job.name, failure)
 
+
+def _train_and_time(job: Job, progress: RunProgress | None) -> JobReport:
     if job.threads:
         import torch
 
         torch.set_num_threads(job.threads)
     timer = JobTimer(progress.events if progress else None)
     progress = progress or RunProgress(run_label(job.config))
-    try:
-        outcome = execute_job(job, replace(progress, events=timer))
-    except RunLocked as exc:
-        return JobReport(job.name, "locked", str(exc))
-    except CnnkitError as exc:
-        return JobReport(job.name, "failed", str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        return JobReport(job.name, "interrupted", "interrupted; its checkpoints are kept", 130)
-    except Exception as exc:
-        known = known_failure(exc)
-        if known is None:
-            raise
-        return JobReport(job.name, "failed", known, 1)
-    return JobReport(job.name, "skipped" if outcome.skipped else "done", timings=timer.timings())
+    outcome = execute_job(job, replace(progress, events=timer))
+    return JobReport.trained(job.name, outcome.skipped, timer.timings())
 
 
 def execute_job(job: Job, progress: RunProgress | None = None) -> Any:

@@ -19,7 +19,9 @@ from dataclasses import replace
 from typing import Any
 
 from cnnkit.errors import UsageError
-from cnnkit.studies.jobs import Job, JobReport, train_job
+from cnnkit.states import JobState
+from cnnkit.studies.jobs import Job, train_job
+from cnnkit.studies.messages import JobReport
 
 
 def _ray() -> Any:
@@ -112,4 +114,4 @@ def _result(ray: Any, ref: Any, job: Job) -> JobReport:
         return ray.get(ref)
     except ray.exceptions.RayError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return JobReport(job.name, "failed", f"Ray task failed: {first}", 1)
+        return JobReport(job.name, JobState.FAILED, f"Ray task failed: {first}", 1)

@@ -17,16 +17,15 @@ from cnnkit.console.progress import plural
 from cnnkit.errors import UsageError
 from cnnkit.results.files import RunFiles, manifest_path, run_dirs_with_config
 from cnnkit.results.reading import epochs_logged, finished_result, has_started, read_json_or_empty
+from cnnkit.states import RunState
 from cnnkit.storage.locks import last_holder, lock_holder
 from cnnkit.training.config import BY_NAME
-
-STATES = ("finished", "running", "interrupted", "pending")
 
 
 @dataclass
 class RunStatus:
     dir: str
-    state: str
+    state: RunState
     epochs: int
     epochs_done: int = 0
     test_accuracy: float | None = None
@@ -45,11 +44,11 @@ class StudyStatus:
     seconds_left: float | None = None
     resume: str | None = None
 
-    def count(self, state: str) -> int:
-        return sum(run.state == state for run in self.runs)
+    def count(self, state: RunState) -> int:
+        return sum(run.state is state for run in self.runs)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "counts": {state: self.count(state) for state in STATES}}
+        return {**asdict(self), "counts": {state: self.count(state) for state in RunState}}
 
 
 def _planned_runs(study_dir: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -66,10 +65,10 @@ def _planned_runs(study_dir: Path, manifest: dict[str, Any]) -> list[dict[str, A
 
 def run_status(run_dir: Path, run: dict[str, Any]) -> RunStatus:
     """The state of one run directory (see the module docstring)."""
-    status = RunStatus(run_dir.name, "pending", int(run.get("epochs") or 0))
+    status = RunStatus(run_dir.name, RunState.PENDING, int(run.get("epochs") or 0))
     result = finished_result(run_dir, quiet=True)
     if result:
-        status.state, status.epochs_done = "finished", len(result.get("history", {}).get("val_loss", []))
+        status.state, status.epochs_done = RunState.FINISHED, len(result.get("history", {}).get("val_loss", []))
         status.epochs = int(result.get("planned_epochs") or result.get("epochs") or status.epochs)
         for name in ("test_accuracy", "test_loss", "best_epoch", "train_seconds"):
             setattr(status, name, result.get(name))
@@ -77,9 +76,9 @@ def run_status(run_dir: Path, run: dict[str, Any]) -> RunStatus:
     status.epochs_done = epochs_logged(run_dir)
     holder = lock_holder(run_dir)
     if holder is not None:
-        status.state = "running"
+        status.state = RunState.RUNNING
     elif status.epochs_done or has_started(run_dir):
-        status.state, holder = "interrupted", last_holder(run_dir)
+        status.state, holder = RunState.INTERRUPTED, last_holder(run_dir)
     if holder is not None:
         status.pid, status.host = holder.pid, holder.host
     return status
@@ -148,24 +147,26 @@ def study_status(study_dir: Path) -> StudyStatus:
         state = run_status(run_dir, run)
         status.runs.append(state)
         config = read_json_or_empty(RunFiles(run_dir).config)
-        if state.state == "finished":
+        if state.state is RunState.FINISHED:
             shape = config.get("data", {}).get("image_shape") or [1, 1]
             speeds.add_result(finished_result(run_dir, quiet=True) or {}, int(shape[0] * shape[1]))
         else:
             unfinished.append((run, state, config))
     specs = _dataset_specs({str(run.get("dataset")) for run, _, config in unfinished if not config.get("data")})
-    in_order = sorted(unfinished, key=lambda entry: entry[1].state != "running")  # the runs in training first
+    in_order = sorted(
+        unfinished, key=lambda entry: entry[1].state is not RunState.RUNNING
+    )  # the runs in training first
     work = [_work(run, state, config, specs) for run, state, config in in_order]
     left = [speeds.seconds_left([item]) if item.epochs else 0.0 for item in work]
-    running = max(1, status.count("running"))  # side by side: as many at once as are training now
+    running = max(1, status.count(RunState.RUNNING))  # side by side: as many at once as are training now
     status.seconds_left = None if None in left else parallel_seconds(left, running)  # type: ignore[arg-type]
-    if any(state.state in ("interrupted", "pending") for _, state, _ in unfinished):
+    if any(state.state in (RunState.INTERRUPTED, RunState.PENDING) for _, state, _ in unfinished):
         status.resume = resume_command(study_dir, manifest, unfinished[0][0])
     return status
 
 
 def _describe(run: RunStatus, resume: str | None) -> str:
-    if run.state == "finished":
+    if run.state is RunState.FINISHED:
         took = f", {format_duration(run.train_seconds)} training" if run.train_seconds else ""
         stopped = f" (stopped early: {run.epochs_done} of {run.epochs} epochs)" if run.epochs_done < run.epochs else ""
         return (
@@ -173,18 +174,18 @@ def _describe(run: RunStatus, resume: str | None) -> str:
             f"best epoch {run.best_epoch}/{run.epochs_done}{stopped}{took}"
         )
     who = f"pid {run.pid} on host {run.host}" if run.pid is not None else "an unknown process"
-    if run.state == "running" and run.epochs_done >= run.epochs:
+    if run.state is RunState.RUNNING and run.epochs_done >= run.epochs:
         return f"testing ({run.epochs_done}/{run.epochs} epochs trained), {who}"
-    if run.state == "running":
+    if run.state is RunState.RUNNING:
         return f"training epoch {min(run.epochs_done + 1, run.epochs)}/{run.epochs} ({run.epochs_done} done), {who}"
-    if run.state == "interrupted":
+    if run.state is RunState.INTERRUPTED:
         return f"stopped after epoch {run.epochs_done}/{run.epochs}: {who} died; resume with: {resume}"
     return plural(run.epochs, "epoch")
 
 
 def format_status(status: StudyStatus) -> str:
     """The human-readable status: a headline, one line per run, the time left."""
-    counts = ", ".join(f"{status.count(state)} {state}" for state in STATES)
+    counts = ", ".join(f"{status.count(state)} {state}" for state in RunState)
     width = max(len(run.dir) for run in status.runs)
     lines = [f"Study {status.name} ({status.study_dir}): {counts}"]
     lines += [f"  {run.state:<11}  {run.dir:<{width}}  {_describe(run, status.resume)}" for run in status.runs]
@@ -194,7 +195,7 @@ def format_status(status: StudyStatus) -> str:
         lines.append("Time left: known once a run has finished (it comes from the measured speed)")
     else:
         lines.append(f"Time left: about {format_duration(status.seconds_left)} of training (from finished runs' speed)")
-    if status.resume and not status.count("running"):
+    if status.resume and not status.count(RunState.RUNNING):
         lines.append(f"Resume with: {status.resume}")
     return "\n".join(lines)
 

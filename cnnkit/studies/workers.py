@@ -28,12 +28,23 @@ from cnnkit.console.eta import format_duration
 from cnnkit.console.job_board import JobBoard
 from cnnkit.console.progress import RunProgress, plural, run_label, test_line
 from cnnkit.console.streams import LineStream
+from cnnkit.failures import INTERRUPTED, failure_of
 from cnnkit.results.reading import finished_result
-from cnnkit.studies.jobs import Job, JobReport, describe_timings, train_job
+from cnnkit.states import JobState, Phase
+from cnnkit.studies.jobs import Job, describe_timings, train_job
+from cnnkit.studies.messages import (
+    Batch,
+    EpochDone,
+    JobReport,
+    Line,
+    Ready,
+    Started,
+    Stop,
+    WorkerMessage,
+)
 
 STOP_GRACE_SECONDS = 120.0
 TICK_SECONDS = 0.2
-INTERRUPTED = "interrupted; its checkpoints are kept"
 
 
 # ------------------------------------------------------------------------------------------ in a worker process
@@ -43,22 +54,22 @@ class _Relay:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def send(self, *message: Any) -> None:
+    def send(self, message: WorkerMessage) -> None:
         with contextlib.suppress(OSError):  # the command is gone (killed): nobody to tell
             self.conn.send(message)
 
     def run_started(self, train_images: int, epochs_done: int) -> str:
-        self.send("started", train_images, epochs_done)
+        self.send(Started(train_images, epochs_done))
         return ""  # the study's ETA is known to the command, which adds it
 
     def epoch_done(self, epochs_done: int, seconds: float) -> str:
-        self.send("epoch", epochs_done, seconds)
+        self.send(EpochDone(epochs_done, seconds))
         return ""
 
     def batch(self, epoch: int, epochs: int, done: int, total: int) -> None:
-        self.send("batch", epoch, epochs, done, total)
+        self.send(Batch(epoch, epochs, done, total))
 
-    def phase(self, name: str) -> None:
+    def phase(self, phase: Phase) -> None:
         pass
 
 
@@ -78,7 +89,7 @@ def _stop_when_orphaned(lifeline: Connection) -> None:
 
 
 def _worker_main(conn: Connection, lifeline: Connection, threads: int, gpu: str | None, command_pid: int) -> None:
-    """Entry point of a worker: set up once, then train the jobs it is sent until told to stop (None)."""
+    """Entry point of a worker: set up once, then train the jobs it is sent until told to `Stop`."""
     os.setpgid(0, 0)  # Ctrl-C reaches the command only; it forwards one SIGINT to each worker
     _stop_when_orphaned(lifeline)
     os.environ["CNNKIT_COMMAND_PID"] = str(command_pid)
@@ -87,18 +98,18 @@ def _worker_main(conn: Connection, lifeline: Connection, threads: int, gpu: str 
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     relay = _Relay(conn)
-    _route_output(LineStream(lambda line: relay.send("line", line)))
+    _route_output(LineStream(lambda line: relay.send(Line(line))))
     try:
         import torch
 
         import cnnkit.studies.worker_preload  # noqa: F401  (imported already, unless started by spawn)
 
         torch.set_num_threads(threads)
-        relay.send("ready")
-        while (job := conn.recv()) is not None:
+        relay.send(Ready())
+        while not isinstance(job := conn.recv(), Stop):
             report = _train(job, relay)
-            relay.send("report", report)
-            if report.state == "interrupted":
+            relay.send(report)
+            if report.state is JobState.INTERRUPTED:
                 break
     except (KeyboardInterrupt, EOFError, OSError):  # stopped while idle, or the command is gone
         pass
@@ -117,13 +128,11 @@ def _route_output(stream: LineStream) -> None:
 
 
 def _train(job: Job, relay: _Relay) -> JobReport:
-    progress = RunProgress(run_label(job.config), clock=relay, announced=True, events=relay)
+    """`train_job`, with a bug (or Ctrl-C before the run's own handler was installed) reported as well."""
     try:
-        return train_job(job, progress)
-    except KeyboardInterrupt:  # before the run's own handler was installed
-        return JobReport(job.name, "interrupted", INTERRUPTED, 130)
-    except Exception as exc:
-        return JobReport(job.name, "failed", f"internal error: {type(exc).__name__}: {exc}", 1)
+        return train_job(job, RunProgress(run_label(job.config), clock=relay, announced=True, events=relay))
+    except (Exception, KeyboardInterrupt) as exc:
+        return JobReport.of_failure(job.name, failure_of(exc))
 
 
 # ------------------------------------------------------------------------------------------ in the command
@@ -162,8 +171,8 @@ class WorkerPool:
         for job in jobs:
             self.verbose = bool(job.options.verbose)
             if not job.fresh and finished_result(job.run_dir, quiet=True) is not None:
-                self._finish(job, JobReport(job.name, "skipped"), 0.0)
-                reports[job.name] = JobReport(job.name, "skipped")
+                reports[job.name] = JobReport(job.name, JobState.SKIPPED)
+                self._finish(job, reports[job.name], 0.0)
             else:
                 waiting.append(job)
         try:
@@ -171,7 +180,7 @@ class WorkerPool:
                 self._dispatch(waiting)
                 for report in self._poll():
                     reports[report.name] = report
-                    if report.state in ("failed", "interrupted"):
+                    if report.state in (JobState.FAILED, JobState.INTERRUPTED):
                         waiting.clear()
         except KeyboardInterrupt:
             self._stop()
@@ -187,7 +196,7 @@ class WorkerPool:
         """Tell idle workers to exit, and wait for them (one still starting up is stopped at once)."""
         for worker in self.workers:
             with contextlib.suppress(OSError):
-                worker.conn.send(None)
+                worker.conn.send(Stop())
         for worker in self.workers:
             worker.process.join(10.0 if worker.ready else 0.0)
             if worker.process.is_alive():
@@ -266,56 +275,59 @@ class WorkerPool:
             self.workers.remove(worker)
             if worker.job is not None:
                 message = f"its process ended with exit code {worker.process.exitcode}"
-                report = JobReport(worker.job.name, "failed", message, 1)
+                report = JobReport(worker.job.name, JobState.FAILED, message, 1)
                 self._finish(worker.job, report, time.monotonic() - worker.since)
                 reports.append(report)
         return reports
 
-    def _handle(self, worker: _Worker, message: tuple[Any, ...]) -> JobReport | None:
-        kind, *values = message
-        job, index = worker.job, worker.job.number - 1 if worker.job else -1
+    def _handle(self, worker: _Worker, message: WorkerMessage) -> JobReport | None:
+        """Act on one message of `worker`; the report when its run ended."""
+        job = worker.job
         name = job.name if job else f"job {worker.slot + 1}"
-        if kind == "ready":
-            worker.ready, worker.startup = True, time.monotonic() - worker.spawned
-        elif kind == "line":
-            text = values[0]
-            if worker.suffix and text.startswith("Epoch "):
-                text, worker.suffix = text + worker.suffix, ""
-            self.board.line(name, text)
-        elif kind == "batch":
-            self.board.batch(name, *values)
-        elif self.progress is not None and kind == "started":
-            self.progress.started(index, *values)
-        elif kind == "epoch":
-            self.board.epoch_done(name, values[1])
-            if self.progress is not None:
-                worker.suffix = f" - study {self.progress.epoch_done(index, *values)}"
-        elif kind == "report" and job is not None:
-            report: JobReport = values[0]
-            if worker.startup is not None:
-                report = replace(report, timings={"start-up": worker.startup, **report.timings})
-                worker.startup = None
-            worker.job, worker.suffix = None, ""
-            self._finish(job, report, time.monotonic() - worker.since)
-            return report
+        match message:
+            case Ready():
+                worker.ready, worker.startup = True, time.monotonic() - worker.spawned
+            case Line(text):
+                if worker.suffix and text.startswith("Epoch "):
+                    text, worker.suffix = text + worker.suffix, ""
+                self.board.line(name, text)
+            case Batch(epoch, epochs, done, total):
+                self.board.batch(name, epoch, epochs, done, total)
+            case Started(train_images, epochs_done) if self.progress is not None and job is not None:
+                self.progress.started(job.number - 1, train_images, epochs_done)
+            case EpochDone(epochs_done, seconds):
+                self.board.epoch_done(name, seconds)
+                if self.progress is not None and job is not None:
+                    worker.suffix = f" - study {self.progress.epoch_done(job.number - 1, epochs_done, seconds)}"
+            case JobReport() if job is not None:
+                return self._ended(worker, job, message)
         return None
+
+    def _ended(self, worker: _Worker, job: Job, report: JobReport) -> JobReport:
+        """The run of `worker` ended: its report, with the worker's start-up time on its first."""
+        if worker.startup is not None:
+            report = replace(report, timings={"start-up": worker.startup, **report.timings})
+            worker.startup = None
+        worker.job, worker.suffix = None, ""
+        self._finish(job, report, time.monotonic() - worker.since)
+        return report
 
     def _finish(self, job: Job, report: JobReport, seconds: float) -> None:
         """Say how a run ended, in one line (and its timings with --verbose)."""
-        result = finished_result(job.run_dir, quiet=True) if report.state == "done" else None
+        result = finished_result(job.run_dir, quiet=True) if report.state is JobState.DONE else None
         lines = {
-            "done": f"{test_line(result)}; finished in {format_duration(seconds)}" if result else "finished",
-            "skipped": "already complete, skipped (use --fresh to run it again)",
-            "locked": report.message.removeprefix(f"{report.name} "),
-            "failed": f"FAILED: {report.message}",
-            "interrupted": INTERRUPTED,
+            JobState.DONE: f"{test_line(result)}; finished in {format_duration(seconds)}" if result else "finished",
+            JobState.SKIPPED: "already complete, skipped (use --fresh to run it again)",
+            JobState.LOCKED: report.message.removeprefix(f"{report.name} "),
+            JobState.FAILED: f"FAILED: {report.message}",
+            JobState.INTERRUPTED: INTERRUPTED,
         }
         self.board.stop(job.name)
         self.board.line(job.name, lines[report.state])
         if self.verbose and report.timings:
             self.board.line(job.name, f"timings: {describe_timings(report.timings)}")
         if self.progress is not None:
-            self.progress.settle(job.number - 1, trained=report.state == "done")
+            self.progress.settle(job.number - 1, trained=report.state is JobState.DONE)
 
     def _stop(self) -> None:
         """Ask each worker to stop at its next safe point (one SIGINT), wait for it, then terminate stragglers."""

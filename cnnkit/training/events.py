@@ -8,6 +8,7 @@ from typing import Any
 import lightning as L
 
 from cnnkit.console.progress import RunEvents
+from cnnkit.states import Phase
 
 
 class ReportEvents(L.Callback):
@@ -18,16 +19,16 @@ class ReportEvents(L.Callback):
         self._last = 0.0
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.events.phase("train_start")
+        self.events.phase(Phase.TRAIN_START)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.events.phase("train_end")
+        self.events.phase(Phase.TRAIN_END)
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.events.phase("test_start")
+        self.events.phase(Phase.TEST_START)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.events.phase("test_end")
+        self.events.phase(Phase.TEST_END)
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int

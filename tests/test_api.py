@@ -169,6 +169,7 @@ def _data_dir(tmp_path: Path) -> Path:
         return tmp_path
 
 
+@pytest.mark.slow
 def test_run_gives_the_cli_s_figures_to_the_last_digit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = _data_dir(tmp_path / "data")
     result = cnnkit.run("mnist", "net_2", epochs=1, subset=1000, out=tmp_path / "api", data_dir=data)
@@ -188,6 +189,7 @@ def test_run_gives_the_cli_s_figures_to_the_last_digit(tmp_path: Path, capsys: p
     assert again.skipped and again.test_loss == result.test_loss
 
 
+@pytest.mark.slow
 def test_run_study_trains_a_toml_study_and_skips_it_when_finished(tmp_path: Path) -> None:
     write_mnist_npz(tmp_path)
     study_file = tmp_path / "tiny.toml"

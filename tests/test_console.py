@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import cli_subprocess, real_data_dir
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 CHATTER = (
     "GPU available",
     "TPU available",

@@ -148,6 +148,7 @@ def _real_data_present() -> bool:
     return FASHION_MNIST_SOURCES[0].present(default_data_dir())
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.skipif(not _real_data_present(), reason="no Fashion-MNIST IDX files (apt install dataset-fashion-mnist)")
 def test_lenet5_learns_fashion_mnist_in_one_epoch(tmp_path: Path) -> None:
@@ -167,6 +168,7 @@ def test_lenet5_learns_fashion_mnist_in_one_epoch(tmp_path: Path) -> None:
     assert (config["data"]["train"], config["data"]["val"], config["data"]["test"]) == (48_000, 12_000, 10_000)
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.skipif(not _real_data_present(), reason="no Fashion-MNIST IDX files (apt install dataset-fashion-mnist)")
 def test_the_fashion_study_runs_and_renders_its_report(tmp_path: Path) -> None:

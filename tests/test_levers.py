@@ -164,6 +164,7 @@ def test_a_bad_lever_value_is_one_line_and_exit_2(
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_early_stopping_records_where_the_run_stopped(tmp_path: Path) -> None:
     """The validation images carry shifted labels, so val_loss rises from epoch 1 on: patience 1 stops at 2."""
     data = tmp_path / "data"
@@ -182,6 +183,7 @@ def test_early_stopping_records_where_the_run_stopped(tmp_path: Path) -> None:
     assert json.loads((run_dir / "config.json").read_text())["levers"]["early_stopping"] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_every_lever_together_trains_records_and_resumes_to_identical_numbers(tmp_path: Path) -> None:
     data = real_data_dir("mnist.npz")

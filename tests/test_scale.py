@@ -82,6 +82,7 @@ def assert_same_numbers(got: dict[str, dict], expected: dict[str, dict]) -> None
         assert {k: got[name][k] for k in FIGURES} == {k: expected[name][k] for k in FIGURES}, name
 
 
+@pytest.mark.slow
 def test_jobs_2_gives_the_numbers_of_one_at_a_time(study: dict[str, Path], one_at_a_time: dict[str, dict]) -> None:
     if len(os.sched_getaffinity(0)) != 2:
         pytest.skip("compares with one thread per job, as --jobs 2 gives on exactly 2 cores")
@@ -104,6 +105,7 @@ def test_jobs_2_gives_the_numbers_of_one_at_a_time(study: dict[str, Path], one_a
     assert {r["trained_by"]["pid"] for r in got.values()} == {process.pid}  # the command started, not its jobs
 
 
+@pytest.mark.slow
 def test_in_a_terminal_a_study_runs_side_by_side_unasked_with_a_live_line_per_job(study: dict[str, Path]) -> None:
     import pty
 
@@ -146,6 +148,7 @@ def test_in_a_terminal_a_study_runs_side_by_side_unasked_with_a_live_line_per_jo
     assert screen[-1].startswith("report: ")
 
 
+@pytest.mark.slow
 def test_two_processes_on_one_study_train_every_run_once(study: dict[str, Path]) -> None:
     out = study["root"] / "shared"
     command = [sys.executable, "-m", "cnnkit.cli", *study_args(study, out, "--jobs", "1")]
@@ -185,6 +188,7 @@ def test_a_run_another_process_holds_is_refused_in_one_line(
     assert sorted(p.name for p in run_dir.iterdir()) == [".lock"]
 
 
+@pytest.mark.slow
 def test_ray_on_a_local_instance_gives_the_numbers_of_one_at_a_time(
     study: dict[str, Path], one_at_a_time: dict[str, dict]
 ) -> None:
@@ -229,6 +233,7 @@ def start_two_jobs(study: dict[str, Path], out: Path, epochs: int = 3) -> tuple[
     return process, command
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_stops_every_job_and_the_same_command_resumes_them(study: dict[str, Path], stop: int) -> None:
     """Ctrl-C, and SIGTERM (`kill PID`, a scheduler's time limit) the same way."""
@@ -245,6 +250,7 @@ def test_ctrl_c_stops_every_job_and_the_same_command_resumes_them(study: dict[st
     assert all(len(r["history"]["val_loss"]) == 3 for r in results(out).values())
 
 
+@pytest.mark.slow
 def test_jobs_of_a_killed_command_stop_at_their_next_batch(study: dict[str, Path]) -> None:
     """SIGKILL leaves the command no time to stop its jobs: each notices it is orphaned and stops at its next batch
     (its lock released, checkpoints kept) instead of training its 200 epochs on unseen."""

@@ -112,6 +112,7 @@ def test_unknown_names_in_a_study_are_refused_before_anything_runs(tmp_path: Pat
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_run_all_end_to_end_killed_between_runs_then_resumed(tmp_path: Path) -> None:
     data = real_data_dir("mnist.npz", "cifar10.npz")
@@ -263,6 +264,7 @@ architecture = "lenet"
 """
 
 
+@pytest.mark.slow
 def test_an_lr_grid_trains_each_value_once_and_jobs_2_gives_the_same_numbers(tmp_path: Path) -> None:
     """LeNet-5 of the example plugin on a synthetic MNIST: each lr once, named after it; again with --jobs 2."""
     pytest.importorskip("cnnkit_fashion", reason="the study uses the example plugin's lenet")

@@ -119,6 +119,7 @@ def test_status_reads_each_state_from_the_files_alone(capsys: pytest.CaptureFixt
     assert cli(capsys, "status", str(tmp_path / "nowhere"))[:1] == (2,)
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_study_log_has_run_headers_an_eta_and_the_closing_table(tmp_path: Path) -> None:
     data = real_data_dir("mnist.npz")
@@ -142,6 +143,7 @@ def test_study_log_has_run_headers_an_eta_and_the_closing_table(tmp_path: Path) 
     assert table[-1] == f"report: {tmp_path / 'runs' / 'watch' / 'report' / 'report.html'}"
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_status_mid_run_then_after_the_process_died(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     data = real_data_dir("mnist.npz")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from helpers import cli_subprocess, interruptible, real_data_dir
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 RESULT_KEYS = {
     "dataset",
     "architecture",

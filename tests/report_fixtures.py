@@ -295,9 +295,9 @@ def residual_classifier() -> type:
 
 def old_layer_rows(network: Any, input_shape: tuple[int, int, int]) -> dict[str, Any]:
     """config.json's `model` as runs trained before exact counting wrote it: top-level rows, no multiply-adds."""
-    from cnnkit.nets.summary import layer_table
+    from cnnkit.nets.summary import summarize
 
-    rows = [row.as_dict() for row in layer_table(network, input_shape)]
+    rows = [row.as_dict() for row in summarize(network, input_shape).layers]
     return {"params": sum(r["params"] for r in rows), "layers": rows}
 
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from cnnkit_plugins.networks import SameConv2d
 
 from cnnkit.data.datamodule import one_hot
-from cnnkit.nets.summary import format_summary, layer_table, summarize
+from cnnkit.nets.summary import format_summary, summarize
 from cnnkit.plugins import create_plugin_manager
 
 REGISTRIES = create_plugin_manager()[1]
@@ -48,7 +48,7 @@ def build(dataset: str, architecture: str, preset: str = "keras", optimizer: str
 def test_layer_stacks_and_parameter_counts(dataset: str, architecture: str, preset: str) -> None:
     total, params, shapes = EXPECTED[(dataset, architecture)]
     datamodule, model = build(dataset, architecture, preset)
-    rows = layer_table(model.network, datamodule.input_shape())
+    rows = summarize(model.network, datamodule.input_shape()).layers
     assert [row.params for row in rows] == params
     assert [row.output_shape for row in rows] == shapes
     assert sum(p.numel() for p in model.parameters()) == total

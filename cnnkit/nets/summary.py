@@ -128,11 +128,6 @@ def summarize(network: nn.Module, input_shape: Shape) -> ModelSummary:
     return ModelSummary(tuple(rows), counts)
 
 
-def layer_table(network: nn.Module, input_shape: Shape) -> list[Layer]:
-    """The summary's rows."""
-    return list(summarize(network, input_shape).layers)
-
-
 def format_summary(title: str, summary: ModelSummary) -> str:
     """The table as Keras prints it, ending with `Total params: 1,625,866`."""
     header = ("Layer (type)", "Output Shape", "Param #")

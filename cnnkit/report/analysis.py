@@ -300,11 +300,6 @@ class Ranking:
     def shared(self) -> dict[str, Any]:
         return {k: self.groups[0].setting(k) for k in CONFIG_KEYS if k != self.vary}
 
-    @property
-    def decided(self) -> bool:
-        """True when the leader is ahead of the runner-up beyond seed noise."""
-        return self.steps[0].status == "clear"
-
 
 def rankings(groups: Sequence[Group], vary: str, metric: str) -> list[Ranking]:
     """Rank every set of >= 2 configurations that differ only in `vary` (e.g. the optimizers of one net)."""

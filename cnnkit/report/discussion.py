@@ -14,7 +14,7 @@ from cnnkit.report import analysis as an
 from cnnkit.report.netinfo import NetInfo
 
 POOL_VS_STRIDE = frozenset({"pooling_cnn", "strided_cnn"})
-# The original assignment's training budget (DESIGN.md): batch 128 on the whole training set, MNIST 10 epochs,
+# The original assignment's training budget (its write-up): batch 128 on the whole training set, MNIST 10 epochs,
 # CIFAR-10 30 epochs. A published reference may carry its own `epochs` / `batch_size`.
 PUBLISHED_EPOCHS = {"mnist": 10, "cifar10": 30}
 PUBLISHED_BATCH = 128

@@ -221,7 +221,7 @@ def _gap(x: Any) -> float:
 
 
 def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr: Any) -> dict[str, Any]:
-    """Helpers that compose Discussion and Conclusions phrases from the findings in `ctx` (see report.py)."""
+    """Helpers that compose Discussion and Conclusions phrases from the findings in `ctx` (see render.py)."""
     nm, label, join = ctx["nm"], ctx["label"], ctx["join"]
     words = {**text["discussion"], **text["conclusions"], **text["results"]}
 

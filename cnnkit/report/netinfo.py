@@ -83,6 +83,7 @@ def net_infos(runs: Sequence[an.Run], registries: Any) -> list[NetInfo]:
         recorded = all("macs" in x for x in rows)
         layers = [{**x, "macs": int(x["macs"]) if recorded else _row_macs(x)} for x in rows]
         params = int(model.get("params") or sum(int(x.get("params", 0)) for x in layers))
+        macs: int | None
         if model.get("macs") is not None:
             macs, source = int(model["macs"]), "recorded"
         else:

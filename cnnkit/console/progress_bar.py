@@ -75,7 +75,8 @@ class EpochProgress(ProgressBar):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         done, epochs = trainer.current_epoch, trainer.max_epochs or 0
-        sizes = getattr(trainer.datamodule, "split_sizes", dict)()
+        # Lightning's Trainer is given `datamodule` at run time (by its data connector), undeclared in its class
+        sizes: dict[str, int] = getattr(trainer.datamodule, "split_sizes", dict)()  # type: ignore[attr-defined]
         clock = self.progress.clock
         started = clock.run_started(sizes.get("train", 0), done) if clock is not None else ""
         eta = [f"study {started}"] if started else []

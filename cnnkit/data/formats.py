@@ -28,7 +28,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -310,19 +310,19 @@ _IDX_LABELS_MAGIC = 0x00000801
 _GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
 
-def _read_exact(f: IO[bytes], out: np.ndarray) -> int:
+def _read_exact(f: io.BufferedIOBase, out: np.ndarray) -> int:
     """Fill `out` from `f`; returns the number of bytes read (fewer at end of file)."""
-    view = memoryview(out).cast("B")
+    view = out.data.cast("B")  # ndarray.data is memoryview(out)
     got = 0
     while got < len(view):
-        n = f.readinto(view[got:])  # type: ignore[attr-defined]
+        n = f.readinto(view[got:])
         if not n:
             break
         got += n
     return got
 
 
-def _count_rest(f: IO[bytes]) -> int:
+def _count_rest(f: io.BufferedIOBase) -> int:
     total = 0
     for chunk in iter(lambda: f.read(1 << 20), b""):
         total += len(chunk)

@@ -6,7 +6,7 @@ validation and test steps, metrics, logging and optimizer wiring are shared here
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import lightning as L
 import torch
@@ -30,6 +30,9 @@ class SampleMean(Metric):
 
     full_state_update = False
     higher_is_better = None
+    # The states add_state registers (Metric's stubs type them as Module, from nn.Module.__getattr__).
+    total: torch.Tensor
+    count: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()
@@ -67,7 +70,9 @@ class ImageClassifier(L.LightningModule):
         epochs: int = 1,
     ) -> None:
         super().__init__()
-        self.input_shape, self.num_classes = tuple(input_shape), num_classes
+        # tuple(): whatever sequence the caller passed, it is (channels, height, width)
+        self.input_shape = cast("tuple[int, int, int]", tuple(input_shape))
+        self.num_classes = num_classes
         self.preset, self.optimizer_spec, self.lr = check_preset(preset), optimizer, lr
         self.dropout, self.weight_decay, self.schedule, self.epochs = dropout, weight_decay, schedule, epochs
         self.label_smoothing = label_smoothing

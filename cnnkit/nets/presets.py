@@ -16,6 +16,7 @@ from cnnkit.errors import UsageError
 
 if TYPE_CHECKING:
     import torch
+    from torch.optim import Optimizer  # by name: in OptimizerSpec's body `torch` is its field, not the module
 
 PRESETS = ("keras", "torch")
 DEFAULT_PRESET = "keras"
@@ -45,7 +46,7 @@ class OptimizerSpec:
     keras: Mapping[str, Any] = field(default_factory=dict)
     torch: Mapping[str, Any] = field(default_factory=dict)
 
-    def optimizer_class(self) -> type[torch.optim.Optimizer]:
+    def optimizer_class(self) -> type[Optimizer]:
         module, _, name = self.optimizer.rpartition(".")
         return getattr(importlib.import_module(module), name)
 
@@ -74,7 +75,7 @@ class OptimizerSpec:
 
     def build(
         self, params: Iterable[Any], preset: str, lr: float | None = None, weight_decay: float = 0.0
-    ) -> torch.optim.Optimizer:
+    ) -> Optimizer:
         hparams = self.hyperparameters(preset, lr, weight_decay)
         hparams = {k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()}
         return self.optimizer_class()(params, **hparams)

@@ -119,7 +119,7 @@ def summarize(network: nn.Module, input_shape: Shape) -> ModelSummary:
     unused = [
         BlockCall(name, child, None, 0)
         for name, child in network.named_children()
-        if id(child) not in called and sum(parameter_counts(child))
+        if id(child) not in called and sum(parameter_counts(child)) != 0
     ]
     rows = [_row(b.module, b.output_shape, b.macs, names) for b in (*run.blocks, *unused) if not _folded(b)]
     own = _row(network, run.output_shape, run.macs - sum(b.macs for b in run.blocks), names, recurse=False)

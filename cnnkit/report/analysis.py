@@ -157,7 +157,8 @@ def mean_history(histories: Sequence[History]) -> MeanHistory:
         curves["low"][key] = [float(np.min(v)) for v in by_epoch]
         curves["high"][key] = [float(np.max(v)) for v in by_epoch]
     seeds_at = tuple(sum(h.epochs > e for h in histories) for e in range(longest))
-    return MeanHistory(*(History.from_mapping(curves[k]) for k in ("mean", "low", "high")), seeds_at)
+    mean, low, high = (History.from_mapping(curves[k]) for k in ("mean", "low", "high"))
+    return MeanHistory(mean, low, high, seeds_at)
 
 
 @dataclass
@@ -191,6 +192,14 @@ class Group:
     @property
     def reference(self) -> dict[str, Any] | None:
         return next((r.reference for r in self.runs if r.reference), None)
+
+    @property
+    def reference_accuracy(self) -> float:
+        """The published test accuracy, of a configuration that has one (those in `Factor.references`)."""
+        reference = self.reference
+        if reference is None:
+            raise ValueError(f"configuration {self.key} has no published figure")
+        return reference["test_accuracy"]
 
     def values(self, metric: str) -> list[float]:
         return [float(r[metric]) for r in self.runs if r.get(metric) is not None]

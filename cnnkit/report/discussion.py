@@ -126,11 +126,11 @@ def arch_pairs(rankings: Sequence[an.Ranking], nets: Sequence[NetInfo]) -> list[
         if len(both) == 2 and not any({x["architecture"], y["architecture"]} == POOL_VS_STRIDE for x, y in duos):
             duos.append((both[0], both[1]))
         for x, y in duos:
-            nets_xy = by_key.get((dataset, x["architecture"])), by_key.get((dataset, y["architecture"]))
-            if nets_xy[0] is None or nets_xy[1] is None:
+            net_x, net_y = by_key.get((dataset, x["architecture"])), by_key.get((dataset, y["architecture"]))
+            if net_x is None or net_y is None:
                 continue
             key = (dataset, frozenset((x["architecture"], y["architecture"])))
-            pair = pairs.setdefault(key, ArchPair(dataset, *_ordered(*nets_xy)))
+            pair = pairs.setdefault(key, ArchPair(dataset, *_ordered(net_x, net_y)))
             pair.results.append(an.compare(x, y, "test_accuracy"))
     return sorted(pairs.values(), key=lambda p: not p.pool_vs_stride)
 

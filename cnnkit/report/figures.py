@@ -13,13 +13,17 @@ import hashlib
 import io
 import pickle
 import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
 from cnnkit.report.analysis import History, MeanHistory
 from cnnkit.results.stats import best_epoch
+
+if TYPE_CHECKING:
+    from matplotlib.colors import ListedColormap
+    from matplotlib.typing import ColorType, RGBColorType
 
 STYLE = {
     "svg.hashsalt": "cnnkit",
@@ -74,7 +78,8 @@ def _draw(
     """Create a figure under the report style, let `paint` fill its axes, return inline SVG."""
     import matplotlib
 
-    with matplotlib.rc_context(STYLE):
+    # rc_context's stub takes only a dict keyed by its Literal of rc names; STYLE's keys are such names
+    with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]
         fig, axes = _figure(*size, ncols)
         fig.subplots_adjust(**margins)
         paint(axes)
@@ -123,7 +128,7 @@ def clean_svg(svg: str, prefix: str) -> str:
     return svg.replace("<svg ", '<svg role="img" ', 1)
 
 
-def _curves(ax: Any, x: np.ndarray, series: Sequence[tuple[str, str, np.ndarray, np.ndarray | None]]) -> None:
+def _curves(ax: Any, x: np.ndarray, series: Sequence[tuple[str, ColorType, np.ndarray, np.ndarray | None]]) -> None:
     """Plot (label, colour, mean, band-or-None) series by epoch; band is a (2, n) min/max envelope."""
     from matplotlib.ticker import MaxNLocator
 
@@ -176,7 +181,7 @@ def learning_curves(curves: MeanHistory, text: Mapping[str, str], prefix: str) -
 
 @_memo
 def factor_effect(
-    points: Sequence[tuple[float, float, float | None, float | None]],
+    points: Sequence[tuple[float, float, float | None]],
     references: Sequence[tuple[float, float, str]],
     log: bool,
     text: Mapping[str, str],
@@ -211,7 +216,9 @@ def optimizer_comparison(series: Sequence[tuple[str, Sequence[History]]], text: 
     """Validation accuracy and loss by epoch for several configurations (mean over seeds, min-max band)."""
     import matplotlib
 
-    colours = matplotlib.colormaps["tab10"].colors
+    # tab10 is a ListedColormap of ten RGB tuples (the registry's stub returns a plain Colormap, without `colors`)
+    tab10 = cast("ListedColormap", matplotlib.colormaps["tab10"])
+    colours = cast("Sequence[RGBColorType]", tab10.colors)
 
     def paint(axes: Sequence[Any]) -> None:
         for ax, (key, scale, ylabel) in zip(
@@ -265,7 +272,7 @@ def png_data_uri(image: np.ndarray) -> str:
 
 
 def misclassified_tiles(
-    images: np.ndarray, true: Sequence[int], pred: Sequence[int], class_names: Sequence[str]
+    images: np.ndarray, true: Iterable[int], pred: Iterable[int], class_names: Sequence[str]
 ) -> list[dict[str, str]]:
     """Grid tiles for misclassified test images: data URI plus true and predicted class names."""
     return [

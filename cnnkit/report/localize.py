@@ -7,6 +7,7 @@ with its key path as msgctxt), the sentences whose wording depends on a count in
 
 from __future__ import annotations
 
+import builtins
 import copy
 import functools
 import gettext
@@ -55,7 +56,8 @@ class Formatter:
         """An integer with the locale's grouping: 1,625,866 (en), 1.625.866 (es)."""
         return format_decimal(int(x), locale=self.locale)
 
-    def num(self, x: float, decimals: int = 2, signed: bool = False) -> str:
+    # `int` in this class's annotations would name the method above: builtins.int is the type.
+    def num(self, x: float, decimals: builtins.int = 2, signed: bool = False) -> str:
         """A decimal number with a fixed number of decimals (with its sign, + too, when `signed`)."""
         pattern = "#,##0." + "0" * decimals if decimals else "#,##0"
         if signed:
@@ -88,7 +90,7 @@ class Formatter:
             return short if "e" in short else format_decimal(x, format="0.######", locale=self.locale)
         return format_decimal(x, locale=self.locale)
 
-    def seconds(self, x: float, decimals: int = 1) -> str:
+    def seconds(self, x: float, decimals: builtins.int = 1) -> str:
         return f"{self.num(x, decimals)}\xa0s"
 
     def date(self, d: datetime) -> str:

@@ -82,7 +82,7 @@ def net_infos(runs: Sequence[an.Run], registries: Any) -> list[NetInfo]:
         recorded = all("macs" in x for x in rows)
         layers = [{**x, "macs": int(x["macs"]) if recorded else _row_macs(x)} for x in rows]
         params = int(model.get("params") or sum(int(x.get("params", 0)) for x in layers))
-        macs = int(model["macs"]) if model.get("macs") is not None else counted_macs(registries, run)
+        macs: int | None = int(model["macs"]) if model.get("macs") is not None else counted_macs(registries, run)
         if macs is None and all(x["macs"] is not None for x in layers):
             macs = sum(x["macs"] for x in layers)  # runs recorded before multiply-adds were counted whole
         seen[key] = NetInfo(key[0], key[1], layers, params, macs, _kinds(layers))

@@ -361,7 +361,7 @@ def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr:
     def published_items(groups: Sequence[an.Group]) -> list[str]:
         """ "87.35% at lr 0.001 (original assignment (Keras))" for configurations with a published figure."""
         return [
-            fill(words["published_item"], acc=fmt.pct(g.reference["test_accuracy"]), setting=ctx["short_label"](g))
+            fill(words["published_item"], acc=fmt.pct(g.reference_accuracy), setting=ctx["short_label"](g))
             for g in groups
         ]  # fmt: skip
 
@@ -407,8 +407,8 @@ def prose_helpers(ctx: dict[str, Any], text: dict[str, Any], fmt: Formatter, tr:
     def reference_items(groups: Sequence[an.Group]) -> list[str]:
         """ "87.35% published at lr 0.001, 86.90% ± 0.50 pp here" for configurations with a published figure."""
         return [
-            fill(words["reference_item"], ref=fmt.pct(g.reference["test_accuracy"]), setting=ctx["short_label"](g),
-                 acc=ctx["ci"](g), diff=signed_pp(g.stats("test_accuracy").mean - g.reference["test_accuracy"]))
+            fill(words["reference_item"], ref=fmt.pct(g.reference_accuracy), setting=ctx["short_label"](g),
+                 acc=ctx["ci"](g), diff=signed_pp(g.stats("test_accuracy").mean - g.reference_accuracy))
             for g in groups
         ]  # fmt: skip
 

@@ -90,14 +90,18 @@ def _figures(groups: Sequence[an.Group], text: dict[str, Any], lang: str, regist
     """Per configuration (index i of `groups`): mean learning curves, the confusion matrix summed over its seeds
     with per-class accuracy, and the misclassified examples of one seed."""
     words = text["figure_words"]
-    lc, cm, tiles, per_class = [], [], [], []
+    lc: list[str] = []
+    cm: list[str | None] = []
+    tiles: list[list[dict[str, str]] | None] = []
+    per_class: list[list[tuple[str, float]] | None] = []
     for i, group in enumerate(groups):
         lc.append(fg.learning_curves(group.curves, words, f"lc{i}"))
         confusion, shown = group.confusion, group.gallery_run
         pred = shown.predictions if shown is not None else None
         if confusion is None or pred is None:
-            for missing in (cm, per_class, tiles):
-                missing.append(None)
+            cm.append(None)
+            per_class.append(None)
+            tiles.append(None)
             continue
         names = _class_names(pred.class_names, reader(registries, "datasets", group["dataset"]), text, lang)
         cm.append(fg.confusion_heatmap(confusion, names, words, f"cm{i}"))
@@ -115,7 +119,7 @@ def _factor_figure(factor: fc.Factor | None, text: dict[str, Any]) -> str | None
         s = group.stats("test_accuracy")
         points.append((float(value), s.mean, s.half_width))
     refs = [
-        (float(fc.factor_value(g, factor.key)), float(g.reference["test_accuracy"]), text["figure_words"]["published"])
+        (float(fc.factor_value(g, factor.key)), float(g.reference_accuracy), text["figure_words"]["published"])
         for g in factor.references
     ]
     words = {**text["figure_words"], "factor": capfirst(text["factor_axis"].get(factor.key, factor.key))}

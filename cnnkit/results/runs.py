@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from cnnkit.errors import DataError, UsageError
 from cnnkit.results.files import CONFIG, MANIFEST, RunFiles, manifest_path, run_dirs_with_config
@@ -107,7 +107,13 @@ def read_manifest(study_dir: Path) -> dict[str, Any]:
         raise DataError(f"{exc}; running the study again (cnnkit run --study ...) rewrites it") from exc
 
 
-def load_runs(study_dir: Path, run_type: type[R] = StoredRun) -> tuple[dict[str, Any], list[R], list[MissingRun], int]:
+@overload
+def load_runs(study_dir: Path) -> tuple[dict[str, Any], list[StoredRun], list[MissingRun], int]: ...
+@overload
+def load_runs(study_dir: Path, run_type: type[R]) -> tuple[dict[str, Any], list[R], list[MissingRun], int]: ...
+def load_runs(
+    study_dir: Path, run_type: type[StoredRun] = StoredRun
+) -> tuple[dict[str, Any], list[Any], list[MissingRun], int]:  # list[R] of the overloads
     """(study.json, finished runs, missing runs, runs listed in study.json) of a study directory: the runs its
     study.json lists and the run directories found on disk. A directory that is neither is a UsageError."""
     path = Path(study_dir)
@@ -118,7 +124,7 @@ def load_runs(study_dir: Path, run_type: type[R] = StoredRun) -> tuple[dict[str,
     entries = [e for e in meta.get("runs", []) if isinstance(e, dict) and e.get("dir")]
     listed = {e["dir"] for e in entries}
     entries += [{"dir": d} for d in found if d not in listed]
-    runs: list[R] = []
+    runs: list[StoredRun] = []
     missing: list[MissingRun] = []
     for entry in entries:
         run_dir = path / entry["dir"]

@@ -29,18 +29,20 @@ def estimated_work(config: Any, registries: Any, macs: dict[tuple[str, str], int
     if key not in macs:
         architecture = registries.architectures.get(config.architecture)
         macs[key] = architecture_macs(architecture, dataset.input_shape(), dataset.num_classes(), config.preset)
+    per_image = macs[key]
     train, val = planned_split(spec, config.subset, config.val_split)
-    if not macs[key] or not train:
+    if not per_image or not train:
         return None
     images = config.epochs * (TRAINING_PASSES * train + val) + getattr(spec, "test_count", 0)
-    return float(macs[key]) * images
+    return float(per_image) * images
 
 
 def longest_first(jobs: list[Job], registries: Any) -> list[Job]:
     """`jobs`, the longest first (ties keep the study's order); in the study's order when any length is unknown."""
     macs: dict[tuple[str, str], int | None] = {}
     works = [estimated_work(job.config, registries, macs) for job in jobs]
-    if any(work is None for work in works):
+    known = [work for work in works if work is not None]
+    if len(known) < len(works):
         return list(jobs)
-    ranked = sorted(zip(works, range(len(jobs)), strict=True), key=lambda pair: (-pair[0], pair[1]))
+    ranked = sorted(zip(known, range(len(jobs)), strict=True), key=lambda pair: (-pair[0], pair[1]))
     return [jobs[index] for _work, index in ranked]

@@ -51,12 +51,13 @@ class EpochLog(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Runs after the epoch's validation in Lightning 2, so both halves of the row are known.
         metrics = trainer.callback_metrics
-        row = {"epoch": trainer.current_epoch + 1}
+        epoch = trainer.current_epoch + 1
+        row: dict[str, float] = {"epoch": epoch}  # the int epoch beside float metrics (written as it is)
         row.update({name: float(metrics[name]) for name in METRIC_COLUMNS[1:] if name in metrics})
         if self._lr is not None:
             row[LR_COLUMN] = self._lr
-        self.rows = [*(r for r in self.rows if r["epoch"] < row["epoch"]), row]
-        self.epoch_seconds = [*self.epoch_seconds[: row["epoch"] - 1], self._finished - self._started]
+        self.rows = [*(r for r in self.rows if r["epoch"] < epoch), row]
+        self.epoch_seconds = [*self.epoch_seconds[: epoch - 1], self._finished - self._started]
         if trainer.is_global_zero:
             write_text_atomic(self.path, format_metrics_csv(self.rows, self.learning_rate))
 

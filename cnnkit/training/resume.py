@@ -28,7 +28,10 @@ class RngState(L.Callback):
 
     def state_dict(self) -> dict[str, Any]:
         # Plain types and tensors only, so that checkpoints load with torch.load(weights_only=True).
-        kind, keys, position, has_gauss, gauss = np.random.get_state()
+        state = np.random.get_state(legacy=True)  # legacy=True is the default (the stub's default overload says False)
+        if isinstance(state, dict):  # only after np.random.set_bit_generator with another generator than MT19937
+            raise ValueError(f"cannot save numpy's global RNG state: it is not MT19937 ({state['bit_generator']})")
+        kind, keys, position, has_gauss, gauss = state
         return {
             "python": random.getstate(),
             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],

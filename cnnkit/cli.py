@@ -6,9 +6,11 @@ import argparse
 import atexit
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -153,7 +155,7 @@ def _add_setting_flags(run: argparse.ArgumentParser) -> None:
     for setting in SETTINGS:
         if setting.flag:
             group = levers if setting.lever else run
-            group.add_argument(setting.option, type=setting.parse, metavar=setting.metavar, help=setting.help)
+            group.add_argument(setting.option, type=setting.parse or str, metavar=setting.metavar, help=setting.help)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -377,8 +379,7 @@ def _import_files(files: list[Path], data_dir: Path, registries: Any) -> list[st
         if target.exists():
             raise UsageError(f"{target} already exists; remove it first to replace it")
         try:
-            with open(path, "rb") as source:
-                write_atomic(target, lambda handle, source=source: handle.write(source.read()))
+            write_atomic(target, functools.partial(_copy_file, path))
         except OSError as exc:
             raise DataError(f"cannot copy {path} to {data_dir}: {exc.strerror or exc}") from exc
         module = registries.datasets.get(known[path.name])
@@ -393,6 +394,11 @@ def _import_files(files: list[Path], data_dir: Path, registries: Any) -> list[st
         print(f"imported {path.name} ({known[path.name]})")
         datasets.append(known[path.name])
     return sorted(set(datasets))
+
+
+def _copy_file(path: Path, handle: Any) -> None:
+    with open(path, "rb") as source:
+        shutil.copyfileobj(source, handle)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -115,7 +115,9 @@ def load_study(path: PathLike) -> StudyResult:
 def _seed_list(seeds: int | Sequence[int] | None) -> list[int] | None:
     if seeds is None:
         return None
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
+    if isinstance(seeds, bool):
+        raise UsageError(f"seeds must be a count or a non-empty list of integers >= 0, got {seeds!r}")
+    if isinstance(seeds, int):
         if seeds < 1:
             raise UsageError(f"seeds must be a count of at least 1 or a list of seeds, got {seeds}")
         return list(range(seeds))

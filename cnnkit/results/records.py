@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import platform
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,8 +70,8 @@ def result_record(
     config: Any,
     hyperparameters: dict[str, Any],
     model: ModelSummary,
-    final: dict[str, float],
-    best: dict[str, float],
+    final: Mapping[str, float],
+    best: Mapping[str, float],
     epoch_log: Any,
     datamodule: Any,
     trainer: Any,

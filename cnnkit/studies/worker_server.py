@@ -13,13 +13,13 @@ This module imports nothing heavy itself, so the command can start the server be
 from __future__ import annotations
 
 import multiprocessing
-from multiprocessing.context import BaseContext
+from multiprocessing.context import ForkServerContext, SpawnContext
 
 # What the server imports before forking anyone: what workers need, and its own quick exit.
 PRELOAD = ["cnnkit.studies.worker_preload", "cnnkit.studies.worker_server_exit"]
 
 
-def worker_context() -> BaseContext:
+def worker_context() -> SpawnContext | ForkServerContext:
     """The start method of job workers: forks of the preloaded server where the platform has one, else spawn."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")

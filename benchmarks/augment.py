@@ -1,9 +1,9 @@
 """Training throughput with `--augment flip,crop` against without, through cnnkit's real path, side by side.
 
-One process, one network and one datamodule (the real CIFAR-10 tensors when present): each A/B round trains
-`--warmup + --batches` batches through a Trainer configured like the runner's, once with the datamodule's
-augmentations off and once with them on (alternating which goes first), timing the steady-state steps only
-(see benchmarks/throughput.py, whose harness this reuses).
+One process, the same initial weights and data (the real CIFAR-10 tensors when present): each A/B round trains
+`--warmup + --batches` batches of a run built as `cnnkit run` builds it, once without and once with `--augment`
+(alternating which goes first), timing the steady-state steps only (see benchmarks/throughput.py, whose harness
+this reuses).
 
     python benchmarks/augment.py                         # CIFAR-10, pooling net, flip,crop, CPU
     python benchmarks/augment.py --augment flip,crop,cutout --device cuda
@@ -13,6 +13,7 @@ The last line reads `augmented/plain throughput ratio: R (...)`; issue 17 asks f
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import sys
 from pathlib import Path
@@ -32,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     throughput.quiet_lightning_messages()
     bench = throughput.Bench(args)
-    steps = [get_registries().augmentations.get(name) for name in args.augment.split(",")]
+    augmented_config = dataclasses.replace(bench.config, augment=tuple(args.augment.split(",")))
+    augmented_config = augmented_config.checked(get_registries())
     device = bench.device
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(
@@ -42,10 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     def run(augmented: bool) -> float:
-        bench.datamodule.augment_training_set(steps if augmented else ())
-        return bench.run_cnnkit()
+        return bench.run_cnnkit(augmented_config if augmented else bench.config)
 
-    run(False)  # warm-up round: sets the datamodule up on the device
+    run(False)  # warm-up round: puts the data on the device
     print(f"data: {bench.source}", flush=True)
     rates: dict[bool, list[float]] = {False: [], True: []}
     for repeat in range(args.repeats):

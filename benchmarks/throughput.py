@@ -2,13 +2,15 @@
 
 Both sides train the same network (same initial weights, same optimizer, same batch order: the first epoch's
 permutation of the training split, indexing the same uint8 tensor, scaled by 1/255 on the device) for
-`--warmup + --batches` batches of 128. cnnkit goes through the registered datamodule and LightningModule and a
-Trainer built with the runner's own settings (progress bar on, as a user gets it; validation disabled so both sides
-do the same work). The sides alternate A/B `--repeats` times after one untimed warm-up round.
+`--warmup + --batches` batches of 128. cnnkit's side is a run built by the runner's own `build_run` (the
+registered datamodule and LightningModule, every callback a run gets, the progress bar on as a user gets it), with
+two changes made explicitly: a step timer added, and validation disabled so that both sides do the same work.
+The sides alternate A/B `--repeats` times after one untimed warm-up round.
 
 What is timed: the steady-state training steps only - from the start of batch `--warmup` to the end of the last
-batch (device synchronised at both ends), on both sides. Trainer start-up/tear-down (and the epoch-end checkpoint)
-and the plain loop's set-up are excluded from both; the cnnkit start-up cost is printed separately for information.
+batch (device synchronised at both ends), on both sides. Building the run, Trainer start-up/tear-down (and the
+epoch-end checkpoint) and the plain loop's set-up are excluded from both; the cnnkit start-up cost (the fit less its
+timed steps) is printed separately for information.
 
     python benchmarks/throughput.py                      # MNIST, pooling net, CPU
     python benchmarks/throughput.py --device cuda --precision bf16-mixed --channels-last
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
+import functools
 import os
 import statistics
 import sys
@@ -38,10 +42,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from cnnkit.console.progress import RunProgress, run_label  # noqa: E402
 from cnnkit.data.datamodule import epoch_permutation, normalize_images  # noqa: E402
-from cnnkit.data.formats import ImageArrays  # noqa: E402
-from cnnkit.plugins import get_registries  # noqa: E402
-from cnnkit.training.runner import RunConfig, TrainerOptions, trainer_kwargs  # noqa: E402
+from cnnkit.data.formats import ImageArrays, ImageSetSpec  # noqa: E402
+from cnnkit.plugins import Registries, get_registries  # noqa: E402
+from cnnkit.registry import Entry, Registry  # noqa: E402
+from cnnkit.training.build import BuiltRun, build_run  # noqa: E402
+from cnnkit.training.runner import RunConfig, TrainerOptions  # noqa: E402
 
 BATCH_SIZE = 128
 SHARED_DATA = Path("/work/shared/data")
@@ -97,53 +104,39 @@ def data_dir(args: argparse.Namespace) -> Path | None:
     return None
 
 
-def make_datamodule(args: argparse.Namespace, config: RunConfig) -> tuple[L.LightningDataModule, str]:
-    """The registered datamodule; its files when present, else (or with --synthetic) random uint8 of the same shape."""
-    registries = get_registries()
-    cls = registries.datasets.get(config.dataset)
+def with_data(args: argparse.Namespace, registries: Registries, dataset: str) -> tuple[Registries, Path | None, str]:
+    """`registries` with `dataset` reading its files when present, else (or with --synthetic) swapped for random
+    uint8 images of the same shape; the data directory and a description of the data."""
     directory = data_dir(args)
-    real = not args.synthetic and directory is not None and any(s.present(directory) for s in cls.sources)
-    if not real:
-        spec = cls.spec
+    cls = registries.datasets.get(dataset)
+    if not args.synthetic and directory is not None and any(s.present(directory) for s in cls.sources):
+        return registries, directory, str(directory)
+    spec = cls.spec
 
-        class Synthetic(cls):  # type: ignore[misc, valid-type]
-            def load_arrays(self) -> ImageArrays:
-                rng = np.random.default_rng(0)
-                shape = (spec.height, spec.width, spec.channels)
-                return ImageArrays(
-                    rng.integers(0, 256, (spec.train_count, *shape), dtype=np.uint8),
-                    rng.integers(0, spec.num_classes, spec.train_count).astype(np.int64),
-                    rng.integers(0, 256, (spec.test_count, *shape), dtype=np.uint8),
-                    rng.integers(0, spec.num_classes, spec.test_count).astype(np.int64),
-                    "synthetic",
-                )
+    class Synthetic(cls):  # type: ignore[misc, valid-type]
+        def load_arrays(self) -> ImageArrays:
+            return synthetic_arrays(spec)
 
-            def prepare_data(self) -> None:
-                pass
+        def prepare_data(self) -> None:
+            pass
 
-        cls = Synthetic
-    datamodule = cls(
-        data_dir=directory,
-        batch_size=config.batch_size,
-        val_split=config.val_split,
-        subset=config.subset,
-        seed=config.seed,
-        download=False,
+    datasets: Registry[Any] = Registry("dataset")
+    datasets.add(Entry("dataset", dataset, Synthetic, plugin="benchmarks/throughput.py"))
+    return dataclasses.replace(registries, datasets=datasets), None, "synthetic uint8"
+
+
+@functools.cache
+def synthetic_arrays(spec: ImageSetSpec) -> ImageArrays:
+    """Random images and labels of `spec`'s shapes and counts, made once per process."""
+    rng = np.random.default_rng(0)
+    shape = (spec.height, spec.width, spec.channels)
+    return ImageArrays(
+        rng.integers(0, 256, (spec.train_count, *shape), dtype=np.uint8),
+        rng.integers(0, spec.num_classes, spec.train_count).astype(np.int64),
+        rng.integers(0, 256, (spec.test_count, *shape), dtype=np.uint8),
+        rng.integers(0, spec.num_classes, spec.test_count).astype(np.int64),
+        "synthetic",
     )
-    return datamodule, (f"{directory}" if real else "synthetic uint8")
-
-
-def runner_callbacks(options: TrainerOptions, run_dir: Path) -> list[L.Callback]:
-    """The callbacks a run gets (checkpoints, metrics.csv, Ctrl-C handling, progress bar)."""
-    from cnnkit.training import runner
-    from cnnkit.training.callbacks import EpochLog, StopOnRequest
-
-    return [
-        *runner.checkpoint_callbacks(run_dir / "checkpoints"),
-        EpochLog(run_dir / "metrics.csv"),
-        StopOnRequest(),
-        *runner.progress_callbacks(options),
-    ]
 
 
 class StepTimer(L.Callback):
@@ -169,63 +162,62 @@ class Bench:
         self.args = args
         self.device = resolve_device(args.device)
         self.total = args.warmup + args.batches
-        self.config = RunConfig(args.dataset, args.architecture, optimizer=args.optimizer, seed=args.seed, epochs=1)
         registries = get_registries()
+        self.config = RunConfig(args.dataset, args.architecture, optimizer=args.optimizer, seed=args.seed, epochs=1)
         self.config = self.config.checked(registries)
+        self.registries, directory, self.source = with_data(args, registries, self.config.dataset)
         self.options = TrainerOptions(
             accelerator=self.device.type,
             devices="1",
             precision=args.precision,
-            compile=args.compile,
+            data_dir=None if directory is None else str(directory),
             quiet=False,
+            compile=args.compile,
+            channels_last=args.channels_last,
         )
-        if "channels_last" in TrainerOptions.__dataclass_fields__:
-            self.options = TrainerOptions(**{**self.options.__dict__, "channels_last": args.channels_last})
-        self.datamodule, self.source = make_datamodule(args, self.config)
-        optimizer = registries.optimizers.get(self.config.optimizer)
-        architecture = registries.architectures.get(self.config.architecture)
-        L.seed_everything(args.seed, verbose=False)
-        dm = self.datamodule
-        self.model = architecture(dm.input_shape(), dm.num_classes(), optimizer, self.config.preset, self.config.lr)
-        self.initial = copy.deepcopy(self.model.network.state_dict())
-        # The plain side: its own copy of the same network (same initial weights), plain nn.Module.
-        self.network = copy.deepcopy(self.model.network).to(self.device)
+        self.workdir = Path(tempfile.mkdtemp(prefix="cnnkit-bench-"))
+        self.startup: list[float] = []
+        # The plain side: the network of the same run, built without --compile/--channels-last (same initial
+        # weights), which it then applies itself to a plain nn.Module.
+        plain = self.build(self.config, dataclasses.replace(self.options, compile=False, channels_last=False))
+        self.initial = copy.deepcopy(plain.model.network.state_dict())
+        self.network = plain.model.network.to(self.device)
+        plain.datamodule.setup("fit")
+        self.train_split = tuple(tensor.to(self.device) for tensor in plain.datamodule.split("train"))
+        optimizer = self.registries.optimizers.get(self.config.optimizer)
         self.make_optimizer = lambda params: optimizer.build(params, self.config.preset, self.config.lr)
         if args.channels_last:
             self.network.to(memory_format=torch.channels_last)
-            set_cl = getattr(self.model, "set_channels_last", None)
-            if set_cl is None:
-                raise SystemExit("--channels-last: this cnnkit's ImageClassifier has no set_channels_last()")
-            set_cl(True)
         if args.compile:
-            self.model.network.compile()
             self.network.compile()
-        self.workdir = Path(tempfile.mkdtemp(prefix="cnnkit-bench-"))
-        self.startup: list[float] = []
 
-    # cnnkit: the registered LightningModule through a Trainer configured like the runner's.
-    def run_cnnkit(self) -> float:
-        self.model.network.load_state_dict(self.initial)
-        run_dir = self.workdir / "run"
-        kwargs = trainer_kwargs(self.config, self.options, run_dir)
-        timer = StepTimer(self.args.warmup, self.total - 1)
-        kwargs.update(
-            max_epochs=1,
-            limit_train_batches=self.total,
-            limit_val_batches=0,  # no validation on either side
-            callbacks=[*runner_callbacks(self.options, run_dir), timer],
+    def build(self, config: RunConfig, options: TrainerOptions, *callbacks: L.Callback) -> BuiltRun:
+        """The run `cnnkit run` would build, its Trainer stopped after `self.total` batches and never validating."""
+        return build_run(
+            config,
+            options,
+            self.workdir / "run",
+            self.registries,
+            RunProgress(run_label(config)),
+            "benchmark",
+            extra_callbacks=callbacks,
+            trainer_settings={"limit_train_batches": self.total, "limit_val_batches": 0},
         )
-        trainer = L.Trainer(**kwargs)
+
+    # cnnkit: a run built as `cnnkit run` builds it (the config's levers included), fitted from the same weights.
+    def run_cnnkit(self, config: RunConfig | None = None) -> float:
+        timer = StepTimer(self.args.warmup, self.total - 1)
+        run = self.build(config or self.config, self.options, timer)
+        run.model.network.load_state_dict(self.initial)  # the plain side's (a build with this seed makes the same)
         began = time.perf_counter()
-        trainer.fit(self.model, datamodule=self.datamodule)
+        run.trainer.fit(run.model, datamodule=run.datamodule)
         ended = time.perf_counter()
         self.startup.append((ended - began) - (timer.finished - timer.started))
         return self.args.batches * BATCH_SIZE / (timer.finished - timer.started)
 
     # plain: index the same uint8 tensor by the same permutation, /255, forward, cross_entropy, backward, step.
     def run_plain(self) -> float:
-        images, labels = self.datamodule.split("train")
-        images, labels = images.to(self.device), labels.to(self.device)
+        images, labels = self.train_split
         network = self.network
         network.load_state_dict(self.initial)
         network.train()
@@ -304,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         f"torch {torch.__version__}, lightning {L.__version__}",
         flush=True,
     )
-    bench.run_cnnkit()  # warm-up round (sets the datamodule up on the device; compiles when asked)
+    bench.run_cnnkit()  # warm-up round (puts the data on the device; compiles when asked)
     print(f"data: {bench.source}", flush=True)
     bench.run_plain()
     bench.startup.clear()

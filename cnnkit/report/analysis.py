@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from cnnkit.results.reading import HISTORY_KEYS, History
-from cnnkit.results.runs import LEVER_DEFAULTS, StoredRun, StoredStudy, load_runs
+from cnnkit.results.runs import LEVER_DEFAULTS, StoredRun, StoredStudy
+from cnnkit.results.runs import load_study as stored_study
 from cnnkit.results.stats import SeedStats, best_epoch, seed_stats, welch_interval
 from cnnkit.training.config import IDENTITY_KEYS
 
@@ -123,17 +124,10 @@ class Study(StoredStudy):
 
 def load_study(path: Path) -> Study:
     """Load every run of a study directory (cnnkit.results.runs) with its fit diagnostics, validated now."""
-    meta, runs, missing, listed = load_runs(Path(path), Run)
-    for run in runs:
+    study = stored_study(Path(path), Study, Run)
+    for run in study.runs:
         _ = run.fit  # an empty curve is a DataError now, not in the middle of a report
-    return Study(
-        name=str(meta.get("name") or Path(path).name),
-        description=str(meta.get("description") or ""),
-        path=Path(path),
-        runs=runs,
-        missing=missing,
-        listed=listed,
-    )
+    return study
 
 
 # ----------------------------------------------------------------------------------------------- seeds

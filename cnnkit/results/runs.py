@@ -95,7 +95,7 @@ class StoredStudy:
     listed: int = 0  # runs named in study.json
 
 
-R = TypeVar("R", bound=StoredRun)
+S = TypeVar("S", bound=StoredStudy)
 
 
 def read_manifest(study_dir: Path) -> dict[str, Any]:
@@ -107,13 +107,7 @@ def read_manifest(study_dir: Path) -> dict[str, Any]:
         raise DataError(f"{exc}; running the study again (cnnkit run --study ...) rewrites it") from exc
 
 
-@overload
-def load_runs(study_dir: Path) -> tuple[dict[str, Any], list[StoredRun], list[MissingRun], int]: ...
-@overload
-def load_runs(study_dir: Path, run_type: type[R]) -> tuple[dict[str, Any], list[R], list[MissingRun], int]: ...
-def load_runs(
-    study_dir: Path, run_type: type[StoredRun] = StoredRun
-) -> tuple[dict[str, Any], list[Any], list[MissingRun], int]:  # list[R] of the overloads
+def _runs(study_dir: Path, run_type: type[StoredRun]) -> tuple[dict[str, Any], list[StoredRun], list[MissingRun], int]:
     """(study.json, finished runs, missing runs, runs listed in study.json) of a study directory: the runs its
     study.json lists and the run directories found on disk. A directory that is neither is a UsageError."""
     path = Path(study_dir)
@@ -133,16 +127,23 @@ def load_runs(
         if result_problem(run_dir) is not None:  # absent or damaged: unfinished
             missing.append(MissingRun(run_dir.name, {**config, **entry}, epochs_logged(run_dir)))
             continue
-        run = run_type(run_dir.name, run_dir, {**entry, **config}, read_json(files.result), entry.get("reference"))
+        reference = entry.get("reference") or None
+        run = run_type(run_dir.name, run_dir, {**entry, **config}, read_json(files.result), reference)
         _ = run.history  # validate the curves now, as a DataError
         runs.append(run)
     return meta, runs, missing, len(listed)
 
 
-def load_study(study_dir: Path) -> StoredStudy:
-    """The typed runs of a study directory (see `load_runs`)."""
-    meta, runs, missing, listed = load_runs(study_dir)
-    return StoredStudy(
+@overload
+def load_study(study_dir: Path) -> StoredStudy: ...
+@overload
+def load_study(study_dir: Path, study_type: type[S], run_type: type[StoredRun]) -> S: ...
+def load_study(
+    study_dir: Path, study_type: type[StoredStudy] = StoredStudy, run_type: type[StoredRun] = StoredRun
+) -> StoredStudy:
+    """The typed runs of a study directory, as `study_type` holding `run_type`s (the report's own extend them)."""
+    meta, runs, missing, listed = _runs(study_dir, run_type)
+    return study_type(
         name=str(meta.get("name") or Path(study_dir).name),
         description=str(meta.get("description") or ""),
         path=Path(study_dir),

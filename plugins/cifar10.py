@@ -22,7 +22,7 @@ CIFAR10_READER = ReaderInfo(
         "es": "CIFAR-10 reúne 60.000 fotografías en color de 32 × 32 píxeles de diez clases de animales y vehículos "
         "(6.000 por clase), 50.000 de entrenamiento y 10.000 de prueba.",
     },
-    citation="Krizhevsky, A. (2009). Learning multiple layers of features from tiny images. Technical report, "
+    citation="Krizhevsky, A. (2009). *Learning multiple layers of features from tiny images*. Technical report, "
     "University of Toronto.",
     cite_as="Krizhevsky, 2009",
 )

@@ -23,7 +23,7 @@ MNIST_READER = ReaderInfo(
         "píxeles de los dígitos 0 a 9, normalizadas en tamaño y centradas, 60.000 de entrenamiento y 10.000 de prueba.",
     },
     citation="LeCun, Y., Bottou, L., Bengio, Y. & Haffner, P. (1998). Gradient-based learning applied to document "
-    "recognition. Proceedings of the IEEE, 86(11), 2278–2324.",
+    "recognition. *Proceedings of the IEEE*, 86(11), 2278–2324.",
     cite_as="LeCun et al., 1998",
 )
 

@@ -21,7 +21,7 @@ STRIDED_READER = ReaderInfo(
         "salida en una de cada dos posiciones y aprende su propia reducción al mismo tamaño de salida.",
     },
     citation="Springenberg, J. T., Dosovitskiy, A., Brox, T. & Riedmiller, M. (2015). Striving for simplicity: "
-    "The all convolutional net. ICLR workshop track. arXiv:1412.6806.",
+    "The all convolutional net. *ICLR workshop track*. arXiv:1412.6806.",
     cite_as="Springenberg et al., 2015",
 )
 

@@ -14,8 +14,8 @@ OPTIMIZERS = {
         "Adam (Kingma & Ba, 2015)",
         _reader(
             "Adam",
-            "Kingma, D. P. & Ba, J. (2015). Adam: A method for stochastic optimization. International Conference on "
-            "Learning Representations (ICLR). arXiv:1412.6980.",
+            "Kingma, D. P. & Ba, J. (2015). Adam: A method for stochastic optimization. *International Conference on "
+            "Learning Representations (ICLR)*. arXiv:1412.6980.",
             "Kingma & Ba, 2015",
         ),
     ),
@@ -25,7 +25,7 @@ OPTIMIZERS = {
         _reader(
             "Adagrad",
             "Duchi, J., Hazan, E. & Singer, Y. (2011). Adaptive subgradient methods for online learning and "
-            "stochastic optimization. Journal of Machine Learning Research, 12, 2121–2159.",
+            "stochastic optimization. *Journal of Machine Learning Research*, 12, 2121–2159.",
             "Duchi et al., 2011",
         ),
     ),

@@ -145,8 +145,8 @@ def _tail_keys(groups: Sequence[an.Group]) -> list[str]:
 
 
 def _present(study: an.Study, pool_vs_stride: bool) -> set[str]:
-    """Names of what the study has (datasets, optimizers, presets), for the citations its text makes."""
-    present = {str(r[k]) for r in study.runs for k in ("dataset", "optimizer", "preset")}
+    """What the study has that its text cites (the presets, the pooling-versus-stride contrast)."""
+    present = {str(r["preset"]) for r in study.runs}
     return present | ({"pool_vs_stride"} if pool_vs_stride else set())
 
 
@@ -179,7 +179,8 @@ def build_context(study: an.Study, text: dict[str, Any], lang: str, registries: 
         *(text["meta"]["keywords_pool_stride"] if pool_vs_stride else []),
         *(helpers["nm"](k, r[k]) for r in study.runs for k in ("architecture", "dataset", "optimizer")),
     ]
-    citations = [info.citation for table in readers.values() for info in table.values()]
+    optimizers = [reader(registries, "optimizers", name) for name in dict.fromkeys(r["optimizer"] for r in study.runs)]
+    citations = [info.citation for info in [*optimizers, *(i for table in readers.values() for i in table.values())]]
     found = ds.published(groups)
     keras_defaults = any(r["preset"] == "keras" and r["optimizer"] in ("adadelta", "adagrad") for r in study.runs)
     ctx = {

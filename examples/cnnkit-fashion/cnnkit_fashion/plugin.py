@@ -84,7 +84,7 @@ LENET5_READER = ReaderInfo(
         "max-pooling, y un relleno de 2 píxeles para entradas de 28 × 28.",
     },
     citation="LeCun, Y., Bottou, L., Bengio, Y. & Haffner, P. (1998). Gradient-based learning applied to document "
-    "recognition. Proceedings of the IEEE, 86(11), 2278–2324.",
+    "recognition. *Proceedings of the IEEE*, 86(11), 2278–2324.",
     cite_as="LeCun et al., 1998",
 )
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from cnnkit.errors import CnnkitError, DataError, PluginError, RunError, UsageError
 from cnnkit.hookspecs import hookimpl
-from cnnkit.registry import ReaderInfo, RegisterCallback
+from cnnkit.registry import ReaderInfo, RegisterCallback, StudyNotes
 
 __version__ = "0.1.0"
 
@@ -45,6 +45,7 @@ __all__ = [
     "ReaderInfo",
     "RegisterCallback",
     "RunError",
+    "StudyNotes",
     "UsageError",
     "__version__",
     "hookimpl",

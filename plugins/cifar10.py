@@ -16,6 +16,9 @@ CIFAR10_SPEC = ImageSetSpec(
 CIFAR10_SOURCES = (NpzSource("cifar10.npz"), CifarBatchesSource())
 CIFAR10_READER = ReaderInfo(
     display_name="CIFAR-10",
+    class_names={
+        "es": ("avión", "automóvil", "pájaro", "gato", "ciervo", "perro", "rana", "caballo", "barco", "camión"),
+    },
     summary={
         "en": "CIFAR-10 holds 60,000 colour 32 × 32 photographs in ten classes of animals and vehicles "
         "(6,000 per class), 50,000 for training and 10,000 for testing.",

@@ -4,6 +4,8 @@ from cnnkit import ReaderInfo, RegisterCallback, hookimpl
 
 POOLING_READER = ReaderInfo(
     display_name={"en": "Pooling CNN (net_1)", "es": "CNN con pooling (net_1)"},
+    common_name={"en": "pooling CNN (net_1)", "es": "CNN con pooling (net_1)"},
+    short_name="net_1",
     summary={
         "en": "Two 3 × 3 convolutions with 32 and 64 filters (ReLU, “same” padding), a 2 × 2 max-pooling layer that "
         "halves the height and width of the feature maps, a dense layer of 128 units (ReLU) and a softmax output.",
@@ -14,6 +16,8 @@ POOLING_READER = ReaderInfo(
 )
 STRIDED_READER = ReaderInfo(
     display_name={"en": "Strided CNN (net_2)", "es": "CNN con paso 2 (net_2)"},
+    common_name={"en": "strided CNN (net_2)", "es": "CNN con paso 2 (net_2)"},
+    short_name="net_2",
     summary={
         "en": "The same network without the pooling layer: its second convolution has stride 2, so it computes "
         "its output at every second position and learns its own downsampling to the same output size.",

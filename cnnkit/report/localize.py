@@ -1,8 +1,8 @@
 """The report's locale: numbers, percentages and dates by Babel (CLDR), plurals by gettext catalogs.
 
-Every word is a gettext message with its English text as msgid: the report's words in cnnkit.report.words (each
-with its key path as msgctxt), the sentences whose wording depends on a count in the templates and phrasing.py
-(chosen with `ngettext` under the language's CLDR plural rule). templates/i18n/<lang>.po translates them all.
+Every word is a gettext message with its English text as msgid: the report's words in templates/words.toml (each
+with its key path as msgctxt, see cnnkit.report.catalog) and the sentences of the templates (counted ones chosen
+with `ngettext` under the language's CLDR plural rule). templates/i18n/<lang>.po translates them all.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from typing import Any
 import tomllib
 
 from cnnkit.errors import UsageError
+from cnnkit.registry import StudyNotes
 from cnnkit.training.config import BY_NAME, SETTINGS, settings_record
 
 # A study table's keys: every run setting the schema allows in study files, and the study's own.
@@ -76,6 +77,7 @@ class Study:
     runs: tuple[RunSpec, ...]
     description: str = ""
     source: str = field(default="", compare=False)
+    notes: StudyNotes = field(default_factory=StudyNotes, compare=False)  # what the report says of it
 
     def expand(
         self, epochs: int | None = None, subset: int | None = None, seeds: Sequence[int] | None = None

@@ -67,7 +67,8 @@ class RunResult:
     @cached_property
     def history(self) -> dict[str, list[float]]:
         """Per-epoch lists, as Keras' History.history: train_loss, train_accuracy, val_loss, val_accuracy
-        (and the learning rate `lr` when metrics.csv has it)."""
+        (and the learning rate `lr` when metrics.csv has it; the clean training figures train_eval_loss and
+        train_eval_accuracy in runs trained since they were added, NaN for an epoch without them)."""
         from cnnkit.results.reading import epoch_curves
 
         return epoch_curves(self.dir, self.result.get("history") or {})

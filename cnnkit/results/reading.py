@@ -20,6 +20,9 @@ from cnnkit.storage.damage import note
 
 RESULT_KEYS = ("test_loss", "test_accuracy", "history")
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+# The clean training figures (eval mode, no augmentation, on as many training images as validation has), of runs
+# trained since they were added: optional in every reader, absent from older runs.
+TRAIN_EVAL_KEYS = ("train_eval_loss", "train_eval_accuracy")
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -101,9 +104,16 @@ def epochs_logged(run_dir: Path) -> int:
         return 0
 
 
-def epoch_curves(run_dir: Path, history: Mapping[str, Sequence[float]]) -> dict[str, list[float]]:
-    """The run's curves: result.json's history, plus any further per-epoch column of metrics.csv (e.g. lr)."""
-    curves = {key: list(values) for key, values in history.items() if isinstance(values, list)}
+def epoch_curves(run_dir: Path, history: Mapping[str, Sequence[float | None]]) -> dict[str, list[float]]:
+    """The run's curves: result.json's history, plus any further per-epoch column of metrics.csv (e.g. lr).
+
+    An epoch without a figure (null in result.json, e.g. the epochs before a resume of a run that predates the
+    clean training figures) reads as NaN."""
+    curves = {
+        key: [math.nan if value is None else value for value in values]
+        for key, values in history.items()
+        if isinstance(values, list)
+    }
     epochs = len(curves.get("val_loss", []))
     try:
         with RunFiles(run_dir).metrics.open(newline="", encoding="utf-8") as handle:
@@ -126,22 +136,37 @@ def _number(text: str | None) -> float:
 
 @dataclass(frozen=True)
 class History:
-    """Per-epoch curves of one run (epoch k is index k-1)."""
+    """Per-epoch curves of one run (epoch k is index k-1).
+
+    `train_loss` / `train_accuracy` are the running means of the training batches (train mode, augmented);
+    `train_eval_loss` / `train_eval_accuracy` the clean training figures (eval mode, no augmentation, plain
+    cross-entropy, a fixed sample of training images as large as the validation split): empty for runs that
+    predate them, NaN for an epoch without them."""
 
     train_loss: tuple[float, ...]
     train_accuracy: tuple[float, ...]
     val_loss: tuple[float, ...]
     val_accuracy: tuple[float, ...]
+    train_eval_loss: tuple[float, ...] = ()
+    train_eval_accuracy: tuple[float, ...] = ()
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Sequence[float]]) -> History:
+    def from_mapping(cls, data: Mapping[str, Sequence[Any]]) -> History:
         try:
             curves = {k: tuple(float(v) for v in data[k]) for k in HISTORY_KEYS}
+            optional = {
+                k: tuple(math.nan if v is None else float(v) for v in data[k]) for k in TRAIN_EVAL_KEYS if k in data
+            }
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"history lacks or has a malformed curve: {exc}") from exc
-        if len({len(c) for c in curves.values()}) != 1:
+        if len({len(c) for c in (*curves.values(), *optional.values())}) != 1:
             raise DataError("history curves have different lengths")
-        return cls(**curves)
+        return cls(**curves, **optional)
+
+    @property
+    def has_train_eval(self) -> bool:
+        """Whether the run recorded clean training figures (some epoch has them)."""
+        return any(not math.isnan(v) for v in self.train_eval_accuracy)
 
     @property
     def epochs(self) -> int:

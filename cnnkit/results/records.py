@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnkit.nets.presets import INIT_DESCRIPTION
+from cnnkit.results.reading import TRAIN_EVAL_KEYS
 from cnnkit.results.stats import best_epoch
 from cnnkit.storage.atomic import write_atomic
 from cnnkit.storage.locks import command_pid
@@ -76,9 +77,13 @@ def result_record(
     datamodule: Any,
     trainer: Any,
 ) -> dict[str, Any]:
-    """result.json: the test figures of the final and of the best-val_loss weights, history and timings."""
+    """result.json: the test figures of the final and of the best-val_loss weights, history and timings.
 
-    history = {name: [row.get(name) for row in epoch_log.rows] for name in HISTORY_COLUMNS}
+    The history's clean training figures (`train_eval_loss`, `train_eval_accuracy`) are there when some epoch has
+    them; an epoch without them (trained before they were added, then resumed) is null."""
+    rows = epoch_log.rows
+    history = {name: [row.get(name) for row in rows] for name in HISTORY_COLUMNS}
+    history.update({name: [row.get(name) for row in rows] for name in TRAIN_EVAL_KEYS if any(name in r for r in rows)})
     train_seconds = float(sum(epoch_log.epoch_seconds))
     trained_images = datamodule.split_sizes()["train"] * len(epoch_log.epoch_seconds)
     return {

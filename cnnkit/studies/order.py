@@ -4,7 +4,8 @@ Taken in study order, a long run dealt last trains alone while the other slots i
 assignment: net_1, net_2, net_1, net_2 leaves one net_1 run alone at the end). Dealing the longest first (the
 classic longest-processing-time rule) lets the slots finish together. Nothing has been timed when the order is
 chosen, so a run's length is estimated from its network's multiply-adds per image times the images it passes
-forward, a training image counted three times (forward and backward). Only the shares between runs matter.
+forward, a training image counted three times (forward and backward), a validation image twice (validation, and
+as many training images evaluated for the clean training figures). Only the shares between runs matter.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from cnnkit.console.eta import planned_split
 from cnnkit.studies.jobs import Job
 
 TRAINING_PASSES = 3  # a training step costs about three forward passes (forward, then backward: two)
+EVALUATION_PASSES = 2  # each epoch evaluates the validation split and as many training images (train_eval)
 
 
 def estimated_work(config: Any, registries: Any, macs: dict[tuple[str, str], int | None]) -> float | None:
-    """Multiply-adds of a whole run (training, validation each epoch, the test); None when unknown.
+    """Multiply-adds of a whole run (training, validation and clean training figures each epoch, the test); None
+    when unknown.
 
     `macs` caches the multiply-adds per image by (dataset, architecture)."""
     from cnnkit.nets.counting import architecture_macs
@@ -33,7 +36,7 @@ def estimated_work(config: Any, registries: Any, macs: dict[tuple[str, str], int
     train, val = planned_split(spec, config.subset, config.val_split)
     if not per_image or not train:
         return None
-    images = config.epochs * (TRAINING_PASSES * train + val) + getattr(spec, "test_count", 0)
+    images = config.epochs * (TRAINING_PASSES * train + EVALUATION_PASSES * val) + getattr(spec, "test_count", 0)
     return float(per_image) * images
 
 

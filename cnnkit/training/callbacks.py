@@ -11,6 +11,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from cnnkit.results.reading import TRAIN_EVAL_KEYS
 from cnnkit.storage.atomic import write_text_atomic
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
@@ -25,7 +26,8 @@ class EpochLog(L.Callback):
     """Writes metrics.csv (one row per epoch, the contract's columns) and times the training part of each epoch.
 
     Its rows and timings travel in the checkpoint, so a resumed run continues the same file. With
-    `learning_rate`, each row also has the learning rate the epoch trained with (the `lr` column).
+    `learning_rate`, each row also has the learning rate the epoch trained with (the `lr` column); and each row has
+    the epoch's clean training figures when `TrainingSetEvaluation` (listed before it) logged them.
     """
 
     def __init__(self, path: Path, learning_rate: bool = False) -> None:
@@ -53,7 +55,7 @@ class EpochLog(L.Callback):
         metrics = trainer.callback_metrics
         epoch = trainer.current_epoch + 1
         row: dict[str, float] = {"epoch": epoch}  # the int epoch beside float metrics (written as it is)
-        row.update({name: float(metrics[name]) for name in METRIC_COLUMNS[1:] if name in metrics})
+        row.update({name: float(metrics[name]) for name in (*METRIC_COLUMNS[1:], *TRAIN_EVAL_KEYS) if name in metrics})
         if self._lr is not None:
             row[LR_COLUMN] = self._lr
         self.rows = [*(r for r in self.rows if r["epoch"] < epoch), row]
@@ -76,8 +78,12 @@ class EpochLog(L.Callback):
 
 
 def format_metrics_csv(rows: list[dict[str, float]], learning_rate: bool = False) -> str:
+    """The contract's columns, `lr` with a schedule, then the clean training figures once an epoch has them (empty
+    in the rows of epochs without them: those of a run trained before they were added, then resumed)."""
     out = io.StringIO()
     columns = (*METRIC_COLUMNS, LR_COLUMN) if learning_rate else METRIC_COLUMNS
+    if any(name in row for row in rows for name in TRAIN_EVAL_KEYS):  # last: every earlier column keeps its place
+        columns = (*columns, *TRAIN_EVAL_KEYS)
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:

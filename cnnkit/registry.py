@@ -54,6 +54,8 @@ class ReaderInfo:
     class_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     common_name: Text = ""  # e.g. {"en": "pooling CNN (net_1)", "es": "CNN con pooling (net_1)"}
     short_name: Text = ""  # e.g. "net_1"
+    # a dataset's official distribution files: name -> SHA-256 (the report says when a run used other files)
+    official_files: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for text_field in ("display_name", "summary", "common_name", "short_name"):
@@ -97,12 +99,17 @@ class StudyNotes:
     `introduction`: a paragraph stating the study's task. `explains` names the dataset whose published figures the
     comparison of an optimizer run far below its usual learning rate with one at its usual rate accounts for:
     `explanation` says so in the Discussion, `conclusion` in the Conclusions, with `{items}` for those runs.
+    `cause` is the run setting the explanation blames (a study that does not vary it states a hypothesis), and
+    `tested_by` the study that varies it, with seeds: the report names it, and quotes its answer when its
+    results sit beside this study's (the same parent directory).
     """
 
     introduction: Text = ""
     explains: str = ""
     explanation: Text = ""
     conclusion: Text = ""
+    cause: str = ""
+    tested_by: str = ""
 
     def __post_init__(self) -> None:
         for text_field in ("introduction", "explanation", "conclusion"):

@@ -16,6 +16,7 @@ CIFAR10_SPEC = ImageSetSpec(
 CIFAR10_SOURCES = (NpzSource("cifar10.npz"), CifarBatchesSource())
 CIFAR10_READER = ReaderInfo(
     display_name="CIFAR-10",
+    official_files={"cifar-10-python.tar.gz": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"},
     class_names={
         "es": ("avión", "automóvil", "pájaro", "gato", "ciervo", "perro", "rana", "caballo", "barco", "camión"),
     },

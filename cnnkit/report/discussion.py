@@ -13,6 +13,7 @@ from typing import Any
 
 from cnnkit.report import analysis as an
 from cnnkit.report.netinfo import NetInfo
+from cnnkit.results.stats import prediction_interval
 
 GAIN_THRESHOLD = 0.001  # best-epoch weights "beat" the final ones by at least 0.1 points
 # A run's learning rate at most this fraction of its optimizer's usual one (the class's own default, the method's
@@ -68,13 +69,32 @@ def has_downsampling_contrast(nets: Sequence[NetInfo]) -> bool:
 
 @dataclass(frozen=True)
 class Published:
-    """A configuration beside its published figure; `comparable` only when it ran the published budget."""
+    """A configuration beside its published figure; `comparable` only when it ran the published budget.
+
+    A published figure is one run: it is judged by the 95 % prediction interval of one more run of the
+    configuration (`interval`, two or more seeds); with one seed it cannot be tested (`verdict` "untested")."""
 
     group: an.Group
     ref: dict[str, Any]
     epochs: int | None
     batch: int
     comparable: bool
+
+    @property
+    def gap(self) -> float:
+        return self.group.stats("test_accuracy").mean - float(self.ref["test_accuracy"])
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return prediction_interval(self.group.stats("test_accuracy"))
+
+    @property
+    def verdict(self) -> str:
+        """inside | outside (the prediction interval) | untested (one seed)."""
+        if self.interval is None:
+            return "untested"
+        low, high = self.interval
+        return "inside" if low <= float(self.ref["test_accuracy"]) <= high else "outside"
 
 
 def published(groups: Sequence[an.Group], registered: Mapping[str, Mapping[str, Any]] | None = None) -> list[Published]:
@@ -301,6 +321,7 @@ class Findings:
     best_by_dataset: dict[str, an.Group]
     best_leads: list[an.Comparison]
     min_epochs: int = an.MIN_VERDICT_EPOCHS
+    end_epochs: int = an.END_EPOCHS
 
     @property
     def multi_seed(self) -> bool:

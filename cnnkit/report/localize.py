@@ -68,6 +68,13 @@ class Formatter:
         """A measured fraction in [0,1] as a percentage with two decimals: 80.65% (en), 80,65 % (es)."""
         return self._measured_percent.apply(x, self.locale)
 
+    def rel(self, x: float) -> str:
+        """A relative change with the precision it has: 2.3% below 10%, whole percent above (45%, 233%)."""
+        pattern = copy.copy(self.locale.percent_formats[None])
+        decimals = 1 if abs(x) < 0.1 else 0
+        pattern.frac_prec = (decimals, decimals)
+        return pattern.apply(x, self.locale)
+
     def pp(self, x: float) -> str:
         """A difference of two accuracies in percentage points."""
         return f"{self.num(100 * x)}\xa0pp"

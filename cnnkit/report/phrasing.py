@@ -89,6 +89,9 @@ class Prose:
             return own or info.name_or(str(key), self.lang)
         return str(self.text["names"].get(kind, {}).get(str(key), key))
 
+    def dataset_names(self, keys: Iterable[str]) -> list[str]:
+        return [self.nm("dataset", key) for key in keys]
+
     def the(self, kind: str, key: Any) -> str:
         """A network as a noun phrase: a plugin's common noun takes the language's article ("the pooling CNN
         (net_1)"), as does a lower-case name; a capitalised display name is a proper name ("LeNet-5")."""
@@ -167,6 +170,15 @@ class Prose:
         """A spread (sd, half-width, difference) of a metric: points for accuracies, plain for losses."""
         return self.fmt.pp(x) if "accuracy" in metric else self.fmt.loss(x)
 
+    def rel(self, x: float) -> str:
+        return self.fmt.rel(x)
+
+    def rise(self, fit: an.Fit) -> str:
+        """The validation loss's rise at the end above its minimum: absolute and relative; "0" when none."""
+        if fit.val_loss_rise <= 0:
+            return self.fmt.num(0, 0)
+        return f"{self.fmt.loss(fit.val_loss_rise)} ({self.fmt.rel(fit.val_loss_rise_rel)})"
+
     def signed_pp(self, x: float) -> str:
         return f"{self.fmt.num(100 * x, signed=True)}\xa0pp"
 
@@ -243,6 +255,20 @@ class Prose:
             for g in (rk.groups[0] for rk in rankings)
         ]  # fmt: skip
 
+    def arch_items(self, pair: Any) -> list[str]:
+        """ "with Adam, the pooling CNN (net_1) 98.74% and the strided CNN (net_2) 98.72%": a pair's figures per
+        optimizer, in the pair's own order (a fixed order, not a ranking)."""
+        out: list[str] = []
+        for c in pair.results:
+            by_arch = {g["architecture"]: g for g in (c.ahead, c.behind)}
+            a, b = by_arch.get(pair.a.architecture), by_arch.get(pair.b.architecture)
+            if a is None or b is None:
+                continue
+            out.append(fill(self.text["conclusions"]["arch_item"], optimizer=self.nm("optimizer", a["optimizer"]),
+                            a=self.the("architecture", a["architecture"]), acc_a=self.ci(a),
+                            b=self.the("architecture", b["architecture"]), acc_b=self.ci(b)))  # fmt: skip
+        return out
+
     def gain_items(self, gains: Sequence[Any]) -> list[str]:
         return [fill(self.words["gain_item"], run=self.label(g.group, True), gain=self.fmt.pp(g.gain)) for g in gains]
 
@@ -284,7 +310,7 @@ class Prose:
         words, verdicts, parts = self.words, self.f.verdicts, []
         items = [
             fill(words["overfit_item"], run=self.label(o.group, True) + self.agree(o.group, False), since=o.since,
-                 rise=self.fmt.pct(o.rise_rel), gap=self.fmt.pp(o.acc_gap))
+                 rise=self.fmt.rel(o.rise_rel), gap=self.fmt.pp(o.acc_gap))
             for o in self.f.overfits["strong"]
         ]  # fmt: skip
         if items:
@@ -318,7 +344,31 @@ class Prose:
             steps.append(words["next_full_set"])
         if not self.f.multi_seed and len(self.f.groups) > 1:
             steps.append(words["next_seeds"])
+        if self.still_falling():
+            runs = self.join(self.short_label(g) for g in self.still_falling())
+            steps.insert(
+                1 if steps and steps[0] is words["next_lr"] else 0, fill(words["next_train_longer"], runs=runs)
+            )
         return steps
+
+    def still_falling(self) -> list[an.Group]:
+        """Configurations that do not overfit strongly and whose validation loss was lowest in their last epochs
+        or whose validation accuracy still rose (those run far below their optimizer's rate aside)."""
+        slow = [x.slow for x in self.f.slow_fast]
+        return [
+            g
+            for g in self.f.groups
+            if g.fit.verdict in ("none", "mild")
+            and not any(s is g for s in slow)
+            and (
+                g.fit.best_epoch > g.curves.mean.epochs - g.fit.end_epochs
+                or an.still_improving(g.curves.mean.val_accuracy)
+            )
+        ]
+
+    def short_labels(self, groups: Iterable[an.Group]) -> list[str]:
+        """Configurations by what sets them apart (their full labels where nothing does)."""
+        return [self.short_label(g) if self.tail_keys else self.label(g, True) for g in groups]
 
     # ------------------------------------------------------------------------------------------- factors
     def factor_name(self, key: str) -> str:
@@ -398,3 +448,79 @@ class Prose:
     def lever_names(self, ablation: Any) -> list[str]:
         """The levers tried one at a time."""
         return self.row_names([r for r in ablation.rows if len(r.levers) == 1])
+
+    # ------------------------------------------------------------------------------------------- published
+    def reproduction_verdict(self, items: Sequence[Published]) -> Markup:
+        """One sentence judging the published figures together: how many lie inside their prediction intervals,
+        or, with one seed, the range of the untested gaps."""
+        words = self.words
+        tested = [p for p in items if p.verdict != "untested"]
+        if len(tested) == 1 and len(items) == 1:
+            return Markup("")  # its own sentence has said it
+        if tested:
+            inside = sum(p.verdict == "inside" for p in tested)
+            return fill(words["verdict_tested"], inside=inside, n=len(tested))
+        gaps = sorted(p.gap for p in items)
+        if gaps[-1] < 0 or gaps[0] > 0:
+            side = "below" if gaps[-1] < 0 else "above"
+            small, large = sorted(abs(g) for g in (gaps[0], gaps[-1]))
+            return fill(words[f"verdict_untested_{side}"], low=self.fmt.pp(small), high=self.fmt.pp(large))
+        return fill(words["verdict_untested_both"], low=self.signed_pp(gaps[0]), high=self.signed_pp(gaps[-1]))
+
+    def abstract_reproduction(self) -> Markup:
+        """The abstract's verdict on the published figures compared at their budget (nothing without any)."""
+        items = [p for p in self.f.published if p.comparable]
+        if not items:
+            return Markup("")
+        words = self.text["abstract"]
+        tested = [p for p in items if p.verdict != "untested"]
+        if len(items) == 1:
+            one = items[0]
+            setting = self.short_label(one.group)
+            if one.verdict == "untested":
+                return fill(words["repro_single"], ref=self.fmt.pct(one.ref["test_accuracy"]), setting=setting,
+                            gap=self.signed_pp(one.gap))  # fmt: skip
+            low, high = one.interval  # type: ignore[misc]
+            interval = self.interval(low, high, "test_accuracy")
+            return fill(words["repro_one"], ref=self.fmt.pct(one.ref["test_accuracy"]), setting=setting,
+                        where=words[one.verdict], interval=interval)  # fmt: skip
+        if tested:
+            return fill(words["repro_tested"], inside=sum(p.verdict == "inside" for p in tested), n=len(tested))
+        gaps = sorted(p.gap for p in items)
+        if gaps[-1] < 0 or gaps[0] > 0:
+            small, large = sorted(abs(g) for g in (gaps[0], gaps[-1]))
+            key = "repro_below" if gaps[-1] < 0 else "repro_above"
+            return fill(words[key], low=self.fmt.pp(small), high=self.fmt.pp(large))
+        return fill(words["repro_both"], low=self.signed_pp(gaps[0]), high=self.signed_pp(gaps[-1]))
+
+    def sibling_answer(self, sibling: Any, factor: Any, published: Sequence[Published]) -> Markup:
+        """What the study beside this one found: its factor's values with their intervals, and its published
+        figures judged by their prediction intervals; nothing when it is not beside this study."""
+        if sibling is None or factor is None:
+            return Markup("")
+        items = [
+            fill(self.words["factor_item"], value=self.setting_word(factor.key, self.factor_value_text(factor, g)),
+                 acc=self.ci(g))
+            for g in factor.groups
+        ]  # fmt: skip
+        out = fill(self.words["sibling_answer"], study=sibling.name, items=self.join(items, True))
+        for p in published:
+            if p.verdict != "untested" and p.group in factor.groups:
+                interval = self.interval(p.interval[0], p.interval[1], "test_accuracy")  # type: ignore[index]
+                setting = self.setting_word(factor.key, self.factor_value_text(factor, p.group))
+                out += Markup(" ") + fill(
+                    self.words[f"sibling_ref_{p.verdict}"], ref=self.fmt.pct(p.ref["test_accuracy"]),
+                    setting=setting, interval=interval,
+                )  # fmt: skip
+        return out
+
+    def tested_by_sentence(
+        self, study: str, sibling: Any, factor: Any, published: Sequence[Published], answered: bool
+    ) -> Markup:
+        """With one seed the published gaps cannot be tested: the study with seeds that bears on them, and its
+        answer unless the Discussion has already quoted it (`answered`)."""
+        if answered:
+            return fill(self.words["tested_by_above"], study=study)
+        return (
+            fill(self.words["tested_by"], study=study) + Markup(" ") + self.sibling_answer(sibling, factor, published)
+        )

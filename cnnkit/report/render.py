@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from cnnkit.errors import UsageError
+from cnnkit.errors import CnnkitError, UsageError
 from cnnkit.registry import ReaderInfo, StudyNotes
 from cnnkit.report import analysis as an
 from cnnkit.report import citations as cite
@@ -164,6 +164,38 @@ APPENDIX_SETTINGS = (
 )  # fmt: skip  # config.json's keys the appendix shows per run, in this order
 
 
+def _sibling(study: an.Study, name: str) -> an.Study | None:
+    """The study `name` when its results sit beside this one's (the same parent directory), else None."""
+    if not name or name == study.path.name:
+        return None
+    path = study.path.parent / name
+    if not manifest_path(path).is_file():
+        return None
+    try:
+        found = an.load_study(path)
+    except CnnkitError:
+        return None
+    return found if found.runs else None
+
+
+def _unofficial(study: an.Study, registries: Any) -> list[str]:
+    """The datasets whose runs read files other than the official ones their plugin names (by SHA-256)."""
+    out = []
+    for dataset in dict.fromkeys(r["dataset"] for r in study.runs):
+        official = set(reader(registries, "datasets", dataset).official_files.values())
+        if not official:
+            continue
+        used = {
+            f.get("sha256")
+            for r in study.runs
+            if r["dataset"] == dataset
+            for f in r.config.get("data", {}).get("files") or []
+        }
+        if used and not used <= official:
+            out.append(dataset)
+    return out
+
+
 def build_context(study: an.Study, text: dict[str, Any], lang: str, registries: Any = None) -> dict[str, Any]:
     """Everything the templates need, computed once: the findings (flat, as data), the study's notes, and
     `prose`, the Prose object that formats them."""
@@ -194,7 +226,17 @@ def build_context(study: an.Study, text: dict[str, Any], lang: str, registries: 
     optimizers = [reader(registries, "optimizers", name) for name in dict.fromkeys(r["optimizer"] for r in study.runs)]
     citations = [info.citation for info in [*optimizers, *(i for table in readers.values() for i in table.values())]]
     rank = found.rank
+    sibling = _sibling(study, notes.tested_by)
     return {
+        "tested_by": notes.tested_by,
+        "cause_untested": bool(notes.cause) and notes.cause not in fc.varying(groups),
+        "cause": notes.cause,
+        "sibling": sibling,
+        "sibling_factor": fc.single_factor(sibling.groups) if sibling else None,
+        "sibling_published": ds.published(sibling.groups, _registered_references(sibling, registries))
+        if sibling
+        else [],
+        "unofficial": _unofficial(study, registries),
         **{f.name: getattr(found, f.name) for f in fields(found)},
         "prose": prose,
         "fmt": fmt,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -140,7 +140,7 @@ def _dropout(value: Any) -> float | dict[str, float]:
     return float(value)
 
 
-_CHECKS = {
+_CHECKS: dict[str, Callable[[Any], Any]] = {
     "stages": _stages,
     "downsample": lambda v: _choice("downsample", v, CHOICES["downsample"]),
     "padding": _padding,
@@ -168,7 +168,7 @@ def canonical(table: Mapping[str, Any] | None) -> dict[str, Any]:
             close = difflib.get_close_matches(str(key), KEYS, n=1, cutoff=0.5)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise _fail(f"unknown key '{key}'{hint} (keys: {', '.join(KEYS)})")
-    given = {key: _CHECKS[key](table[key]) for key in KEYS if key in table}
+    given: dict[str, Any] = {key: _CHECKS[key](table[key]) for key in KEYS if key in table}
     if "stages" in given and isinstance(given.get("padding"), list):
         rows = _padding_rows(given["padding"], given["stages"])
         values = {v for row in rows for v in row}

@@ -323,6 +323,8 @@ def test_the_api_trains_a_table_and_records_it(tmp_path: Path) -> None:
         data_dir=data, quiet=True, accelerator="cpu",
     )  # fmt: skip
     assert again.skipped and again.dir == result.dir  # the same table in another order: the same run
+    summary = cnnkit.load_study(result.dir.parent).summary()
+    assert list(summary["arch"]) == ['{ stages = [[4], [8, 8]], norm = "batch", residual = true, head = "gap" }']
 
 
 # --- registration and the shipped study

@@ -20,6 +20,10 @@ _LAZY = {
     "normalize_images": "cnnkit.data.datamodule",
     "one_hot": "cnnkit.data.datamodule",
     "ImageClassifier": "cnnkit.nets.model",
+    # the convnet family: architectures described by data (presets register `convnet(stages=...)`)
+    "convnet": "cnnkit.nets.convnet",
+    "ConvNetArchitecture": "cnnkit.nets.convnet",
+    "ConvNetSpec": "cnnkit.nets.convnet",
     "OptimizerSpec": "cnnkit.nets.presets",
     "ScheduleSpec": "cnnkit.training.schedules",
     "Study": "cnnkit.studies.study",

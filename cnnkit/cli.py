@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 from cnnkit import __version__
 from cnnkit.errors import UsageError
 from cnnkit.failures import command_line_exit
-from cnnkit.training.config import SETTINGS
+from cnnkit.training.config import BY_NAME, SETTINGS
 from cnnkit.training.values import integer_flag
 
 KINDS = ("datasets", "architectures", "optimizers", "studies", "augmentations", "schedules")
@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("architecture", help="e.g. pooling_cnn (net_1) or strided_cnn (net_2)")
     summary.add_argument("--dataset", required=True, help="the dataset fixing input shape and classes")
     summary.add_argument("--preset", default="keras", help="keras (default) or torch")
+    arch = BY_NAME["arch"]
+    summary.add_argument(arch.option, type=arch.parse or str, metavar=arch.metavar, help=arch.help)
 
     run = commands.add_parser(
         "run",
@@ -206,17 +208,23 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from cnnkit.nets.presets import check_preset
     from cnnkit.plugins import get_registries
+    from cnnkit.training.settings import run_config
 
     registries = get_registries()
-    datamodule = registries.datasets.get(args.dataset)
-    architecture = registries.architectures.entry(args.architecture)
+    # checked as a run's settings are: names, preset, and the arch table against the architecture and the images
+    config = run_config(args.dataset, args.architecture, preset=args.preset, arch=args.arch).checked(registries)
+    datamodule = registries.datasets.get(config.dataset)
+    architecture = registries.architectures.get(config.architecture)
     from cnnkit.nets.summary import format_summary, summarize
 
-    model = architecture.load()(datamodule.input_shape(), datamodule.num_classes(), None, check_preset(args.preset))
-    summary = summarize(model.network, datamodule.input_shape())
-    print(format_summary(f"{architecture.name} on {registries.datasets.canonical(args.dataset)}", summary))
+    shape = datamodule.input_shape()
+    model = architecture(shape, datamodule.num_classes(), None, config.preset, arch=config.arch)
+    summary = summarize(model.network, shape)
+    spec = getattr(model, "spec", None)
+    if spec is not None:  # a network of the convnet family: its whole table, as --arch takes it
+        print(f"arch = {BY_NAME['arch'].cli_text(spec.table())}")
+    print(format_summary(f"{config.architecture} on {config.dataset}", summary))
     return 0
 
 

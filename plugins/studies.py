@@ -1,4 +1,5 @@
-"""Plugin: the `assignment` study - the seven runs of the original assignment, with its published figures."""
+"""Plugin: the `assignment` study - the seven runs of the original assignment, with its published figures - and the
+follow-up studies (adadelta-lr, cifar10-levers, cifar10-architectures)."""
 
 from cnnkit import RegisterCallback, RunSpec, Study, StudyNotes, hookimpl
 
@@ -107,7 +108,24 @@ CIFAR10_LEVERS = Study(
 )
 
 
+# Architectures as a factor on CIFAR-10 (Adam, flip + crop augmentation, 30 epochs, three seeds): net_1 against the
+# Keras example CNN and a batch-normalized net (presets of the convnet family). net_1's seed 0 is cifar10-levers'
+# augmentation run under the same name and settings, so it is copied, not trained again. Seed by seed, so that a
+# study cut short has every architecture once before it has any twice.
+ARCHITECTURES = ("pooling_cnn", "keras_cifar10", "vgg_bn_gap")
+CIFAR10_ARCHITECTURES = Study(
+    name="cifar10-architectures",
+    description="CIFAR-10, Adam, flip + crop augmentation, 30 epochs, seeds 0-2: the pooling CNN (net_1), the Keras "
+    "CIFAR-10 example CNN and a batch-normalized VGG-style CNN with a global-average-pool head",
+    runs=tuple(
+        RunSpec("cifar10", architecture, "adam", epochs=30, augment=("flip", "crop"), seeds=(seed,))
+        for seed in (0, 1, 2)
+        for architecture in ARCHITECTURES
+    ),
+)
+
+
 @hookimpl
 def cnnkit_register_studies(register: RegisterCallback) -> None:
-    for study in (ASSIGNMENT, ADADELTA_LR, CIFAR10_LEVERS):
+    for study in (ASSIGNMENT, ADADELTA_LR, CIFAR10_LEVERS, CIFAR10_ARCHITECTURES):
         register(study.name, study, description=study.description)

@@ -11,6 +11,7 @@ from typing import Any
 
 from cnnkit.results.stats import seed_stats
 from cnnkit.training.settings import config_names, default_of
+from cnnkit.training.values import toml_inline
 
 FIGURES = (
     "test_accuracy",
@@ -27,9 +28,12 @@ SUMMARY_METRICS = ("test_accuracy", "test_loss", "best_test_accuracy", "best_tes
 
 
 def _cell(value: Any) -> Any:
-    """A setting as a table cell: a list (augment) as 'flip+crop', hashable for grouping."""
+    """A setting as a table cell, hashable for grouping: a list (augment) as 'flip+crop', a table (arch) in one line
+    as the command line takes it (`{ stages = [[32, 64]], head = "gap" }`)."""
     if isinstance(value, (list, tuple)):
         return "+".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return toml_inline(value)
     return value
 
 

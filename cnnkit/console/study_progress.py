@@ -19,6 +19,7 @@ from cnnkit.results.files import RunFiles
 from cnnkit.results.reading import read_json_or_empty
 from cnnkit.results.stats import seed_stats
 from cnnkit.training.config import SETTINGS
+from cnnkit.training.values import toml_inline
 
 
 class StudyProgress:
@@ -180,6 +181,8 @@ def _mean_sd(values: list[float]) -> str:
 
 
 def _setting(value: Any) -> str:
+    if isinstance(value, dict):  # a table (arch), in one line as --arch takes it
+        return toml_inline(value)
     if isinstance(value, list):
         return "+".join(map(str, value)) or "-"
     return "-" if value in (None, 0, 0.0, "") else f"{value:g}" if isinstance(value, float) else str(value)

@@ -18,6 +18,7 @@ from cnnkit.results.reading import (
     result_problem,
 )
 from cnnkit.training.config import DEFAULTS, IDENTITY_KEYS, LEVERS
+from cnnkit.training.values import frozen
 
 LEVER_DEFAULTS: dict[str, Any] = {s.name: s.default for s in LEVERS}
 
@@ -55,10 +56,13 @@ class StoredRun:
         return load_predictions(self.path)
 
     def setting(self, key: str) -> Any:
-        """A run setting, with the default of a setting the run's files predate; lists read as tuples."""
+        """A run setting, with the default of a setting the run's files predate; lists read as tuples and tables
+        (`arch`) as hashable FrozenTables, so that settings group runs into configurations."""
         value = self.get(key, DEFAULTS.get(key))
         if isinstance(value, list):
             return tuple(value)
+        if isinstance(value, dict):
+            return frozen(value)
         if key in LEVER_DEFAULTS and not value:
             return LEVER_DEFAULTS[key]  # 0, null, [] all mean "off"
         return value

@@ -19,19 +19,21 @@ TRAINING_PASSES = 3  # a training step costs about three forward passes (forward
 EVALUATION_PASSES = 2  # each epoch evaluates the validation split and as many training images (train_eval)
 
 
-def estimated_work(config: Any, registries: Any, macs: dict[tuple[str, str], int | None]) -> float | None:
+def estimated_work(config: Any, registries: Any, macs: dict[tuple[Any, ...], int | None]) -> float | None:
     """Multiply-adds of a whole run (training, validation and clean training figures each epoch, the test); None
     when unknown.
 
-    `macs` caches the multiply-adds per image by (dataset, architecture)."""
+    `macs` caches the multiply-adds per image by (dataset, architecture, its arch table)."""
     from cnnkit.nets.counting import architecture_macs
 
     dataset = registries.datasets.get(config.dataset)
     spec = getattr(dataset, "spec", None)
-    key = (config.dataset, config.architecture)
+    table = getattr(config, "arch", None)
+    key = (config.dataset, config.architecture, table)
     if key not in macs:
         architecture = registries.architectures.get(config.architecture)
-        macs[key] = architecture_macs(architecture, dataset.input_shape(), dataset.num_classes(), config.preset)
+        shape, classes = dataset.input_shape(), dataset.num_classes()
+        macs[key] = architecture_macs(architecture, shape, classes, config.preset, table)
     per_image = macs[key]
     train, val = planned_split(spec, config.subset, config.val_split)
     if not per_image or not train:
@@ -42,7 +44,7 @@ def estimated_work(config: Any, registries: Any, macs: dict[tuple[str, str], int
 
 def longest_first(jobs: list[Job], registries: Any) -> list[Job]:
     """`jobs`, the longest first (ties keep the study's order); in the study's order when any length is unknown."""
-    macs: dict[tuple[str, str], int | None] = {}
+    macs: dict[tuple[Any, ...], int | None] = {}
     works = [estimated_work(job.config, registries, macs) for job in jobs]
     known = [work for work in works if work is not None]
     if len(known) < len(works):

@@ -24,6 +24,8 @@ RUN_KEYS: dict[str, type] = {
 }
 ELEMENT_TYPES = {"seeds": int, **{s.name: str for s in SETTINGS if s.kind is tuple}}  # a list's items
 NOT_IN_GRID = {*STUDY_KEYS, *(s.name for s in SETTINGS if s.study and not s.grid)}
+# Settings whose value is a table (`arch`): a grid may vary one of their keys, as `"arch.norm" = [...]` or nested.
+TABLES = {s.name for s in SETTINGS if s.study and s.grid and s.kind is dict}
 TOP_KEYS = {"name", "description", "defaults", "runs"}
 
 
@@ -130,15 +132,23 @@ def load_study_file(path: str | Path) -> Study:
         where = f"run {index + 1}"
         _check_table(table, where, lambda message, key, index=index: fail(message, key, index))
         merged = {**defaults, **table}
+        for key in TABLES & set(defaults) & set(table):  # a run's table adds to (and overrides) the defaults' keys
+            merged[key] = {**defaults[key], **table[key]}
         for required in ("dataset", "architecture"):
             if required not in merged:
                 raise fail(f"{where} has no '{required}'", None, index)
-        grid = {**defaults.get("grid", {}), **table.get("grid", {})}
+        grid = {**grid_axes(defaults.get("grid", {})), **grid_axes(table.get("grid", {}))}
         merged.pop("grid", None)
         if "seeds" in merged:
             merged["seeds"] = tuple(merged["seeds"])
         for combination in itertools.product(*grid.values()):
-            specs.append(RunSpec(**{**merged, **dict(zip(grid, combination, strict=True))}))
+            settings = dict(merged)
+            for axis, value in zip(grid, combination, strict=True):
+                _set_axis(settings, axis, value)
+            try:
+                specs.append(RunSpec(**settings))
+            except UsageError as exc:
+                raise fail(str(exc), next((k for k in TABLES if k in table), None), index) from None
     description = data.get("description", "")
     if not isinstance(description, str):
         raise fail("'description' must be text", "description")
@@ -156,13 +166,43 @@ def resolve_study(study: str | Path | Study, registries: Any) -> Study:
     return registries.studies.get(name)
 
 
+def grid_axes(grid: Mapping[str, Any]) -> dict[str, Any]:
+    """A grid's axes by key; a table setting's nested keys as dotted ones: `{ arch = { norm = [...] } }` is
+    `{ "arch.norm" = [...] }` (a list for the table itself varies it whole)."""
+    axes: dict[str, Any] = {}
+    for key, values in grid.items():
+        if key.split(".")[0] in TABLES and isinstance(values, dict):
+            axes.update(grid_axes({f"{key}.{inner}": v for inner, v in values.items()}))
+        else:
+            axes[key] = values
+    return axes
+
+
+def _set_axis(settings: dict[str, Any], axis: str, value: Any) -> None:
+    """Put one grid value into a run's settings: `arch.norm` sets the key `norm` of the run's `arch` table."""
+    key, *path = axis.split(".")
+    if not path:
+        settings[key] = value
+        return
+    table = dict(settings.get(key) or {})
+    settings[key] = table
+    for inner in path[:-1]:
+        table[inner] = dict(table.get(inner) or {})
+        table = table[inner]
+    table[path[-1]] = value
+
+
 def _check_table(table: dict[str, Any], where: str, fail: Any) -> None:
     """Refuse an unknown key or a value of the wrong type in one table (`[defaults]` or `run k`), grid included."""
     for key, value in table.items():
         if key not in RUN_KEYS:
             raise fail(f"unknown key '{key}' in {where} (allowed: {', '.join(RUN_KEYS)})", key)
         _check_value(key, value, f"'{key}' in {where}", fail)
-    for key, values in table.get("grid", {}).items():
+    for key, values in grid_axes(table.get("grid", {})).items():
+        if "." in key and key.split(".")[0] in TABLES:
+            if not isinstance(values, list) or not values:
+                raise fail(f"grid '{key}' in {where} must be a non-empty list of values, got {values!r}", "grid")
+            continue  # the table's own keys and values are checked with the run's table
         if key not in RUN_KEYS or key in NOT_IN_GRID:
             allowed = ", ".join(k for k in RUN_KEYS if k not in NOT_IN_GRID)
             raise fail(f"unknown grid key '{key}' in {where} (a grid varies one of: {allowed})", "grid")

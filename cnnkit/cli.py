@@ -118,11 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report",
         help="render a study directory's IMRaD report (HTML, PDF)",
-        description="Render STUDY_DIR/report/report.html and report.pdf from the results.",
+        description="Render STUDY_DIR/report/report.html and report.pdf (report.es.html, ... in another language) "
+        "from the results.",
     )
     report.add_argument("study_dir", type=Path)
     report.add_argument("--format", default="html,pdf", help="comma-separated: html, pdf (default both)")
     report.add_argument("--lang", default="en", help="en (default) or es")
+    report.add_argument(
+        "--out", type=Path, help="write the report files into this folder instead (a read-only or shipped study)"
+    )
 
     data = commands.add_parser("data", help="check or fetch datasets", description="Manage the data directory.")
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
@@ -321,12 +325,28 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from cnnkit.report.render import render_report
+    from cnnkit.report.render import check_formats, load_text, render_report
+    from cnnkit.results.runs import load_study
 
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    for path in render_report(args.study_dir, formats=formats, lang=args.lang):
+    formats = check_formats(args.format)
+    load_text(args.lang)
+    stored = load_study(args.study_dir)
+    for run in stored.damaged:
+        print(f"cnnkit: {run.dir}: {run.reason}; the report leaves it out", file=sys.stderr)
+    if not stored.runs:
+        return _nothing_to_report(args.study_dir)
+    for path in render_report(args.study_dir, formats=formats, lang=args.lang, out=args.out):
         print(f"report: {path}")
     return 0
+
+
+def _nothing_to_report(study_dir: Path) -> int:
+    """`cnnkit report` on a study without a finished run: refused (exit 2), with where the study stands."""
+    from cnnkit.studies.status import format_status, study_status
+
+    print(f"cnnkit: error: {study_dir} has no finished run to report on; cnnkit status says:", file=sys.stderr)
+    print(format_status(study_status(study_dir)), file=sys.stderr)
+    return 2
 
 
 def cmd_data(args: argparse.Namespace) -> int:

@@ -99,7 +99,8 @@ def test_status_reads_each_state_from_the_files_alone(capsys: pytest.CaptureFixt
     config = {"data": {"train": 48_000, "image_shape": [28, 28, 1]}}
     (tmp_path / "finished" / "config.json").write_text(json.dumps(config))
     result = {"dataset": "mnist", "architecture": "pooling_cnn", "test_accuracy": 0.99, "test_loss": 0.03}
-    result |= {"best_epoch": 2, "history": {"val_loss": [0.1, 0.05]}, "train_seconds": 100.0, "images_per_second": 960}
+    curves = {key: [0.1, 0.05] for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy")}
+    result |= {"best_epoch": 2, "history": curves, "train_seconds": 100.0, "images_per_second": 960}
     (tmp_path / "finished" / "result.json").write_text(json.dumps(result))
     (tmp_path / "died" / ".lock").write_text(json.dumps({"host": "node7", "pid": 4242, "started": 0}))
     with hold_run_lock(tmp_path / "running"):

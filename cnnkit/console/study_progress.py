@@ -15,8 +15,7 @@ from typing import Any, TextIO
 
 from cnnkit.console.eta import Speeds, Work, eta_text, format_duration, parallel_seconds, planned_split, spec_pixels
 from cnnkit.console.progress import RunProgress, plural, run_label, test_line
-from cnnkit.results.files import RunFiles
-from cnnkit.results.reading import read_json_or_empty
+from cnnkit.results.reading import finished_result, run_degeneracy
 from cnnkit.results.stats import seed_stats
 from cnnkit.training.config import SETTINGS
 
@@ -49,9 +48,9 @@ class StudyProgress:
             train, val = planned_split(spec, config.subset, config.val_split)
             work = Work(key, train, pixels, config.epochs)
             self.val_images.append(val)
-            result_file = RunFiles(study_dir / config.dir_name).result
-            if not fresh and result_file.exists():
-                self.speeds.add_result(read_json_or_empty(result_file), pixels)
+            result = None if fresh else finished_result(study_dir / config.dir_name, quiet=True)
+            if result is not None:
+                self.speeds.add_result(result, pixels)
                 work = replace(work, epochs=0)
             self.works.append(work)
 
@@ -225,4 +224,14 @@ def summary_table(outcomes: list[Any], seconds: float) -> str:
         f"{plural(runs_done, 'run')} in {plural(len(configs), 'configuration')}, {format_duration(seconds)} in this "
         "session (mean ± sd over seeds; time column: training only)"
     )
-    return "\n".join([title, line(header), *(line(row) for row in rows)])
+    return "\n".join([title, line(header), *(line(row) for row in rows), *degenerate_notes(outcomes)])
+
+
+def degenerate_notes(outcomes: list[Any]) -> list[str]:
+    """A line for each run that learned next to nothing (`cnnkit.results.reading.Degeneracy`)."""
+    notes = []
+    for outcome in outcomes:
+        found = run_degeneracy(outcome.run_dir, outcome.result) if outcome.result else None
+        if found is not None and found.degenerate:
+            notes.append(f"note: {outcome.run_dir.name} is degenerate: {found.why}")
+    return notes

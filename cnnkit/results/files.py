@@ -58,3 +58,17 @@ def run_dirs_with_config(study_dir: Path) -> list[Path]:
     """The run directories of a study directory that hold a config.json (started runs), sorted by name."""
     study_dir = Path(study_dir)
     return sorted(path.parent for path in study_dir.glob(f"*/{CONFIG}")) if study_dir.is_dir() else []
+
+
+REPORT_DIR = "report"  # a study's report, beside its runs
+REPORT_LANGUAGE = "en"  # the language whose files carry no language code
+
+
+def report_dir(study_dir: Path) -> Path:
+    return Path(study_dir) / REPORT_DIR
+
+
+def report_file(folder: Path, fmt: str, lang: str = REPORT_LANGUAGE) -> Path:
+    """`report.html` / `report.pdf` in English; another language adds its code (`report.es.html`, `report.es.pdf`),
+    so that the reports of every language live side by side."""
+    return Path(folder) / (f"report.{fmt}" if lang == REPORT_LANGUAGE else f"report.{lang}.{fmt}")

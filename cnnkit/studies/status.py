@@ -15,8 +15,16 @@ from typing import Any
 from cnnkit.console.eta import Speeds, Work, format_duration, parallel_seconds, planned_split, spec_pixels
 from cnnkit.console.progress import plural
 from cnnkit.errors import UsageError
-from cnnkit.results.files import RunFiles, manifest_path, run_dirs_with_config
-from cnnkit.results.reading import epochs_logged, finished_result, has_started, read_json_or_empty
+from cnnkit.results.files import RESULT, RunFiles, manifest_path, run_dirs_with_config
+from cnnkit.results.reading import (
+    ABSENT,
+    epochs_logged,
+    finished_result,
+    has_started,
+    read_json_or_empty,
+    result_problem,
+    run_degeneracy,
+)
 from cnnkit.states import RunState
 from cnnkit.storage.locks import last_holder, lock_holder
 from cnnkit.training.config import BY_NAME
@@ -34,6 +42,8 @@ class RunStatus:
     train_seconds: float | None = None
     pid: int | None = None
     host: str | None = None
+    damage: str | None = None  # what is wrong with a damaged result.json
+    degenerate: str | None = None  # why a finished run learned next to nothing (`results.reading.Degeneracy`)
 
 
 @dataclass
@@ -72,8 +82,12 @@ def run_status(run_dir: Path, run: dict[str, Any]) -> RunStatus:
         status.epochs = int(result.get("planned_epochs") or result.get("epochs") or status.epochs)
         for name in ("test_accuracy", "test_loss", "best_epoch", "train_seconds"):
             setattr(status, name, result.get(name))
+        found = run_degeneracy(run_dir, result)
+        status.degenerate = found.why if found is not None and found.degenerate else None
         return status
     status.epochs_done = epochs_logged(run_dir)
+    problem = result_problem(run_dir)
+    status.damage = None if problem in (None, ABSENT) else problem
     holder = lock_holder(run_dir)
     if holder is not None:
         status.state = RunState.RUNNING
@@ -169,15 +183,18 @@ def _describe(run: RunStatus, resume: str | None) -> str:
     if run.state is RunState.FINISHED:
         took = f", {format_duration(run.train_seconds)} training" if run.train_seconds else ""
         stopped = f" (stopped early: {run.epochs_done} of {run.epochs} epochs)" if run.epochs_done < run.epochs else ""
+        degenerate = f"; degenerate: {run.degenerate}" if run.degenerate else ""
         return (
             f"test accuracy {run.test_accuracy:.4f}, loss {run.test_loss:.4f}; "
-            f"best epoch {run.best_epoch}/{run.epochs_done}{stopped}{took}"
+            f"best epoch {run.best_epoch}/{run.epochs_done}{stopped}{took}{degenerate}"
         )
     who = f"pid {run.pid} on host {run.host}" if run.pid is not None else "an unknown process"
     if run.state is RunState.RUNNING and run.epochs_done >= run.epochs:
         return f"testing ({run.epochs_done}/{run.epochs} epochs trained), {who}"
     if run.state is RunState.RUNNING:
         return f"training epoch {min(run.epochs_done + 1, run.epochs)}/{run.epochs} ({run.epochs_done} done), {who}"
+    if run.state is RunState.INTERRUPTED and run.damage:
+        return f"its {RESULT} is damaged ({run.damage}); resume with: {resume} (trains it to its end again)"
     if run.state is RunState.INTERRUPTED:
         return f"stopped after epoch {run.epochs_done}/{run.epochs}: {who} died; resume with: {resume}"
     return plural(run.epochs, "epoch")

@@ -438,7 +438,10 @@ def entry() -> NoReturn:
     nothing a finished command needs: every file it wrote is closed and renamed by then. The exit handlers still
     run (logging's flush, the clean-up of multiprocessing and Ray, a plugin's own), then the standard streams are
     flushed."""
-    code = main()
+    try:
+        code = main()
+    except KeyboardInterrupt:  # Ctrl-C before the command's own handling began (its first imports)
+        code = 130
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a closed or broken pipe: nothing left to say

@@ -5,11 +5,14 @@ exception into a `Failure` here, so one failure gives one message and one exit c
 - a known runtime failure that is not a bug, though it arrives as a plain exception (a run another process
   trains, a full disk): one line, exit 1;
 - Ctrl-C (or SIGTERM, `cnnkit.console.terminal`): interrupted, exit 130;
+- a closed pipe (`cnnkit list | head -2`): nothing more to say, exit 141 as a Unix tool killed by SIGPIPE;
 - anything else: an internal error (a bug), its type and message, exit 1.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -23,6 +26,7 @@ from cnnkit.storage.locks import RunLocked
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+EXIT_CLOSED_PIPE = 128 + 13  # SIGPIPE
 INTERRUPTED = "interrupted; its checkpoints are kept"
 LOCKED_ADVICE = "wait for it to finish (cnnkit status shows it) or train another run"
 
@@ -34,6 +38,7 @@ class FailureKind(Enum):
     LOCKED = "locked"  # a run another process is training
     RUNTIME = "runtime"  # another known runtime failure (a full disk)
     INTERRUPTED = "interrupted"
+    CLOSED_PIPE = "closed pipe"  # the reader of our output went away (`| head`)
     INTERNAL = "internal"  # a bug
 
 
@@ -63,6 +68,8 @@ def failure_of(exc: BaseException) -> Failure:
         return Failure(FailureKind.USER, str(exc), exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
         return Failure(FailureKind.INTERRUPTED, INTERRUPTED, EXIT_INTERRUPTED)
+    if isinstance(exc, BrokenPipeError):
+        return Failure(FailureKind.CLOSED_PIPE, "the output's reader has gone", EXIT_CLOSED_PIPE)
     if isinstance(exc, RunLocked):
         return Failure(FailureKind.LOCKED, str(exc), EXIT_FAILED, LOCKED_ADVICE)
     full = disk_full_message(exc)
@@ -75,10 +82,21 @@ def failure_of(exc: BaseException) -> Failure:
 def command_line_exit(exc: BaseException, command_line: str, debug: bool = False) -> int:
     """`cnnkit`'s ending for `exc`: its one line on stderr (the traceback first with --debug); the exit code."""
     failure = failure_of(exc)
+    if failure.kind is FailureKind.CLOSED_PIPE:
+        _silence_stdout()
+        return failure.exit_code
     if debug and failure.kind is not FailureKind.INTERRUPTED:
         traceback.print_exception(exc)
     print(command_line_text(failure, command_line), file=sys.stderr)
     return failure.exit_code
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe: what is still buffered for stdout goes nowhere, instead of failing again at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def command_line_text(failure: Failure, command_line: str) -> str:

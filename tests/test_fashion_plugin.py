@@ -188,5 +188,5 @@ def test_the_fashion_study_runs_and_renders_its_report(tmp_path: Path) -> None:
     # In Spanish, the plugin's own class names (ReaderInfo.class_names), in the tables and the gallery captions.
     done = cnnkit("report", str(study_dir), "--lang", "es", "--format", "html")
     assert done.returncode == 0, done.stderr[-3000:]
-    html_es = (study_dir / "report" / "report.html").read_text(encoding="utf-8")
+    html_es = (study_dir / "report" / "report.es.html").read_text(encoding="utf-8")
     assert "botín" in html_es and "camiseta/top" in html_es and "Ankle boot" not in html_es

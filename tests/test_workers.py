@@ -137,7 +137,8 @@ def test_status_shows_every_run_in_training_and_times_the_rest_side_by_side(
         )
     (tmp_path / "finished" / "config.json").write_text(json.dumps({"data": {"train": 48_000, "image_shape": [28, 28]}}))
     result = {"dataset": "mnist", "architecture": "pooling_cnn", "test_accuracy": 0.99, "test_loss": 0.03}
-    result |= {"best_epoch": 2, "history": {"val_loss": [0.1, 0.05]}, "train_seconds": 100.0, "images_per_second": 960}
+    curves = {key: [0.1, 0.05] for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy")}
+    result |= {"best_epoch": 2, "history": curves, "train_seconds": 100.0, "images_per_second": 960}
     (tmp_path / "finished" / "result.json").write_text(json.dumps(result))
     with contextlib.ExitStack() as held:
         for name in ("first", "second"):

@@ -150,11 +150,16 @@ class StudyResult:
             raise UsageError(f"{self.path} has no finished run to plot")
         return plot_curves([(run.settings, run.history) for run in self.runs], title=self.name)
 
-    def report(self, lang: str = "en", formats: tuple[str, ...] | list[str] = ("html",)) -> list[Path]:
-        """Write the study's IMRaD report (`cnnkit report`) into <study>/report/; the paths written."""
+    def report(
+        self, lang: str = "en", formats: tuple[str, ...] | list[str] = ("html",), out: str | Path | None = None
+    ) -> list[Path]:
+        """Write the study's IMRaD report (`cnnkit report`) into <study>/report/ (or the folder `out`): report.html
+        in English, report.es.html in Spanish (and .pdf with formats=("html", "pdf")); the paths written."""
+        from cnnkit.failures import as_cnnkit_errors
         from cnnkit.report.render import render_report
 
-        return render_report(self.path, formats=list(formats), lang=lang)
+        with as_cnnkit_errors():
+            return render_report(self.path, formats=list(formats), lang=lang, out=None if out is None else Path(out))
 
     def _columns(self, after: tuple[str, ...]) -> list[str]:
         from cnnkit.training.settings import config_names

@@ -167,8 +167,8 @@ def _backend(
     if progress is not None:
         progress.slots = parallel
     pool = WorkerPool(parallel, total, progress, max(1, usable_cores() // parallel), visible_gpus(options))
-    pool.prestart(min(parallel, left))
     try:
+        pool.prestart(min(parallel, left))
         yield pool
     finally:
         pool.close()

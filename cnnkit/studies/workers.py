@@ -91,15 +91,16 @@ def _stop_when_orphaned(lifeline: Connection) -> None:
 def _worker_main(conn: Connection, lifeline: Connection, threads: int, gpu: str | None, command_pid: int) -> None:
     """Entry point of a worker: set up once, then train the jobs it is sent until told to `Stop`."""
     os.setpgid(0, 0)  # Ctrl-C reaches the command only; it forwards one SIGINT to each worker
-    _stop_when_orphaned(lifeline)
-    os.environ["CNNKIT_COMMAND_PID"] = str(command_pid)
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = str(threads)
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    relay = _Relay(conn)
-    _route_output(LineStream(lambda line: relay.send(Line(line))))
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the fork server ignores it (`worker_server`)
+        _stop_when_orphaned(lifeline)
+        os.environ["CNNKIT_COMMAND_PID"] = str(command_pid)
+        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[variable] = str(threads)
+        if gpu is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+        relay = _Relay(conn)
+        _route_output(LineStream(lambda line: relay.send(Line(line))))
         import torch
 
         import cnnkit.studies.worker_preload  # noqa: F401  (imported already, unless started by spawn)
@@ -111,7 +112,7 @@ def _worker_main(conn: Connection, lifeline: Connection, threads: int, gpu: str 
             relay.send(report)
             if report.state is JobState.INTERRUPTED:
                 break
-    except (KeyboardInterrupt, EOFError, OSError):  # stopped while idle, or the command is gone
+    except (KeyboardInterrupt, EOFError, OSError):  # stopped while idle or starting, or the command is gone
         pass
 
 
@@ -336,6 +337,9 @@ class WorkerPool:
         for worker in self.workers:
             if worker.process.is_alive():
                 os.kill(worker.process.pid, signal.SIGINT)
+            if worker.job is None:  # one still starting up may not take SIGINT yet: it reads Stop once ready
+                with contextlib.suppress(OSError):
+                    worker.conn.send(Stop())
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         try:
             while self.workers and time.monotonic() < deadline:

@@ -265,7 +265,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
-    from cnnkit.studies.study import resolve_study, run_study
+    from cnnkit.studies.study import budget_name, resolve_study, run_study
 
     if args.dataset or args.architecture:
         raise UsageError("--all/--study run a whole study: drop DATASET and ARCH")
@@ -303,7 +303,7 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
     from cnnkit.report.render import render_report
 
     print(summary_table(outcomes, time.monotonic() - started))
-    for path in render_report(Path(args.out) / study.name, formats=formats, lang=args.lang):
+    for path in render_report(Path(args.out) / budget_name(study, args.epochs, args.subset), formats, args.lang):
         print(f"report: {path}")
     return 0
 

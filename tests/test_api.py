@@ -198,7 +198,7 @@ def test_run_study_trains_a_toml_study_and_skips_it_when_finished(tmp_path: Path
     )
     study = cnnkit.run_study(study_file, epochs=1, subset=300, out=tmp_path / "runs", data_dir=tmp_path, quiet=True)
     assert [run.name for run in study.runs] == ["mnist-strided_cnn-adam-seed0", "mnist-strided_cnn-adam-seed1"]
-    assert study.missing == [] and study.path == tmp_path / "runs" / "tiny"
+    assert study.missing == [] and study.path == tmp_path / "runs" / "tiny-epochs1-subset300"  # a budget of its own
     assert [len(run.history["val_loss"]) for run in study.runs] == [1, 1]
     summary = study.summary()
     assert list(summary.n) == [2] and not math.isnan(summary.test_accuracy_sd[0])

@@ -121,7 +121,7 @@ def test_ctrl_c_in_the_first_seconds_of_a_parallel_study_prints_no_traceback(tmp
 
     data = tmp_path / "data"
     data.mkdir()
-    write_mnist_npz(data, train=600, test=200)
+    write_mnist_npz(data)
     study = tmp_path / "two.toml"
     study.write_text('name = "two"\n[defaults]\ndataset = "mnist"\nepochs = 1\nsubset = 300\n'
                      '[[runs]]\narchitecture = "net_1"\n[[runs]]\narchitecture = "net_2"\n')  # fmt: skip

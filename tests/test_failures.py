@@ -117,9 +117,9 @@ def test_one_failure_says_the_same_through_the_command_the_api_and_a_worker(
 
     report = worker_report(a_job(tmp_path))
     assert (report.name, report.state, report.message) == (RUN, state, message)
-    if state is JobState.FAILED:  # the study stops with the run's one line and the same exit code
+    if state is JobState.FAILED:  # the study stops with the same exit code, naming the run whose line was shown
         assert JobFailed(report).exit_code == exit_code
-        assert str(JobFailed(report)) == f"{RUN}: {message}"
+        assert str(JobFailed(report)) == f"{RUN} failed (its line above says why); the study stops there"
     if state is JobState.INTERRUPTED:
         assert report.exit_code == exit_code
 

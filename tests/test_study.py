@@ -132,7 +132,7 @@ def test_run_all_end_to_end_killed_between_runs_then_resumed(tmp_path: Path) -> 
         "--data-dir",
         str(data),
     ]
-    study_dir = tmp_path / "assignment"
+    study_dir = tmp_path / "assignment-epochs1-subset2000"  # the quick look: never the full study's directory
     first = study_dir / ASSIGNMENT_DIRS[0] / "result.json"
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300

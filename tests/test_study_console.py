@@ -141,14 +141,14 @@ def test_study_log_has_run_headers_an_eta_and_the_closing_table(tmp_path: Path) 
     assert table[0].startswith("3 runs in 3 configurations, ") and "test acc" in table[1]
     assert table[1].split()[:3] == ["architecture", "optimizer", "n"]  # the settings that vary, then the seeds
     assert [row.split()[:3] for row in table[2:5]] == [[*d.split("-")[1:3], "1"] for d in RUN_DIRS]
-    assert table[-1] == f"report: {tmp_path / 'runs' / 'watch' / 'report' / 'report.html'}"
+    assert table[-1] == f"report: {tmp_path / 'runs' / 'watch-subset1000' / 'report' / 'report.html'}"
 
 
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_status_mid_run_then_after_the_process_died(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     data = real_data_dir("mnist.npz")
-    study_dir = tmp_path / "runs" / "watch"
+    study_dir = tmp_path / "runs" / "watch-subset1000"
     study = study_file(tmp_path, epochs=2)
     args = ["run", "--study", str(study), "--subset", "1000", "--quiet", "--jobs", "1", "--out", str(tmp_path / "runs")]
     process = subprocess.Popen(

@@ -66,13 +66,14 @@ def run_study(
 ) -> StudyResult:
     """Run every run of a study, as `cnnkit run --study` does, into OUT/<study name>/; its results.
 
-    `study`: a registered name, a path to a TOML file, or a `cnnkit.Study`. `epochs`/`subset` override every run's;
+    `study`: a registered name, a path to a TOML file, or a `cnnkit.Study`. `epochs`/`subset` override every run's,
+    and a budget that differs from the study's own gets a directory of its own (OUT/assignment-epochs1-subset2000/);
     `seeds`: a count N (seeds 0..N-1) or a list of seeds. `jobs`: runs at once (N or 'auto'). `options`: trainer
     options (accelerator, quiet, verbose, logger, ...). No report is written: call `.report()` on the result.
     """
     from cnnkit.plugins import get_registries
     from cnnkit.studies.resources import check_executor, resolve_jobs
-    from cnnkit.studies.study import resolve_study
+    from cnnkit.studies.study import budget_name, resolve_study
     from cnnkit.studies.study import run_study as train_study
     from cnnkit.training.settings import trainer_options
 
@@ -97,7 +98,7 @@ def run_study(
             executor=executor,
             ray_address=ray_address,
         )
-    return StudyResult.load(Path(out) / resolved.name)
+    return StudyResult.load(Path(out) / budget_name(resolved, epochs, subset))
 
 
 def load_study(path: PathLike) -> StudyResult:

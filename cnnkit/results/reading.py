@@ -162,7 +162,8 @@ def stored_settings(run_dir: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text()).get("run", {})
     except (OSError, ValueError) as exc:
-        raise RunError(f"{path} is unreadable ({exc}); pass --fresh to start this run over") from exc
+        lost = "its finished result too" if result_problem(run_dir) is None else "its checkpoints"
+        raise RunError(f"{path} is unreadable ({exc}); --fresh starts this run over (deleting {lost})") from exc
 
 
 def epochs_logged(run_dir: Path) -> int:

@@ -41,10 +41,12 @@ class Job:
 
 
 class JobFailed(CnnkitError):
-    """A run in a job process or Ray task failed; its one line is the message."""
+    """A run in a job process or Ray task failed. Its executor has shown the failure's own line already, so the
+    command's last line only names the run (`report.message` keeps the line)."""
 
     def __init__(self, report: JobReport) -> None:
-        super().__init__(f"{report.name}: {report.message}")
+        super().__init__(f"{report.name} failed (its line above says why); the study stops there")
+        self.report = report
         self.exit_code = report.exit_code or 1
 
 

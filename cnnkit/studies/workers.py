@@ -169,8 +169,11 @@ class WorkerPool:
         """Train `jobs`, `slots` at once; a failure stops new launches. Reports of every job started or skipped."""
         reports: dict[str, JobReport] = {}
         waiting: deque[Job] = deque()
+        from cnnkit.training.runner import check_run_directory
+
         for job in jobs:
             self.verbose = bool(job.options.verbose)
+            check_run_directory(job.run_dir, job.config, job.fresh)  # as one at a time: another configuration's
             if not job.fresh and finished_result(job.run_dir, quiet=True) is not None:
                 reports[job.name] = JobReport(job.name, JobState.SKIPPED)
                 self._finish(job, reports[job.name], 0.0)

@@ -14,7 +14,7 @@ from cnnkit.console.terminal import quiet_lightning, stop_on_sigint
 from cnnkit.errors import RunError
 from cnnkit.plugins import Registries, get_registries
 from cnnkit.results.files import RunFiles
-from cnnkit.results.reading import finished_result, stored_settings
+from cnnkit.results.reading import epochs_logged, finished_result, stored_settings
 from cnnkit.results.records import best_logged_epoch, result_record, write_predictions
 from cnnkit.storage.atomic import write_json_atomic
 from cnnkit.storage.claims import FinishedMeanwhile, RunClaim, refuse_if_locked
@@ -105,8 +105,17 @@ def check_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None:
     if differences:
         raise RunError(
             f"{run_dir} holds a run with another configuration ({'; '.join(differences)}); "
-            "pass --fresh to start over or --out to write elsewhere"
+            f"{what_fresh_deletes(run_dir)}, or --out writes this one elsewhere"
         )
+
+
+def what_fresh_deletes(run_dir: Path) -> str:
+    """What --fresh would throw away in `run_dir`, said before anyone passes it."""
+    if finished_result(run_dir, quiet=True) is not None:
+        return "--fresh would delete that finished run (its result and checkpoints) and train this one instead"
+    epochs = epochs_logged(run_dir)
+    trained = f"its {epochs} trained epoch{'' if epochs == 1 else 's'}" if epochs else "its files"
+    return f"--fresh would delete {trained} and start this one over"
 
 
 def _entries(directory: Path) -> list[Path]:

@@ -113,7 +113,8 @@ def test_status_reads_each_state_from_the_files_alone(capsys: pytest.CaptureFixt
         "  interrupted  died      stopped after epoch 1/2: pid 4242 on host node7 died; "
         "resume with: cnnkit run --study demo.toml",
         "  pending      waiting   2 epochs",
-        "Time left: about 3m 20s of training (from finished runs' speed)",  # 4 epochs x 48,000 images at 960/s
+        # 4 epochs x 48,000 images at 960/s, then each run's testing: 10,000 images, 2 passes at a third of the cost
+        "Time left: about 3m 41s, testing included (from the measured epochs)",
     ]
     code, out, _ = cli(capsys, "status", str(tmp_path), "--json")
     assert json.loads(out)["counts"] == {"finished": 1, "running": 0, "interrupted": 2, "pending": 1}

@@ -151,8 +151,9 @@ def test_status_shows_every_run_in_training_and_times_the_rest_side_by_side(
         ["first", f"training epoch 2/2 (1 done), {who}"],
         ["second", f"training epoch 2/2 (1 done), {who}"],
     ]
-    # 50 s an epoch: the two in training end together after 50 s, then the pending run's 2 epochs (100 s)
-    assert lines[-1] == "Time left: about 2m 30s of training (from finished runs' speed)"
+    # 50 s an epoch: the two in training end together after 50 s, then the pending run's 2 epochs (100 s); each
+    # run's testing (10,000 images, two passes at a third of an epoch's cost per image: 7 s) after its epochs
+    assert lines[-1] == "Time left: about 2m 44s, testing included (from the measured epochs)"
 
 
 def test_workers_take_the_longest_runs_first_and_the_eta_deals_them_in_that_order(tmp_path: Path) -> None:

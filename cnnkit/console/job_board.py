@@ -28,14 +28,18 @@ class JobLine:
     epochs: int = 0
     batch: int = 0
     batches: int = 0
-    started: float = 0.0  # when its current epoch began (monotonic)
+    started: float = 0.0  # when its current epoch (or test pass) began (monotonic)
     epoch_seconds: float | None = None  # its last whole epoch
+    testing: bool = False  # its epochs are trained: a test pass is under way
 
     def seconds_left(self, now: float) -> float | None:
-        """The run's training time left: this epoch's pace, then whole epochs at the last one's duration."""
+        """The run's training time left: this epoch's pace, then whole epochs at the last one's duration (while
+        testing: the test pass's own pace)."""
         if not (self.batch and self.batches):
             return None
         elapsed = now - self.started
+        if self.testing:
+            return elapsed * (self.batches - self.batch) / self.batch
         per_epoch = self.epoch_seconds or elapsed * self.batches / self.batch
         return max(per_epoch - elapsed, 0.0) + per_epoch * max(self.epochs - self.epoch, 0)
 
@@ -45,7 +49,8 @@ class JobLine:
         left = self.seconds_left(now)
         eta = f"ETA {format_duration(left)}" if left is not None else ""
         bar = progress_bar(self.batch, self.batches, BAR_WIDTH) if self.batches else ""
-        return f"{self.name:<{width}}  Epoch {self.epoch}/{self.epochs} {bar}  {eta}".rstrip()
+        stage = "testing" if self.testing else f"Epoch {self.epoch}/{self.epochs}"
+        return f"{self.name:<{width}}  {stage} {bar}  {eta}".rstrip()
 
 
 class JobBoard:
@@ -68,11 +73,11 @@ class JobBoard:
         self.jobs[name] = JobLine(name, started=time.monotonic())
         self.refresh(force=True)
 
-    def batch(self, name: str, epoch: int, epochs: int, done: int, total: int) -> None:
+    def batch(self, name: str, epoch: int, epochs: int, done: int, total: int, testing: bool = False) -> None:
         job = self.jobs.setdefault(name, JobLine(name))
         now = time.monotonic()
-        if epoch != job.epoch:
-            job.started = now
+        if epoch != job.epoch or testing != job.testing or (testing and done < job.batch):  # a new epoch or pass
+            job.started, job.testing = now, testing
         job.epoch, job.epochs, job.batch, job.batches = epoch, epochs, done, total
         self.refresh()
 

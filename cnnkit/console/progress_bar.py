@@ -115,6 +115,17 @@ class EpochProgress(ProgressBar):
         total = self.total_val_batches_current_dataloader
         self._draw(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs} validating {args[2] + 1}/{total}")
 
+    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        total = trainer.num_test_batches[0] if trainer.num_test_batches else 0
+        done = int(args[2]) + 1
+        bar = progress_bar(done, total, BAR_WIDTH) if isinstance(total, int) and total else f"{done}"
+        self._draw(f"Testing {bar}", force=done == 1)
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.enabled and self.live:
+            self.stream.write(CLEAR_LINE)  # the test line comes next, on a clear line
+            self.stream.flush()
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Runs after the epoch's validation in Lightning 2, so the validation figures are known.
         seconds = time.perf_counter() - self._epoch_started

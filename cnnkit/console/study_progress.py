@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from cnnkit.console.eta import Speeds, Work, eta_text, format_duration, parallel_seconds, planned_split, spec_pixels
 from cnnkit.console.progress import RunProgress, plural, run_label, test_line
-from cnnkit.results.reading import finished_result, run_degeneracy
+from cnnkit.results.reading import finished_result, read_progress, run_degeneracy
 from cnnkit.results.stats import seed_stats
 from cnnkit.training.config import SETTINGS
 
@@ -42,17 +42,37 @@ class StudyProgress:
         self.overheads: dict[tuple[str, str], float] = {}  # per run, beyond its epochs: data, set-up, testing
         self.works: list[Work] = []
         self.val_images: list[int] = []
-        for config in self.configs:
+        self.test_images: list[int] = []
+        self.done_before: dict[int, int] = {}  # epochs an unfinished run trained before this session
+        for index, config in enumerate(self.configs):
             spec = getattr(registries.datasets.get(config.dataset), "spec", None)
             key, pixels = (config.dataset, config.architecture), spec_pixels(spec)
             train, val = planned_split(spec, config.subset, config.val_split)
             work = Work(key, train, pixels, config.epochs)
             self.val_images.append(val)
-            result = None if fresh else finished_result(study_dir / config.dir_name, quiet=True)
-            if result is not None:
-                self.speeds.add_result(result, pixels)
-                work = replace(work, epochs=0)
+            self.test_images.append(getattr(spec, "test_count", 0))
+            if not fresh:
+                work = self._measured(index, study_dir / config.dir_name, work)
             self.works.append(work)
+
+    def _measured(self, index: int, run_dir: Path, work: Work) -> Work:
+        """What the run's files say of the pace (a resumed study's ETA from the first line): a finished run's speed
+        and testing time, an unfinished one's trained epochs (progress.json). The work left in the run."""
+        progress = read_progress(run_dir)
+        result = finished_result(run_dir, quiet=True)
+        if progress is not None and progress.epoch_seconds and work.images:
+            seconds = progress.epoch_seconds
+            self.speeds.add(work.key, work.images * len(seconds), work.pixels, sum(seconds))
+        elif result is not None:
+            self.speeds.add_result(result, work.pixels)
+        self.speeds.add_test(
+            work.key, (progress.test_seconds if progress else None) or (result or {}).get("test_seconds")
+        )
+        if result is not None:
+            return replace(work, epochs=0)
+        if progress is not None and progress.epoch_seconds:
+            self.done_before[index] = len(progress.epoch_seconds)
+        return work
 
     @property
     def pending(self) -> list[Any]:
@@ -79,7 +99,7 @@ class StudyProgress:
 
     def begin(self, index: int) -> None:
         """Run `index` starts now (its time beyond its epochs counts from here)."""
-        self.active[index] = _Active(time.monotonic())
+        self.active[index] = _Active(time.monotonic(), self.done_before.get(index, 0))
 
     def started(self, index: int, train_images: int, epochs_done: int) -> str:
         """Run `index` starts training (`epochs_done` epochs already behind it); the study's ETA."""
@@ -124,14 +144,15 @@ class StudyProgress:
         typical = sum(self.overheads.values()) / len(self.overheads) if self.overheads else 0.0
         durations = []
         for index in order:
-            done = self.active[index].epochs_done if index in self.active else 0
+            done = self.active[index].epochs_done if index in self.active else self.done_before.get(index, 0)
             work = replace(self.works[index], epochs=max(self.works[index].epochs - done, 0))
             if not self.works[index].epochs:
                 continue
             training = self.speeds.seconds_left([work] if work.epochs else [])
             if training is None:
                 return None
-            durations.append(training + self.overheads.get(work.key, typical))
+            testing = self.speeds.test_seconds(work.key, self.test_images[index], work.pixels)
+            durations.append(training + self.overheads.get(work.key, max(typical, testing)))
         return parallel_seconds(durations, self.slots)
 
     def eta(self) -> str:

@@ -10,6 +10,7 @@ CONFIG = "config.json"  # every resolved setting, written when training starts
 METRICS = "metrics.csv"  # one row per epoch
 PREDICTIONS = "predictions.npz"  # test labels, predictions, probabilities and a few misclassified images
 MANIFEST = "study.json"  # a study's planned runs
+PROGRESS = "progress.json"  # where a run stands: its epochs' times, testing, a clean stop (rewritten as it goes)
 CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 BEST_CHECKPOINT = "best.ckpt"
@@ -36,6 +37,10 @@ class RunFiles:
     @property
     def predictions(self) -> Path:
         return self.dir / PREDICTIONS
+
+    @property
+    def progress(self) -> Path:
+        return self.dir / PROGRESS
 
     @property
     def checkpoints(self) -> Path:

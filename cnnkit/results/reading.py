@@ -148,6 +148,35 @@ def finished_result(run_dir: Path, quiet: bool = False) -> dict[str, Any] | None
     return None
 
 
+PROGRESS_STAGES = ("training", "testing", "interrupted", "finished")  # progress.json's `stage`
+
+
+@dataclass(frozen=True)
+class StoredProgress:
+    """A run's progress.json: its stage (PROGRESS_STAGES: `interrupted` when Ctrl-C stopped it cleanly), the wall
+    time of each epoch it trained (training and validation) and of its testing, once tested."""
+
+    stage: str
+    epoch_seconds: tuple[float, ...] = ()
+    test_seconds: float | None = None
+
+    @property
+    def stopped_cleanly(self) -> bool:
+        """Stopped by Ctrl-C or SIGTERM at a safe point (its checkpoints kept), not killed with its process."""
+        return self.stage == "interrupted"
+
+
+def read_progress(run_dir: Path) -> StoredProgress | None:
+    """The run's progress.json, or None when it has none (runs trained before it was written) or it is unsound."""
+    data = read_json_or_empty(RunFiles(run_dir).progress)
+    stage, seconds, test = data.get("stage"), data.get("epoch_seconds"), data.get("test_seconds")
+    if stage not in PROGRESS_STAGES or not isinstance(seconds, list) or not all(map(_real, seconds)):
+        return None
+    return StoredProgress(
+        str(stage), tuple(float(s) for s in seconds), float(test) if isinstance(test, (int, float)) else None
+    )
+
+
 def has_started(run_dir: Path) -> bool:
     """True when a run has begun training: its config.json or its last checkpoint is there."""
     files = RunFiles(run_dir)

@@ -59,9 +59,9 @@ class JobTimer:
         self.spent = {"training": 0.0, "testing": 0.0}
         self._since = self.started
 
-    def batch(self, epoch: int, epochs: int, done: int, total: int) -> None:
+    def batch(self, epoch: int, epochs: int, done: int, total: int, testing: bool = False) -> None:
         if self.forward is not None:
-            self.forward.batch(epoch, epochs, done, total)
+            self.forward.batch(epoch, epochs, done, total, testing)
 
     def phase(self, phase: Phase) -> None:
         now = time.monotonic()

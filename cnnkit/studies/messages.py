@@ -32,12 +32,13 @@ class Line:
 
 @dataclass(frozen=True)
 class Batch:
-    """Within-epoch progress of the worker's run, for its live line."""
+    """Within-epoch progress of the worker's run, for its live line (`testing`: batches of a test pass)."""
 
     epoch: int
     epochs: int
     done: int
     total: int
+    testing: bool = False
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,8 @@ class _Relay:
         self.send(EpochDone(epochs_done, seconds))
         return ""
 
-    def batch(self, epoch: int, epochs: int, done: int, total: int) -> None:
-        self.send(Batch(epoch, epochs, done, total))
+    def batch(self, epoch: int, epochs: int, done: int, total: int, testing: bool = False) -> None:
+        self.send(Batch(epoch, epochs, done, total, testing))
 
     def phase(self, phase: Phase) -> None:
         pass
@@ -295,8 +295,8 @@ class WorkerPool:
                 if worker.suffix and text.startswith("Epoch "):
                     text, worker.suffix = text + worker.suffix, ""
                 self.board.line(name, text)
-            case Batch(epoch, epochs, done, total):
-                self.board.batch(name, epoch, epochs, done, total)
+            case Batch(epoch, epochs, done, total, testing):
+                self.board.batch(name, epoch, epochs, done, total, testing)
             case Started(train_images, epochs_done) if self.progress is not None and job is not None:
                 self.progress.started(job.number - 1, train_images, epochs_done)
             case EpochDone(epochs_done, seconds):

@@ -284,6 +284,14 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
     load_text(args.lang)
     study = resolve_study("assignment" if args.all else args.study, registries)
     seeds = [args.seed] if args.seed is not None else (list(range(args.seeds)) if args.seeds else None)
+    if not args.quiet:  # at once: PyTorch and Lightning take seconds to load, and the screen would stay blank
+        from cnnkit.console.progress import plural
+
+        where = Path(args.out) / budget_name(study, args.epochs, args.subset)
+        runs = plural(len(study.expand(args.epochs, args.subset, seeds)), "run")
+        print(
+            f"Study {study.name}: {runs} into {where}/ (loading PyTorch and Lightning...)", file=sys.stderr, flush=True
+        )
     started = time.monotonic()
     outcomes = run_study(
         study,

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import lightning as L
 from lightning.pytorch.callbacks.progress import ProgressBar
 
-from cnnkit.console.progress import RunProgress, epoch_line, plural, progress_bar
+from cnnkit.console.progress import RunProgress, epoch_line, plural, progress_bar, terminal_columns
 
 BAR_WIDTH = 24
 CLEAR_LINE = "\r\x1b[K"
@@ -130,8 +130,12 @@ class EpochProgress(ProgressBar):
         # Runs after the epoch's validation in Lightning 2, so the validation figures are known.
         seconds = time.perf_counter() - self._epoch_started
         metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1}
-        line = epoch_line(trainer.current_epoch + 1, trainer.max_epochs or 0, seconds, metrics)
-        if self.progress.clock is not None:  # a clock kept in another process answers "" (its ETA is added there)
-            eta = self.progress.clock.epoch_done(trainer.current_epoch + 1, seconds)
-            line += f" - study {eta}" if eta else ""
-        self._write(line)
+        eta: str | None = ""
+        epoch, epochs = trainer.current_epoch + 1, trainer.max_epochs or 0
+        if self.progress.clock is not None:
+            eta = self.progress.clock.epoch_done(epoch, seconds, epochs, metrics)
+        if eta is None:  # a worker's: its command shows the line, fitted to its terminal
+            return
+        columns = terminal_columns(self.stream) if self.live else None  # a file's lines are never cut
+        width = columns - 1 if columns else None
+        self._write(epoch_line(epoch, epochs, seconds, metrics, eta, width))

@@ -176,7 +176,7 @@ class _RunClock:
     def run_started(self, train_images: int, epochs_done: int) -> str:
         return self.study.started(self.index, train_images, epochs_done)
 
-    def epoch_done(self, epochs_done: int, seconds: float) -> str:
+    def epoch_done(self, epochs_done: int, seconds: float, epochs: int, metrics: dict[str, float]) -> str | None:
         return self.study.epoch_done(self.index, epochs_done, seconds)
 
 

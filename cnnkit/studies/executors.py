@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from cnnkit.console.progress import plural
 from cnnkit.console.study_progress import StudyProgress
 from cnnkit.results.reading import finished_result
 from cnnkit.states import JobState
@@ -84,6 +85,13 @@ def execute_planned(
         check_parallel_options(options)
     left = _left(planned, out / study, fresh)
     parallel = jobs or _auto(left, options, executor)
+    if executor == "local" and jobs and jobs > usable_cores() and len(left) > 1:
+        print(
+            f"note: {jobs} jobs at once on {plural(usable_cores(), 'core')}: they share the cores, which is seldom "
+            f"faster than {usable_cores()} at once",
+            file=sys.stderr,
+            flush=True,
+        )
     todo = [
         Job(config, options, number, out, study, fresh, manifest, command_pid=command_pid())
         for number, config in enumerate(planned, start=1)

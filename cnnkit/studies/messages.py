@@ -55,6 +55,8 @@ class EpochDone:
 
     epochs_done: int
     seconds: float
+    epochs: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)  # the epoch's figures, for its line
 
 
 @dataclass(frozen=True)

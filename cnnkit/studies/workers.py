@@ -62,9 +62,9 @@ class _Relay:
         self.send(Started(train_images, epochs_done))
         return ""  # the study's ETA is known to the command, which adds it
 
-    def epoch_done(self, epochs_done: int, seconds: float) -> str:
-        self.send(EpochDone(epochs_done, seconds))
-        return ""
+    def epoch_done(self, epochs_done: int, seconds: float, epochs: int, metrics: dict[str, float]) -> str | None:
+        self.send(EpochDone(epochs_done, seconds, epochs, dict(metrics)))
+        return None  # the command shows the epoch's line, with the study's ETA, fitted to its terminal
 
     def batch(self, epoch: int, epochs: int, done: int, total: int, testing: bool = False) -> None:
         self.send(Batch(epoch, epochs, done, total, testing))
@@ -148,7 +148,6 @@ class _Worker:
     startup: float | None = None  # reported with its first job
     job: Job | None = None
     since: float = 0.0
-    suffix: str = ""  # the study's ETA, for the epoch line that follows an epoch message
 
 
 class WorkerPool:
@@ -249,7 +248,7 @@ class WorkerPool:
         if self.progress is not None:
             self.progress.begin(job.number - 1)
         self._footer()
-        self.board.start(job.name)
+        self.board.start(job.name, f"{job.number}/{self.total}")
 
     def _poll(self) -> list[JobReport]:
         """Handle what the workers said within one tick; the reports of runs that ended."""
@@ -292,17 +291,17 @@ class WorkerPool:
             case Ready():
                 worker.ready, worker.startup = True, time.monotonic() - worker.spawned
             case Line(text):
-                if worker.suffix and text.startswith("Epoch "):
-                    text, worker.suffix = text + worker.suffix, ""
                 self.board.line(name, text)
             case Batch(epoch, epochs, done, total, testing):
                 self.board.batch(name, epoch, epochs, done, total, testing)
             case Started(train_images, epochs_done) if self.progress is not None and job is not None:
                 self.progress.started(job.number - 1, train_images, epochs_done)
-            case EpochDone(epochs_done, seconds):
+            case EpochDone(epochs_done, seconds, epochs, metrics):
                 self.board.epoch_done(name, seconds)
+                eta = ""
                 if self.progress is not None and job is not None:
-                    worker.suffix = f" - study {self.progress.epoch_done(job.number - 1, epochs_done, seconds)}"
+                    eta = self.progress.epoch_done(job.number - 1, epochs_done, seconds)
+                self.board.epoch_line(name, epochs_done, epochs, seconds, metrics, eta)
             case JobReport() if job is not None:
                 return self._ended(worker, job, message)
         return None
@@ -312,7 +311,7 @@ class WorkerPool:
         if worker.startup is not None:
             report = replace(report, timings={"start-up": worker.startup, **report.timings})
             worker.startup = None
-        worker.job, worker.suffix = None, ""
+        worker.job = None
         self._finish(job, report, time.monotonic() - worker.since)
         return report
 

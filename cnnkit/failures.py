@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from cnnkit.errors import CnnkitError, RunError
@@ -63,7 +65,15 @@ class Failure:
 
 
 def failure_of(exc: BaseException) -> Failure:
-    """The funnel: `exc`, whatever it is, as a `Failure`."""
+    """The funnel: `exc`, whatever it is, as a `Failure`, in the words of whoever is told (`caller`)."""
+    failure = _failure_of(exc)
+    words = caller()
+    if words is Caller.COMMAND:
+        return failure
+    return replace(failure, message=worded(failure.message, words), advice=worded(failure.advice, words))
+
+
+def _failure_of(exc: BaseException) -> Failure:
     if isinstance(exc, CnnkitError):
         return Failure(FailureKind.USER, str(exc), exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
@@ -109,12 +119,73 @@ def command_line_text(failure: Failure, command_line: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ the Python API
+class Caller(Enum):
+    """Who is told of a failure, which decides the words for what to do: the command's options or the API's
+    keyword arguments."""
+
+    COMMAND = "command"
+    API = "api"
+
+
+_CALLER: ContextVar[Caller] = ContextVar("cnnkit_caller", default=Caller.COMMAND)
+
+
+def caller() -> Caller:
+    """Who is being told now: the API inside `as_cnnkit_errors`, else the command line."""
+    return _CALLER.get()
+
+
+# The command's options as a caller of `cnnkit.run`, `cnnkit.run_study` or `StudyResult.report` writes them.
+API_WORDS = {"--fresh": "fresh=True", "--out": "out=", "--format": "formats=", "--report-format": "formats="}
+OPTION = re.compile(r"(?<![\w-])--([a-z][a-z-]*)(?![\w-])")
+
+
+def worded(message: str, caller: Caller) -> str:
+    """`message` in `caller`'s words: for the API `pass --fresh` reads `pass fresh=True`, `--out` reads `out=`, and a
+    setting's or option's flag (`--epochs`, `--data-dir`) its keyword (`epochs`, `data_dir`); other flags stay."""
+    if caller is Caller.COMMAND:
+        return message
+
+    def keyword(match: re.Match[str]) -> str:
+        flag, name = match.group(0), match.group(1).replace("-", "_")
+        return API_WORDS.get(flag) or (name if name in _api_keywords() else flag)
+
+    return OPTION.sub(keyword, message)
+
+
+def _api_keywords() -> set[str]:
+    """The keyword arguments of `cnnkit.run` and `cnnkit.run_study`: every run setting and trainer option."""
+    from dataclasses import fields
+
+    from cnnkit.training.config import SETTINGS
+    from cnnkit.training.runner import TrainerOptions
+
+    return {s.name for s in SETTINGS} | {f.name for f in fields(TrainerOptions)} | {
+        "seeds", "jobs", "executor", "ray_address", "lang",
+    }  # fmt: skip
+
+
+def _reworded(exc: CnnkitError, message: str) -> CnnkitError:
+    """A copy of `exc` (its type, attributes and exit code) saying `message`; `exc` itself is left as it is."""
+    copy = type(exc).__new__(type(exc))
+    copy.__dict__.update(exc.__dict__)
+    copy.args = (message,)
+    return copy
+
+
 @contextmanager
 def as_cnnkit_errors() -> Iterator[None]:
-    """For the Python API: known runtime failures raise RunError with the command's line and exit code; cnnkit's
-    own errors, bugs and Ctrl-C propagate as they are (a notebook shows their traceback)."""
+    """For the Python API: cnnkit's own errors propagate in the API's words (`worded`), known runtime failures
+    raise RunError with the command's line and exit code, also in those words; bugs and Ctrl-C propagate as they
+    are (a notebook shows their traceback)."""
+    token = _CALLER.set(Caller.API)
     try:
         yield
+    except CnnkitError as exc:
+        api = worded(str(exc), Caller.API)
+        if api == str(exc):
+            raise
+        raise _reworded(exc, api).with_traceback(exc.__traceback__) from None
     except Exception as exc:
         failure = failure_of(exc)
         if not failure.known:
@@ -122,3 +193,5 @@ def as_cnnkit_errors() -> Iterator[None]:
         error = RunError(failure.line)
         error.exit_code = failure.exit_code  # 1, as the command exits; RunError's own is 2 (a refused setting)
         raise error from exc
+    finally:
+        _CALLER.reset(token)

@@ -7,7 +7,6 @@ line); into a file or pipe only the plain lines are written, never carriage-retu
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from typing import Any, TextIO
 
@@ -15,6 +14,7 @@ import lightning as L
 from lightning.pytorch.callbacks.progress import ProgressBar
 
 from cnnkit.console.progress import RunProgress, epoch_line, plural, progress_bar, terminal_columns
+from cnnkit.console.streams import progress_stream
 
 BAR_WIDTH = 24
 CLEAR_LINE = "\r\x1b[K"
@@ -41,7 +41,7 @@ class EpochProgress(ProgressBar):
 
     @property
     def stream(self) -> TextIO:
-        return self._stream or sys.stderr
+        return self._stream or progress_stream()
 
     @property
     def live(self) -> bool:

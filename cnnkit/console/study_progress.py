@@ -7,7 +7,6 @@ missing one stops the study at once instead of after hours of training.
 from __future__ import annotations
 
 import re
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, TextIO
 
 from cnnkit.console.eta import Speeds, Work, eta_text, format_duration, parallel_seconds, planned_split, spec_pixels
 from cnnkit.console.progress import RunProgress, plural, run_label, test_line
+from cnnkit.console.streams import progress_stream
 from cnnkit.results.reading import finished_result, read_progress, run_degeneracy
 from cnnkit.results.stats import seed_stats
 from cnnkit.training.config import SETTINGS
@@ -34,7 +34,7 @@ class StudyProgress:
         stream: TextIO | None = None,
     ) -> None:
         self.configs = [config for config, _spec in planned]
-        self.stream, self.quiet = stream or sys.stderr, quiet
+        self.stream, self.quiet = stream or progress_stream(), quiet
         self.speeds = Speeds()
         self.slots = 1
         self.order: list[int] = list(range(len(self.configs)))  # in which runs are dealt to the slots

@@ -27,8 +27,8 @@ from typing import Any
 from cnnkit.console.eta import format_duration
 from cnnkit.console.job_board import JobBoard
 from cnnkit.console.progress import RunProgress, plural, run_label, test_line
-from cnnkit.console.streams import LineStream
-from cnnkit.failures import INTERRUPTED, failure_of
+from cnnkit.console.streams import LineStream, progress_stream
+from cnnkit.failures import INTERRUPTED, caller, failure_of, worded
 from cnnkit.results.reading import finished_result
 from cnnkit.states import JobState, Phase
 from cnnkit.studies.jobs import Job, describe_timings, train_job
@@ -160,7 +160,8 @@ class WorkerPool:
         self.context = worker_context()
         self.workers: list[_Worker] = []
         quiet = progress is not None and progress.quiet
-        self.board = JobBoard(sys.stderr, live=not quiet and sys.stderr.isatty())
+        stream = progress_stream()
+        self.board = JobBoard(stream, live=not quiet and stream.isatty())
         self.verbose = False
 
     # -- the study's runs -----------------------------------------------------------------------------------
@@ -322,7 +323,7 @@ class WorkerPool:
             JobState.DONE: f"{test_line(result)}; finished in {format_duration(seconds)}" if result else "finished",
             JobState.SKIPPED: "already complete, skipped (use --fresh to run it again)",
             JobState.LOCKED: report.message.removeprefix(f"{report.name} "),
-            JobState.FAILED: f"FAILED: {report.message}",
+            JobState.FAILED: f"FAILED: {worded(report.message, caller())}",  # a worker words it for the command
             JobState.INTERRUPTED: INTERRUPTED,
         }
         self.board.stop(job.name)

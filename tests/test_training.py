@@ -190,3 +190,6 @@ def test_ctrl_c_stops_safely_keeps_the_checkpoint_and_says_how_to_resume(tmp_pat
     assert f"Resume with: cnnkit {' '.join(args)}" in err
     assert "Traceback" not in err
     assert (run_dir / "checkpoints" / "last.ckpt").exists() and not (run_dir / "result.json").exists()
+    status = cli_subprocess("status", str(tmp_path / "single"))  # a clean stop is no process that died
+    line = next(line for line in status.stdout.splitlines() if run_dir.name in line)
+    assert line.split()[0] == "interrupted" and "(Ctrl-C, pid " in line and "died" not in line, status.stdout

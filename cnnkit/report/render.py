@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from cnnkit.errors import CnnkitError, UsageError
+from cnnkit.errors import CnnkitError, RunError, UsageError
 from cnnkit.registry import ReaderInfo, StudyNotes
 from cnnkit.report import analysis as an
 from cnnkit.report import citations as cite
@@ -25,8 +25,9 @@ from cnnkit.report import phrasing
 from cnnkit.report.catalog import TEMPLATES, load_text
 from cnnkit.report.localize import Formatter, capfirst, translations
 from cnnkit.report.netinfo import net_infos, reader
-from cnnkit.results.files import RunFiles, manifest_path
+from cnnkit.results.files import RunFiles, manifest_path, report_dir, report_file
 from cnnkit.storage.atomic import write_bytes_atomic
+from cnnkit.storage.diskspace import DiskFull, is_disk_full
 
 FORMATS = ("html", "pdf")
 
@@ -328,20 +329,33 @@ def html_to_pdf(html: str, base: Path) -> bytes:
 
 
 def render_report(
-    study_dir: Path, formats: Sequence[str] = FORMATS, lang: str = "en", registries: Any = None
+    study_dir: Path,
+    formats: Sequence[str] = FORMATS,
+    lang: str = "en",
+    registries: Any = None,
+    out: Path | None = None,
 ) -> list[Path]:
-    """Write STUDY_DIR/report/report.html and/or report.pdf; return the paths written."""
+    """Write the report into STUDY_DIR/report/ (or `out`): report.html and/or report.pdf in English, report.es.html
+    and report.es.pdf in Spanish; return the paths written."""
     wanted = check_formats(formats)
     load_text(lang)  # validate before any work
     study = an.load_study(Path(study_dir))
+    if not study.runs:
+        raise UsageError(
+            f"{study_dir} has no finished run to report on; cnnkit status {study_dir} says where it stands"
+        )
     html = render_html(study, lang, registries)
-    out = study.path / "report"
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    if "html" in wanted:
-        write_bytes_atomic(out / "report.html", html.encode("utf-8"))
-        written.append(out / "report.html")
-    if "pdf" in wanted:
-        write_bytes_atomic(out / "report.pdf", html_to_pdf(html, out))
-        written.append(out / "report.pdf")
+    folder = Path(out) if out is not None else report_dir(study.path)
+    written = [report_file(folder, fmt, lang) for fmt in wanted]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in written:
+            write_bytes_atomic(path, html.encode("utf-8") if path.suffix == ".html" else html_to_pdf(html, folder))
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(Path(exc.filename or folder)) from exc
+        raise RunError(
+            f"cannot write the report into {folder}: {exc.strerror or exc}; choose another folder with --out",
+            exit_code=1,
+        ) from exc
     return written

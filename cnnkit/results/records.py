@@ -76,6 +76,7 @@ def result_record(
     epoch_log: Any,
     datamodule: Any,
     trainer: Any,
+    test_seconds: float | None = None,
 ) -> dict[str, Any]:
     """result.json: the test figures of the final and of the best-val_loss weights, history and timings.
 
@@ -101,9 +102,21 @@ def result_record(
         "train_seconds": train_seconds,
         "images_per_second": trained_images / train_seconds if train_seconds else None,
         "epoch_seconds": epoch_log.epoch_seconds,
+        "test_seconds": test_seconds,
         "device": describe_device(trainer.strategy.root_device),
         "trained_by": trained_by(),
     }
+
+
+def write_progress(run_dir: Path, stage: str, epoch_seconds: list[float], test_seconds: float | None = None) -> None:
+    """progress.json: where the run stands (`reading.PROGRESS_STAGES`), the wall time of each epoch it trained
+    (training and validation) and, once tested, of its testing; so `cnnkit status` and a resumed study know its
+    pace, and a run stopped by Ctrl-C is told from one whose process died."""
+    from cnnkit.results.files import RunFiles
+    from cnnkit.storage.atomic import write_json_atomic
+
+    record = {"stage": stage, "epoch_seconds": [round(s, 3) for s in epoch_seconds], "test_seconds": test_seconds}
+    write_json_atomic(RunFiles(run_dir).progress, {**record, "by": trained_by()})
 
 
 def best_logged_epoch(rows: list[dict[str, float]]) -> int:

@@ -294,6 +294,15 @@ def launch_record(command: str | None) -> dict[str, str]:
     return {"command": command, "cwd": os.getcwd()} if command else {}
 
 
+def budget_name(study: Study, epochs: int | None = None, subset: int | None = None) -> str:
+    """The directory of a study run with `epochs` and `subset`: its name, or, where they differ from its plan, its
+    name and that budget (`assignment-epochs1-subset2000`), so a quick look never touches the full study's runs."""
+    tags = [f"epochs{epochs}"] if epochs is not None and any(spec.epochs != epochs for spec in study.runs) else []
+    if subset is not None and any(spec.subset != subset for spec in study.runs):
+        tags.append(f"subset{subset}")
+    return "-".join([study.name, *tags])
+
+
 def run_study(
     study: Study,
     options: Any,
@@ -314,6 +323,7 @@ def run_study(
 
     Every dataset the study still needs is checked first, so a missing one stops it before any training.
     `command` (the command line that started the study) goes into study.json, for `cnnkit status` to say how to resume.
+    The runs go to OUT/<budget_name(study, epochs, subset)>/.
     """
     from cnnkit.console.study_progress import StudyProgress, check_datasets
     from cnnkit.plugins import get_registries
@@ -322,12 +332,13 @@ def run_study(
     registries = registries or get_registries()
     planned = [(config.checked(registries), spec) for config, spec in study.expand(epochs, subset, seeds)]
     refuse_shared_directories(study, planned)
-    progress = StudyProgress(planned, registries, Path(out) / study.name, fresh=fresh, quiet=options.quiet)
+    directory = budget_name(study, epochs, subset)
+    progress = StudyProgress(planned, registries, Path(out) / directory, fresh=fresh, quiet=options.quiet)
     return execute_planned(
         [config for config, _ in planned],
         options,
         Path(out),
-        study.name,
+        directory,
         {**manifest(study, planned), **launch_record(command)},
         fresh=fresh,
         jobs=jobs,

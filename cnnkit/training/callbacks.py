@@ -12,6 +12,7 @@ import lightning as L
 import torch
 
 from cnnkit.results.reading import TRAIN_EVAL_KEYS
+from cnnkit.results.records import write_progress
 from cnnkit.storage.atomic import write_text_atomic
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
@@ -23,7 +24,8 @@ class RunInterrupted(Exception):
 
 
 class EpochLog(L.Callback):
-    """Writes metrics.csv (one row per epoch, the contract's columns) and times the training part of each epoch.
+    """Writes metrics.csv (one row per epoch, the contract's columns) and times each epoch: its training part
+    (`epoch_seconds`, result.json's speed) and its whole, validation included (`wall_seconds`, progress.json's pace).
 
     Its rows and timings travel in the checkpoint, so a resumed run continues the same file. With
     `learning_rate`, each row also has the learning rate the epoch trained with (the `lr` column); and each row has
@@ -34,9 +36,18 @@ class EpochLog(L.Callback):
         self.path, self.learning_rate = path, learning_rate
         self.rows: list[dict[str, float]] = []
         self.epoch_seconds: list[float] = []
+        self.wall_seconds: list[float] = []
         self._started = 0.0
         self._finished = 0.0
         self._lr: float | None = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self.record("training")  # no longer interrupted, if it was
+
+    def record(self, stage: str, test_seconds: float | None = None) -> None:
+        """progress.json: the run's stage and its epochs' whole times (`cnnkit.results.records.write_progress`)."""
+        write_progress(self.path.parent, stage, self.wall_seconds, test_seconds)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = self._finished = time.perf_counter()
@@ -60,21 +71,25 @@ class EpochLog(L.Callback):
             row[LR_COLUMN] = self._lr
         self.rows = [*(r for r in self.rows if r["epoch"] < epoch), row]
         self.epoch_seconds = [*self.epoch_seconds[: epoch - 1], self._finished - self._started]
+        self.wall_seconds = [*self.wall_seconds[: epoch - 1], time.perf_counter() - self._started]
         if trainer.is_global_zero:
             write_text_atomic(self.path, format_metrics_csv(self.rows, self.learning_rate))
+            self.record("training")
 
     def snapshot(self) -> EpochLog:
         """A copy of the rows and timings so far (loading a checkpoint later replaces them with that epoch's)."""
         copy = EpochLog(self.path, self.learning_rate)
         copy.rows, copy.epoch_seconds = [dict(row) for row in self.rows], list(self.epoch_seconds)
+        copy.wall_seconds = list(self.wall_seconds)
         return copy
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "epoch_seconds": self.epoch_seconds}
+        return {"rows": self.rows, "epoch_seconds": self.epoch_seconds, "wall_seconds": self.wall_seconds}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.rows = list(state_dict.get("rows", []))
         self.epoch_seconds = list(state_dict.get("epoch_seconds", []))
+        self.wall_seconds = list(state_dict.get("wall_seconds", self.epoch_seconds))  # checkpoints before it
 
 
 def format_metrics_csv(rows: list[dict[str, float]], learning_rate: bool = False) -> str:

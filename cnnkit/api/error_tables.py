@@ -53,7 +53,7 @@ def per_class_rows(runs: Sequence[Run], by: str) -> tuple[list[dict[str, Any]], 
         for c, name in enumerate(members[0][1].class_names):
             row = {**_unseeded(members[0][0]), "class": name}
             row.update({m: stats.metric(m)[c].mean for m in er.CLASS_METRICS})
-            row["support"] = int(round(stats.support[c]))  # every seed has the same test set
+            row["support"] = round(stats.support[c])  # every seed has the same test set
             if intervals:
                 for m in er.CLASS_METRICS:
                     s = stats.metric(m)[c]

@@ -154,7 +154,8 @@ class StudyResult:
 
         rows, intervals = error_tables.per_class_rows(self._predictions(), by)
         settings = self._settings(seed=by == "run")
-        return pd.DataFrame(rows, columns=[*settings, *error_tables.PER_CLASS, *(error_tables.INTERVALS if intervals else ())])
+        extra = error_tables.INTERVALS if intervals else ()
+        return pd.DataFrame(rows, columns=[*settings, *error_tables.PER_CLASS, *extra])
 
     def calibration(self) -> Any:
         """One row per run that kept its test-set probabilities (runs trained before cnnkit kept them are left out):

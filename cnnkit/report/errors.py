@@ -20,6 +20,7 @@ from cnnkit.report import analysis as an
 from cnnkit.report import figures as fg
 from cnnkit.report.netinfo import reader
 from cnnkit.results import errors as er
+from cnnkit.results.reading import Predictions
 
 PAIRS_SHOWN = 5  # most-confused pairs per configuration
 MISSED_SHOWN = 16  # images every seed gets wrong, per configuration
@@ -29,19 +30,29 @@ TABLE_CONFIGS = 4  # configurations side by side in one table
 
 @dataclass
 class ConfigErrors:
-    """One configuration's errors, over its seeds that kept predictions (`runs`)."""
+    """One configuration's errors, over its seeds that kept predictions (`runs`, each with its `predictions`)."""
 
     group: an.Group
     runs: list[an.Run]
-    class_names: tuple[str, ...]  # as recorded
+    predictions: list[Predictions]  # of `runs`, in their order
 
-    @cached_property
-    def scores(self) -> list[er.ClassScores]:
-        return [er.ClassScores.from_confusion(r.predictions.confusion) for r in self.runs if r.predictions]
+    @classmethod
+    def of(cls, group: an.Group) -> ConfigErrors | None:
+        """The configuration's seeds that kept predictions; None when none did."""
+        kept = [(r, r.predictions) for r in group.runs if r.predictions is not None]
+        return cls(group, [r for r, _ in kept], [p for _, p in kept]) if kept else None
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.predictions[0].class_names
+
+    @property
+    def y_true(self) -> np.ndarray:
+        return self.predictions[0].y_true
 
     @cached_property
     def stats(self) -> er.ClassStats:
-        return er.class_stats(self.scores)
+        return er.class_stats([er.ClassScores.from_confusion(p.confusion) for p in self.predictions])
 
     @property
     def worst(self) -> int:
@@ -50,7 +61,7 @@ class ConfigErrors:
 
     @cached_property
     def pairs(self) -> list[er.ConfusedPair]:
-        return er.confused_pairs([r.predictions.confusion for r in self.runs if r.predictions], PAIRS_SHOWN)
+        return er.confused_pairs([p.confusion for p in self.predictions], PAIRS_SHOWN)
 
     @property
     def multi_seed(self) -> bool:
@@ -61,8 +72,7 @@ class ConfigErrors:
         """The seeds' agreement on the test images (None for one seed)."""
         if not self.multi_seed:
             return None
-        kept = [r.predictions for r in self.runs if r.predictions]
-        return er.agreement(kept[0].y_true, [p.y_pred for p in kept])
+        return er.agreement(self.y_true, [p.y_pred for p in self.predictions])
 
     @cached_property
     def missed_predictions(self) -> list[tuple[int, ...]]:
@@ -70,37 +80,44 @@ class ConfigErrors:
         if self.agreement is None:
             return []
         shown = self.agreement.all_wrong[:MISSED_SHOWN]
-        preds = [r.predictions.y_pred for r in self.runs if r.predictions]
-        return [tuple(dict.fromkeys(int(p[i]) for p in preds)) for i in shown]
+        return [tuple(dict.fromkeys(int(p.y_pred[i]) for p in self.predictions)) for i in shown]
+
+    @cached_property
+    def probabilities(self) -> list[tuple[an.Run, np.ndarray, np.ndarray]]:
+        """(run, test-set probabilities, test labels) of the seeds that kept probabilities."""
+        return [
+            (r, p.probabilities, p.y_true)
+            for r, p in zip(self.runs, self.predictions, strict=True)
+            if p.probabilities is not None
+        ]
 
     @property
     def with_probabilities(self) -> list[an.Run]:
-        return [r for r in self.runs if r.predictions is not None and r.predictions.probabilities is not None]
+        return [r for r, _, _ in self.probabilities]
 
     @cached_property
     def calibrations(self) -> list[tuple[an.Run, er.Calibration]]:
-        return [(r, er.calibration(r.predictions.probabilities, r.predictions.y_true)) for r in self.with_probabilities]  # type: ignore[union-attr, arg-type]
+        return [(r, er.calibration(probs, y)) for r, probs, y in self.probabilities]
 
     @cached_property
     def pooled_calibration(self) -> er.Calibration | None:
         """The calibration of the seeds' probabilities taken together (the reliability diagram's curve)."""
-        runs = self.with_probabilities
-        if not runs:
+        if not self.probabilities:
             return None
-        probs = np.concatenate([r.predictions.probabilities for r in runs])  # type: ignore[union-attr, misc]
-        return er.calibration(probs, np.concatenate([r.predictions.y_true for r in runs]))  # type: ignore[union-attr]
+        probs = np.concatenate([probs for _, probs, _ in self.probabilities])
+        return er.calibration(probs, np.concatenate([y for _, _, y in self.probabilities]))
 
     @property
     def mistakes_run(self) -> an.Run | None:
         """The seed whose most confident mistakes the report shows: the first with probabilities."""
-        return next(iter(self.with_probabilities), None)
+        return self.probabilities[0][0] if self.probabilities else None
 
     @cached_property
     def mistakes(self) -> list[er.ConfidentMistake]:
-        run = self.mistakes_run
-        if run is None or run.predictions is None or run.predictions.probabilities is None:
+        if not self.probabilities:
             return []
-        return er.confident_mistakes(run.predictions.probabilities, run.predictions.y_true, MISTAKES_SHOWN)
+        _, probs, y = self.probabilities[0]
+        return er.confident_mistakes(probs, y, MISTAKES_SHOWN)
 
 
 @dataclass(frozen=True)
@@ -195,6 +212,11 @@ class ErrorAnalysis:
         return any(d.calibrated for d in self.datasets)
 
     @property
+    def first_tested(self) -> DatasetErrors | None:
+        """The first dataset with a paired test (where the report explains them)."""
+        return next((d for d in self.datasets if d.tests), None)
+
+    @property
     def one_seed_tests(self) -> bool:
         """Every configuration tested has a single seed: the tests say nothing of the configurations."""
         return all(not t.a.multi_seed and not t.b.multi_seed for t in self.tests)
@@ -206,11 +228,13 @@ def one_setting_apart(a: an.Group, b: an.Group) -> str | None:
     return differ[0] if len(differ) == 1 else None
 
 
-def _seed_pairs(a: ConfigErrors, b: ConfigErrors) -> list[tuple[int, an.Run, an.Run]]:
+def _seed_pairs(a: ConfigErrors, b: ConfigErrors) -> list[tuple[int, Predictions, Predictions]]:
     """Seed k of `a` with seed k of `b`; configurations without a common seed pair in order."""
-    by_seed = {r.get("seed"): r for r in b.runs}
-    common = [(r.get("seed"), r, by_seed[r.get("seed")]) for r in a.runs if r.get("seed") in by_seed]
-    return common or [(x.get("seed"), x, y) for x, y in zip(a.runs, b.runs, strict=False)]
+    xs = [(r.get("seed"), p) for r, p in zip(a.runs, a.predictions, strict=True)]
+    ys = [(r.get("seed"), p) for r, p in zip(b.runs, b.predictions, strict=True)]
+    by_seed = dict(ys)
+    common = [(seed, p, by_seed[seed]) for seed, p in xs if seed in by_seed]
+    return common or [(x[0], x[1], y[1]) for x, y in zip(xs, ys, strict=False)]
 
 
 def paired_tests(configs: Sequence[ConfigErrors]) -> list[PairTest]:
@@ -221,9 +245,8 @@ def paired_tests(configs: Sequence[ConfigErrors]) -> list[PairTest]:
         vary = one_setting_apart(x.group, y.group)
         if vary is None:
             continue
-        for seed, ra, rb in _seed_pairs(x, y):
-            pa, pb = ra.predictions, rb.predictions
-            if pa is None or pb is None or not np.array_equal(pa.y_true, pb.y_true):
+        for seed, pa, pb in _seed_pairs(x, y):
+            if not np.array_equal(pa.y_true, pb.y_true):
                 continue
             tests.append(PairTest(x.group, y.group, vary, seed, er.mcnemar(pa.y_true, pa.y_pred, pb.y_pred)))
     return tests
@@ -233,10 +256,9 @@ def find_errors(groups: Sequence[an.Group]) -> ErrorAnalysis:
     """The error analysis of a study's configurations that kept predictions, by dataset in order of appearance."""
     by_dataset: dict[str, list[ConfigErrors]] = {}
     for g in groups:
-        runs = [r for r in g.runs if r.predictions is not None]
-        if runs:
-            names = runs[0].predictions.class_names  # type: ignore[union-attr]
-            by_dataset.setdefault(str(g["dataset"]), []).append(ConfigErrors(g, runs, names))
+        config = ConfigErrors.of(g)
+        if config is not None:
+            by_dataset.setdefault(str(g["dataset"]), []).append(config)
     datasets = [DatasetErrors(name, configs, paired_tests(configs)) for name, configs in by_dataset.items()]
     tests = [t for d in datasets for t in d.tests]
     adjusted = iter(er.holm([t.test.p for t in tests]))
@@ -275,16 +297,15 @@ def _test_images(dataset: str, configs: Sequence[ConfigErrors], wanted: set[int]
     from cnnkit.data.recorded import recorded_test_images
     from cnnkit.errors import CnnkitError
 
-    run = configs[0].runs[0]
+    first = configs[0]
     try:
         module = registries.datasets.get(dataset)
         spec, sources = module.spec, module.sources
     except (CnnkitError, AttributeError):
         return {}
     order = sorted(wanted)
-    images = recorded_test_images(
-        spec, sources, Path(default_data_dir()), run.config.get("data") or {}, run.predictions.y_true, order  # type: ignore[union-attr]
-    )
+    record = first.runs[0].config.get("data") or {}
+    images = recorded_test_images(spec, sources, Path(default_data_dir()), record, first.y_true, order)
     return {} if images is None else dict(zip(order, images, strict=True))
 
 
@@ -301,7 +322,7 @@ def shown_datasets(
         missed: dict[int, list[Tile] | None] = {}
         mistakes: dict[int, list[Tile] | None] = {}
         for i, c in enumerate(d.configs):
-            y_true = c.runs[0].predictions.y_true  # type: ignore[union-attr]
+            y_true = c.y_true
             if c.agreement is not None and len(c.agreement.all_wrong):
                 shown = [int(k) for k in c.agreement.all_wrong[:MISSED_SHOWN]]
                 missed[i] = (
@@ -312,8 +333,8 @@ def shown_datasets(
                 )  # fmt: skip
             if c.mistakes:
                 mistakes[i] = (
-                    [Tile(fg.png_data_uri(images[m.index]), names[m.true], names[m.predicted], prose.fmt.pct(m.confidence))
-                     for m in c.mistakes]
+                    [Tile(fg.png_data_uri(images[m.index]), names[m.true], names[m.predicted],
+                          prose.fmt.pct(m.confidence)) for m in c.mistakes]
                     if all(m.index in images for m in c.mistakes)
                     else None
                 )  # fmt: skip

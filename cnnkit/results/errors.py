@@ -184,7 +184,8 @@ def agreement(y_true: np.ndarray, predictions: Sequence[np.ndarray]) -> Agreemen
         raise DataError("the seeds' predictions are not of the same test images")
     times = wrong.sum(axis=0)
     seeds = wrong.shape[0]
-    return Agreement(seeds, int(y_true.shape[0]), np.flatnonzero(times == seeds), int(np.sum((times > 0) & (times < seeds))))
+    some = int(np.sum((times > 0) & (times < seeds)))
+    return Agreement(seeds, int(y_true.shape[0]), np.flatnonzero(times == seeds), some)
 
 
 # ----------------------------------------------------------------------------------------------- calibration
@@ -249,4 +250,6 @@ def confident_mistakes(probabilities: np.ndarray, y_true: np.ndarray, k: int = 8
     p_true = probs[np.arange(len(y_true)), y_true]
     wrong = np.flatnonzero(predicted != y_true)
     ranked = sorted(wrong.tolist(), key=lambda i: (-confidence[i], p_true[i], i))[:k]
-    return [ConfidentMistake(i, int(y_true[i]), int(predicted[i]), float(confidence[i]), float(p_true[i])) for i in ranked]
+    return [
+        ConfidentMistake(i, int(y_true[i]), int(predicted[i]), float(confidence[i]), float(p_true[i])) for i in ranked
+    ]

@@ -148,6 +148,55 @@ class StudyResult:
 
         return pd.DataFrame(self._summary_rows())
 
+    def per_class(self, by: str = "run") -> Any:
+        """Precision, recall, F1 and support of each class, from the runs' test predictions (runs without them are
+        left out). `by="run"`: one row per run and class, with the run's settings (`seed` among them), `class`,
+        `precision`, `recall`, `f1`, `support`. `by="configuration"`: one row per configuration (every setting but
+        the seed) and class, with the means over its seeds, and `precision_low`, `precision_high`, `recall_low`, ...
+        `f1_high` (the 95 % t interval of the mean; NaN for one seed) when some configuration has several seeds."""
+        import pandas as pd
+
+        from cnnkit.api import error_tables
+
+        rows, intervals = error_tables.per_class_rows(self._predictions(), by)
+        settings = self._settings(seed=by == "run")
+        extra = error_tables.INTERVALS if intervals else ()
+        return pd.DataFrame(rows, columns=[*settings, *error_tables.PER_CLASS, *extra])
+
+    def calibration(self) -> Any:
+        """One row per run that kept its test-set probabilities (runs trained before cnnkit kept them are left out):
+        its settings (`seed` among them), `ece` and `mce` (expected and maximum calibration error over `n_bins`
+        equal-width confidence bins, as torchmetrics' MulticlassCalibrationError computes them) and `n_bins`."""
+        import pandas as pd
+
+        from cnnkit.api import error_tables
+
+        rows = error_tables.calibration_rows(self._predictions())
+        return pd.DataFrame(rows, columns=[*self._settings(seed=True), *error_tables.CALIBRATION])
+
+    def confused_pairs(self, k: int = 5) -> Any:
+        """The `k` most-confused pairs of each configuration: one row per configuration (every setting but the seed)
+        and pair, with `true` and `predicted` (class names) and `count` (test images, summed over its seeds), in
+        descending count."""
+        import pandas as pd
+
+        from cnnkit.api import error_tables
+
+        rows = error_tables.confused_pair_rows(self._predictions(), k)
+        return pd.DataFrame(rows, columns=[*self._settings(seed=False), *error_tables.PAIRS])
+
+    def _predictions(self) -> list[tuple[dict[str, Any], Any]]:
+        """(settings, predictions) of every run that kept its test predictions."""
+        from cnnkit.results.reading import load_predictions
+
+        found = [(run.settings, load_predictions(run.dir)) for run in self.runs]
+        return [(settings, predictions) for settings, predictions in found if predictions is not None]
+
+    def _settings(self, seed: bool) -> list[str]:
+        from cnnkit.training.settings import config_names
+
+        return [name for name in config_names() if seed or name != "seed"]
+
     def plot_curves(self) -> Any:
         """A matplotlib Figure of every configuration's loss and accuracy per epoch (a row per dataset)."""
         from cnnkit.api.curves import plot_curves

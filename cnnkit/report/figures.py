@@ -279,3 +279,40 @@ def misclassified_tiles(
         {"src": png_data_uri(img), "true": class_names[int(t)], "pred": class_names[int(p)]}
         for img, t, p in zip(images, true, pred, strict=True)
     ]
+
+
+@_memo
+def reliability_diagram(
+    series: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], text: Mapping[str, str], prefix: str
+) -> str:
+    """Two panels for configurations (label, mean confidence, accuracy, images per confidence bin): accuracy against
+    confidence in the non-empty bins beside the diagonal of perfect calibration, and the share of test images in
+    each bin (by its middle; the last point, at 1, is the bin of confidences of exactly 1)."""
+    import matplotlib
+
+    tab10 = cast("ListedColormap", matplotlib.colormaps["tab10"])
+    colours = cast("Sequence[RGBColorType]", tab10.colors)
+
+    def paint(axes: Sequence[Any]) -> None:
+        left, right = axes
+        left.plot([0, 100], [0, 100], color="0.6", ls="--", lw=1, label=text["perfect"])
+        for i, (label, confidence, accuracy, count) in enumerate(series):
+            colour = colours[i % len(colours)]
+            count = np.asarray(count, dtype=float)
+            used = count > 0
+            left.plot(np.asarray(confidence)[used] * 100, np.asarray(accuracy)[used] * 100, color=colour, lw=1.2,
+                      marker="o", ms=2.5, label=label)  # fmt: skip
+            bins = len(count) - 1  # the last entry holds the confidences of exactly 1
+            middles = np.append((np.arange(bins) + 0.5) / bins, 1.0) * 100
+            right.plot(middles[used], count[used] / count.sum() * 100, color=colour, lw=1.2, marker="o", ms=2.5)
+        left.set_xlim(0, 100)
+        left.set_ylim(0, 100)
+        left.set_xlabel(text["confidence_pct"])
+        left.set_ylabel(text["accuracy_pct"])
+        left.legend(loc="upper left", fontsize=6.5)
+        right.set_yscale("log")
+        right.set_xlim(0, 101)
+        right.set_xlabel(text["confidence_pct"])
+        right.set_ylabel(text["share_pct"])
+
+    return _draw((7.0, 2.6), 2, WIDE, paint, prefix)

@@ -19,6 +19,7 @@ from cnnkit.registry import ReaderInfo, StudyNotes
 from cnnkit.report import analysis as an
 from cnnkit.report import citations as cite
 from cnnkit.report import discussion as ds
+from cnnkit.report import errors as er
 from cnnkit.report import factors as fc
 from cnnkit.report import figures as fg
 from cnnkit.report import phrasing
@@ -259,6 +260,7 @@ def build_context(study: an.Study, text: dict[str, Any], lang: str, registries: 
         "appendix_settings": APPENDIX_SETTINGS,
         "bibliography": cite.references(_present(study, found.pool_vs_stride), citations),
         "fig": _figures(groups, text, lang, registries),
+        "errors": er.context(groups, text, lang, registries, prose),
         "rule": {
             "strong_rise": an.STRONG_VAL_LOSS_RISE,
             "strong_gap": an.STRONG_ACC_GAP,

@@ -273,7 +273,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
-    from cnnkit.studies.study import budget_name, resolve_study, run_study
+    from cnnkit.studies.study import budget_name, checked_plan, resolve_study, run_study
 
     if args.dataset or args.architecture:
         raise UsageError("--all/--study run a whole study: drop DATASET and ARCH")
@@ -292,11 +292,12 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
     load_text(args.lang)
     study = resolve_study("assignment" if args.all else args.study, registries)
     seeds = [args.seed] if args.seed is not None else (list(range(args.seeds)) if args.seeds else None)
+    planned = checked_plan(study, registries, args.epochs, args.subset, seeds)  # a bad study file: one line
     if not args.quiet:  # at once: PyTorch and Lightning take seconds to load, and the screen would stay blank
         from cnnkit.console.progress import plural
 
         where = Path(args.out) / budget_name(study, args.epochs, args.subset)
-        runs = plural(len(study.expand(args.epochs, args.subset, seeds)), "run")
+        runs = plural(len(planned), "run")
         print(
             f"Study {study.name}: {runs} into {where}/ (loading PyTorch and Lightning...)", file=sys.stderr, flush=True
         )

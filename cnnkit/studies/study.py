@@ -249,6 +249,20 @@ def _line_of(text: str, key: str | None, run: int | None) -> int | None:
     return None
 
 
+def checked_plan(
+    study: Study,
+    registries: Any,
+    epochs: int | None = None,
+    subset: int | None = None,
+    seeds: Sequence[int] | None = None,
+) -> list[tuple[Any, RunSpec]]:
+    """(config, spec) of every planned run, each config checked against the registries, and no two runs sharing a
+    directory: every mistake of a study file is a UsageError before anything is loaded or trained."""
+    planned = [(config.checked(registries), spec) for config, spec in study.expand(epochs, subset, seeds)]
+    refuse_shared_directories(study, planned)
+    return planned
+
+
 def refuse_shared_directories(study: Study, planned: list[tuple[Any, RunSpec]]) -> None:
     """Two runs of one study may not share a directory (aliases included); say which two, before anything trains."""
     first: dict[str, tuple[int, RunSpec, Any]] = {}
@@ -330,8 +344,7 @@ def run_study(
     from cnnkit.studies.executors import execute_planned
 
     registries = registries or get_registries()
-    planned = [(config.checked(registries), spec) for config, spec in study.expand(epochs, subset, seeds)]
-    refuse_shared_directories(study, planned)
+    planned = checked_plan(study, registries, epochs, subset, seeds)
     directory = budget_name(study, epochs, subset)
     progress = StudyProgress(planned, registries, Path(out) / directory, fresh=fresh, quiet=options.quiet)
     return execute_planned(

@@ -140,10 +140,15 @@ class Prose:
 
     def cited(self, kind: str) -> list[str]:
         """Names of the study's datasets or architectures, each with its in-text citation where its plugin gives one."""
-        return [
-            f"{self.nm(kind, name)} ({info.cite_as})" if info.cite_as else self.nm(kind, name)
-            for name, info in self.f.readers[kind].items()
-        ]
+        out = []
+        for name, info in self.f.readers[kind].items():
+            shown = self.nm(kind, name)
+            if info.cite_as and shown.endswith(")"):  # no nested parentheses: "strided CNN (net_2; Springenberg...)"
+                shown = f"{shown[:-1]}; {info.cite_as})"
+            elif info.cite_as:
+                shown = f"{shown} ({info.cite_as})"
+            out.append(shown)
+        return out
 
     # ------------------------------------------------------------------------------------------- numbers
     def join(self, items: Iterable[Any], numbers: bool = False) -> Markup:

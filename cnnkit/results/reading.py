@@ -19,6 +19,7 @@ from cnnkit.results.files import RESULT, RunFiles
 from cnnkit.storage.damage import note
 
 RESULT_KEYS = ("test_loss", "test_accuracy", "history")
+TRIAL_KEYS = ("trial", "history")  # a search trial's result.json: its state and value, validation figures only
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
 
@@ -62,17 +63,24 @@ def result_problem(run_dir: Path) -> str | None:
     return "absent" if not path.exists() else json_problem(path, RESULT_KEYS)
 
 
-def finished_result(run_dir: Path, quiet: bool = False) -> dict[str, Any] | None:
+def finished_result(
+    run_dir: Path, quiet: bool = False, required: tuple[str, ...] = RESULT_KEYS
+) -> dict[str, Any] | None:
     """The run's result.json when it is sound; None when absent or damaged (then the run counts as unfinished)."""
     path = RunFiles(run_dir).result
     if not path.exists():
         return None
-    problem = json_problem(path, RESULT_KEYS)
+    problem = json_problem(path, required)
     if problem is None:
         return json.loads(path.read_bytes())
     if not quiet:
         note(f"{path} is damaged ({problem}): {run_dir.name} counts as unfinished and is trained to its end again")
     return None
+
+
+def finished_trial(run_dir: Path, quiet: bool = False) -> dict[str, Any] | None:
+    """A search trial's result.json when it is sound (a trial's record: no test figures); None otherwise."""
+    return finished_result(run_dir, quiet, TRIAL_KEYS)
 
 
 def has_started(run_dir: Path) -> bool:

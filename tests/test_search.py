@@ -220,10 +220,12 @@ def tiny(tmp_path: Path, trials: int) -> Path:
     return write(tmp_path, TINY.replace("TRIALS", str(trials)), "tiny.toml")
 
 
-def drivers(tmp_path: Path, trials: int, count: int = 2) -> list[TrialDriver]:
-    """`count` drivers of one search over one journal, as separate processes would hold it (nothing trains)."""
+def drivers(tmp_path: Path, trials: int, count: int = 2, url: str | None = None) -> list[TrialDriver]:
+    """`count` drivers of one search over one storage (its journal, or the RDB at `url`), as separate processes
+    would hold it (nothing trains)."""
     search = load_study_file(tiny(tmp_path, trials)).search
-    ref = StorageRef(journal=str(tmp_path / "runs" / "tiny" / "optuna-journal.log"))
+    journal = str(tmp_path / "runs" / "tiny" / "optuna-journal.log")
+    ref = StorageRef(url=url) if url else StorageRef(journal=journal)
     options = SimpleNamespace(quiet=True, verbose=False)
     return [
         TrialDriver(search, open_study(search, "tiny", ref, 2), ref, "tiny", options, tmp_path / "runs", 2, 300)
@@ -231,19 +233,24 @@ def drivers(tmp_path: Path, trials: int, count: int = 2) -> list[TrialDriver]:
     ]
 
 
-def test_processes_sharing_a_search_never_propose_alike_and_a_restart_does_not_replay(tmp_path: Path) -> None:
-    first, second = drivers(tmp_path, trials=6)
+@pytest.mark.parametrize("rdb", [False, True], ids=["journal", "sqlite"])
+def test_processes_sharing_a_search_never_propose_alike_and_a_restart_does_not_replay(
+    tmp_path: Path, rdb: bool
+) -> None:
+    url = f"sqlite:///{tmp_path / 'search.db'}" if rdb else None
+    first, second = drivers(tmp_path, trials=6, url=url)
     jobs = [first.ask(), second.ask(), second.ask(), first.ask()]  # as two processes would, interleaved
     numbers = [job.trial.number for job in jobs if job]
     assert numbers == [0, 1, 2, 3]
     proposals = [json.dumps(job.trial.params) for job in jobs if job]
     assert len(set(proposals)) == 4
-    (restarted,) = drivers(tmp_path, trials=6, count=1)  # a new process, seeded alike
+    (restarted,) = drivers(tmp_path, trials=6, count=1, url=url)  # a new process, seeded alike
     later = restarted.ask()
     assert later is not None and later.trial.number == 4 and json.dumps(later.trial.params) not in proposals
     assert trial_seed(0, 4) != trial_seed(0, 3)
     # deterministic: the same seed and number propose the same values (here: the sampler's first, random trials)
-    (elsewhere,) = drivers(tmp_path / "other", trials=6, count=1)
+    other = f"sqlite:///{tmp_path / 'other.db'}" if rdb else None
+    (elsewhere,) = drivers(tmp_path / "other", trials=6, count=1, url=other)
     assert [elsewhere.ask().trial.params for _ in range(2)] == [jobs[0].trial.params, jobs[1].trial.params]
 
 

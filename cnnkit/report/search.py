@@ -148,6 +148,13 @@ class SearchFindings:
     def confirmation(self, metric: str) -> list[Confirmation]:
         return [c for c in self.confirmations if c.metric == metric]
 
+    @staticmethod
+    def decimals(value: float, significant: int = 3) -> int:
+        """Decimals that show a sampled number to `significant` digits (0.00134, 0.284, 12.5, 250)."""
+        if not value or not math.isfinite(value):
+            return 0
+        return max(0, significant - 1 - math.floor(math.log10(abs(value))))
+
     def best_settings(self) -> list[tuple[str, Any]]:
         """(setting, value) of the best trial, in the space's order."""
         if self.best is None:
@@ -306,10 +313,13 @@ def figure_words(lang: str) -> dict[str, str]:
 def search_figures(findings: SearchFindings, lang: str = "en") -> dict[str, str | None]:
     """`history` (each trial's value by number, pruned ones apart, and the best so far) and `importance` (a bar per
     setting; None without importances), as inline SVG."""
+    from cnnkit.report.localize import Formatter
+
     words = figure_words(lang)
+    number = Formatter(lang).num
     return {
         "history": history_figure(findings, words),
-        "importance": importance_figure(findings, words) if findings.importances else None,
+        "importance": importance_figure(findings, words, number) if findings.importances else None,
     }
 
 
@@ -372,6 +382,9 @@ def history_figure(findings: SearchFindings, words: Mapping[str, str]) -> str:
             ys.append(best)
         if xs:
             ax.step(xs, ys, where="post", color=BEST, linewidth=1.2, label=words["best"])
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(words["trial"])
         ax.set_ylabel(findings.metric)
         if scored:
@@ -380,14 +393,16 @@ def history_figure(findings: SearchFindings, words: Mapping[str, str]) -> str:
     return _svg(paint, (5.2, 2.6), "sh" + _digest(findings))
 
 
-def importance_figure(findings: SearchFindings, words: Mapping[str, str]) -> str:
-    """A horizontal bar per searched setting, the most important on top."""
+def importance_figure(findings: SearchFindings, words: Mapping[str, str], number: Any = None) -> str:
+    """A horizontal bar per searched setting, the most important on top, each with its value (`number` formats
+    it in the report's language)."""
     found = list(reversed(findings.importances or []))
+    number = number or (lambda x: f"{x:.2f}")
 
     def paint(ax: Any) -> None:
         ax.barh([i.setting for i in found], [i.importance for i in found], color=COMPLETE, height=0.6)
         for y, item in enumerate(found):
-            ax.text(item.importance, y, f" {item.importance:.2f}", va="center", fontsize=7)
+            ax.text(item.importance, y, f" {number(item.importance)}", va="center", fontsize=7)
         ax.set_xlim(0, max([i.importance for i in found] + [0.0]) * 1.2 or 1.0)
         ax.set_xlabel(words["importance"])
 

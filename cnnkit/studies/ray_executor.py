@@ -63,7 +63,7 @@ class RayRunner:
         self.ray: Any = None
         self.started = False
         self._task: Any = None  # for jobs given one at a time (`submit`)
-        self._cpus, self.capacity = 1, 1
+        self._cpus, self.capacity, self._total = 1, 1, 1
         self._running: dict[Any, tuple[Job, float]] = {}
 
     def __enter__(self) -> RayRunner:
@@ -115,6 +115,7 @@ class RayRunner:
     def open_slots(self, runs: int, gpu: bool) -> int:
         """Size the tasks for up to `runs` jobs given one at a time; how many may run at once (`capacity`)."""
         ray = self.ray
+        self._total = runs
         self._cpus, gpu_share, self.capacity = task_resources(ray, self.asked, runs, gpu)
         self._task = ray.remote(num_cpus=self._cpus, num_gpus=gpu_share, max_retries=0, max_calls=0)(train_job)
         print(
@@ -130,7 +131,7 @@ class RayRunner:
             self.open_slots(1, job.options.accelerator != "cpu")
         ref = self._task.remote(replace(job, threads=self._cpus, command_pid=None))
         self._running[ref] = (job, time.monotonic())
-        print(f"[{job.number}] {job.label}: submitted to Ray", file=sys.stderr, flush=True)
+        print(f"[{job.number}/{self._total}] {job.label}: submitted to Ray", file=sys.stderr, flush=True)
 
     def running(self) -> int:
         return len(self._running)

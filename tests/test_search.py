@@ -270,7 +270,8 @@ def test_an_abandoned_trial_is_taken_over_with_its_number_and_values(tmp_path: P
     trial = next(t for t in first.study.get_trials() if t.number == job.trial.number)
 
     def owned_by(host: str, pid: int) -> None:
-        first.study._storage.set_trial_user_attr(trial._trial_id, "cnnkit.owner", {"host": host, "pid": pid})
+        owner = {"host": host, "pid": pid, "since": time.time()}
+        first.study._storage.set_trial_user_attr(trial._trial_id, "cnnkit.owner", owner)
 
     owned_by(second.me.host, os.getppid())  # a live process on this machine asked for it: it will start it
     assert second.take_over() is None
@@ -281,6 +282,13 @@ def test_an_abandoned_trial_is_taken_over_with_its_number_and_values(tmp_path: P
     assert taken is not None and taken.trial.number == job.trial.number and taken.trial.params == job.trial.params
     owned_by("elsewhere", 1)
     assert second.take_over() is None  # asked on another machine a moment ago, never started: not abandoned yet
+    stale = {"host": "elsewhere", "pid": 1, "since": time.time() - 3600}
+    first.study._storage.set_trial_user_attr(trial._trial_id, "cnnkit.owner", stale)
+    first.study._storage.set_trial_user_attr(trial._trial_id, "cnnkit.heartbeat", time.time())
+    assert second.take_over() is None  # asked an hour ago elsewhere, and its trainer (no shared disk) beats: alive
+    first.study._storage.set_trial_user_attr(trial._trial_id, "cnnkit.heartbeat", time.time() - 3600)
+    assert second.take_over() is not None  # ... no sign of life from it for an hour: abandoned
+    owned_by("elsewhere", 1)
     started = trial_dir(tmp_path / "runs" / "tiny", job.trial.number)
     started.mkdir(parents=True)
     (started / "config.json").write_text("{}")  # its trainer started, and no live process holds it: abandoned
@@ -353,6 +361,9 @@ class _PruneAt:
         self.told.append((epoch, value))
         return epoch >= self.epoch
 
+    def close(self) -> None:
+        self.closed = True
+
 
 class _Trial:
     metric = "val_loss"
@@ -383,7 +394,7 @@ def test_a_pruned_trial_records_its_state_epoch_and_validation_figures_only(tmp_
     outcome = execute(config, options, tmp_path / "runs", "s", trial=_Trial(reporter))
     result = outcome.result
     assert outcome.run_dir == tmp_path / "runs" / "s" / "trials" / "7"
-    assert result["trial"]["state"] == "pruned" and result["trial"]["pruned_epoch"] == 2
+    assert result["trial"]["state"] == "pruned" and result["trial"]["pruned_epoch"] == 2 and reporter.closed
     assert [epoch for epoch, _ in reporter.told] == [1, 2] and len(result["history"]["val_loss"]) == 2
     assert result["trial"]["value"] == min(result["history"]["val_loss"]) == reporter.told[-1][1]
     assert not [key for key in result if key.startswith("test") or "test_" in key]  # the test set stays closed

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
     from optuna.study import Study as OptunaStudy
     from optuna.trial import FrozenTrial
 
+HEARTBEAT = "cnnkit.heartbeat"  # a trial's user attribute: when its trainer last showed life (seconds since the epoch)
+HEARTBEAT_SECONDS = 60.0
 # The median pruner waits for this many complete trials and never prunes before this epoch.
 MEDIAN_STARTUP_TRIALS = 5
 MEDIAN_FIRST_EPOCH = 2
@@ -270,7 +274,9 @@ class TrialTicket:
 
 
 class OptunaReporter:
-    """Reports a trial's value each epoch to the search's storage and asks its pruner whether to stop."""
+    """Reports a trial's value each epoch to the search's storage and asks its pruner whether to stop; meanwhile it
+    beats in the storage every HEARTBEAT_SECONDS (from the moment its process takes the trial until `close`), so
+    that other processes know the trial is alive even without sharing its directory."""
 
     def __init__(self, ticket: TrialTicket) -> None:
         import optuna
@@ -284,6 +290,22 @@ class OptunaReporter:
                 pruner=make_pruner(ticket.pruner, ticket.epochs),
             )
             self.trial = optuna.trial.Trial(study, ticket.trial_id)
+        self._stop = threading.Event()
+        self._beat()
+        self._heart = threading.Thread(target=self._beating, name="trial-heartbeat", daemon=True)
+        self._heart.start()
+
+    def _beat(self) -> None:
+        with contextlib.suppress(Exception), quiet_optuna():  # a finished trial or a storage hiccup: no beat
+            self.trial.set_user_attr(HEARTBEAT, time.time())
+
+    def _beating(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            self._beat()
+
+    def close(self) -> None:
+        """Stop beating (the trial's training is over, or its process stops)."""
+        self._stop.set()
 
     def report(self, epoch: int, value: float) -> bool:
         from optuna.exceptions import UpdateFinishedTrialError

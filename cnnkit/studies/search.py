@@ -15,9 +15,11 @@ The search (`cnnkit.studies.optuna_bridge`) lives in Optuna's journal in the stu
   after writing result.json) tells it.
 - Resuming: a trial still running in the storage that no live process holds is taken over and resumed from its
   last checkpoint, keeping its number and settings, when its directory shows that training started (its trainer
-  died), when the process that asked for it (recorded with it) was on this machine and is gone, or when it was
-  asked more than `UNSTARTED_GRACE_SECONDS` ago elsewhere and never started. The sampler never replays: trial
-  numbers only grow, and each trial's sampler is seeded with the search's seed and its number.
+  died), when the process that asked for it (recorded with it) was on this machine and is gone, or when no sign
+  of life came from it for `STALE_SECONDS`: the process training a trial beats in the storage every
+  `optuna_bridge.HEARTBEAT_SECONDS` (so machines without a shared disk, sharing an RDB, tell a live trial from
+  a dead one too). The sampler never replays: trial numbers only grow, and each trial's sampler is seeded with
+  the search's seed and its number.
 - The search ends at exactly `trials` finished (complete or pruned) trials; a trial that failed does not count
   (a failure stops this process; started again, the search asks for another trial).
 
@@ -29,7 +31,6 @@ directories listed in study.json (with their role), so `cnnkit report`, `cnnkit 
 
 from __future__ import annotations
 
-import datetime
 import os
 import shutil
 import socket
@@ -50,6 +51,7 @@ from cnnkit.storage.locks import command_pid, lock_holder
 from cnnkit.studies.jobs import Job, JobFailed
 from cnnkit.studies.messages import JobReport
 from cnnkit.studies.optuna_bridge import (
+    HEARTBEAT,
     StorageRef,
     TrialTicket,
     cnnkit_state,
@@ -68,8 +70,8 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
 POLL_SECONDS = 2.0
-UNSTARTED_GRACE_SECONDS = 600.0
-OWNER = "cnnkit.owner"  # a trial's user attribute: the process that asked for it (or took it over)
+STALE_SECONDS = 600.0  # a trial without a sign of life for this long (asked, or its last heartbeat) is abandoned
+OWNER = "cnnkit.owner"  # a trial's user attribute: the process that asked for it (or took it over), and when
 SURPLUS = "cnnkit.surplus"  # a trial asked for beyond `trials` (closed as failed at once, never shown)
 DEFINITION = "cnnkit.search"  # the study's user attribute: what decides its trials (`Search.identity`)
 
@@ -295,7 +297,7 @@ class _Owner:
             return None
 
     def record(self) -> dict[str, Any]:
-        return {"host": self.host, "pid": self.pid}
+        return {"host": self.host, "pid": self.pid, "since": time.time()}
 
     def gone(self) -> bool:
         """True when this owner was a process on this machine that no longer runs."""
@@ -420,7 +422,7 @@ class TrialDriver:
         """A trial still running in the storage that nobody trains (see the module docstring), to resume here."""
         import optuna
 
-        now = datetime.datetime.now()
+        now = time.time()
         for frozen in self.trials():
             number = frozen.number
             if cnnkit_state(frozen) is not TrialState.RUNNING or number in self.inflight:
@@ -429,13 +431,12 @@ class TrialDriver:
             if lock_holder(directory) is not None or finished_trial(directory, quiet=True) is not None:
                 continue
             owner = _Owner.of(frozen)
-            started = frozen.datetime_start or now
             abandoned = (
                 has_started(directory)
                 or owner is None
                 or owner == self.me
                 or owner.gone()
-                or (now - started).total_seconds() > UNSTARTED_GRACE_SECONDS
+                or now - _last_sign_of_life(frozen) > STALE_SECONDS
             )
             if not abandoned:
                 continue
@@ -591,6 +592,14 @@ class TrialDriver:
         baseline = " and the baseline" if confirm.baseline else ""
         lines.append(f"confirmation: {plural(runs, 'run')}, the best settings{baseline}, tested on the test set")
         print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def _last_sign_of_life(trial: FrozenTrial) -> float:
+    """When the trial last showed life (seconds since the epoch): its trainer's heartbeat, or when it was asked."""
+    owner: Any = trial.user_attrs.get(OWNER) or {}
+    times = [trial.user_attrs.get(HEARTBEAT), owner.get("since") if isinstance(owner, dict) else None]
+    known = [float(t) for t in times if isinstance(t, (int, float))]
+    return max(known) if known else 0.0
 
 
 def _optuna_state(state: TrialState) -> Any:

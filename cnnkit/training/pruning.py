@@ -18,9 +18,12 @@ from cnnkit.results.stats import best_value
 
 
 class Reporter(Protocol):
-    """Where a trial reports: `report(epoch, value)` records the value and answers whether to prune now."""
+    """Where a trial reports: `report(epoch, value)` records the value and answers whether to prune now; `close`
+    is called once the trial's training is over."""
 
     def report(self, epoch: int, value: float) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 class PruneOnValidation(L.Callback):

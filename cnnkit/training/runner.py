@@ -167,20 +167,24 @@ def _train(
     progress: RunProgress,
     trial: SearchTrial | None = None,
 ) -> RunOutcome:
-    pruner = None
-    if trial is not None:
-        from cnnkit.training.pruning import PruneOnValidation
+    if trial is None:
+        run = build_run(config, options, run_dir, registries, progress, study)  # refuses what it must, writes nothing
+        if before_write is not None:
+            before_write()
+        create_run_directory(run_dir, fresh)
+        return fit_test_record(run)
+    from cnnkit.training.pruning import PruneOnValidation
 
-        pruner = PruneOnValidation(trial.metric, trial.reporter())
-    extra = [pruner] if pruner is not None else []
-    # refuses what it must, writes nothing
-    run = build_run(config, options, run_dir, registries, progress, study, extra_callbacks=extra)
-    if before_write is not None:
-        before_write()
-    create_run_directory(run_dir, fresh)
-    if trial is not None and pruner is not None:
+    reporter = trial.reporter()
+    try:
+        pruner = PruneOnValidation(trial.metric, reporter)
+        run = build_run(config, options, run_dir, registries, progress, study, extra_callbacks=[pruner])
+        if before_write is not None:
+            before_write()
+        create_run_directory(run_dir, fresh)
         return fit_trial_record(run, trial, pruner)
-    return fit_test_record(run)
+    finally:
+        reporter.close()
 
 
 def fit_test_record(run: BuiltRun) -> RunOutcome:

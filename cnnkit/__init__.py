@@ -11,7 +11,7 @@ from typing import Any
 
 from cnnkit.errors import CnnkitError, DataError, PluginError, RunError, UsageError
 from cnnkit.hookspecs import hookimpl
-from cnnkit.registry import ReaderInfo, RegisterCallback
+from cnnkit.registry import ReaderInfo, RegisterCallback, StudyNotes
 
 __version__ = "0.1.0"
 
@@ -20,6 +20,10 @@ _LAZY = {
     "normalize_images": "cnnkit.data.datamodule",
     "one_hot": "cnnkit.data.datamodule",
     "ImageClassifier": "cnnkit.nets.model",
+    # the convnet family: architectures described by data (presets register `convnet(stages=...)`)
+    "convnet": "cnnkit.nets.convnet",
+    "ConvNetArchitecture": "cnnkit.nets.convnet",
+    "ConvNetSpec": "cnnkit.nets.convnet",
     "OptimizerSpec": "cnnkit.nets.presets",
     "ScheduleSpec": "cnnkit.training.schedules",
     "Study": "cnnkit.studies.study",
@@ -50,6 +54,7 @@ __all__ = [
     "ReaderInfo",
     "RegisterCallback",
     "RunError",
+    "StudyNotes",
     "UsageError",
     "__version__",
     "hookimpl",

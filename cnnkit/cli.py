@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 from cnnkit import __version__
 from cnnkit.errors import UsageError
 from cnnkit.failures import command_line_exit
-from cnnkit.training.config import SETTINGS
+from cnnkit.training.config import BY_NAME, SETTINGS
 from cnnkit.training.values import integer_flag
 
 KINDS = ("datasets", "architectures", "optimizers", "studies", "augmentations", "schedules")
@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("architecture", help="e.g. pooling_cnn (net_1) or strided_cnn (net_2)")
     summary.add_argument("--dataset", required=True, help="the dataset fixing input shape and classes")
     summary.add_argument("--preset", default="keras", help="keras (default) or torch")
+    arch = BY_NAME["arch"]
+    summary.add_argument(arch.option, type=arch.parse or str, metavar=arch.metavar, help=arch.help)
 
     run = commands.add_parser(
         "run",
@@ -124,11 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report",
         help="render a study directory's IMRaD report (HTML, PDF)",
-        description="Render STUDY_DIR/report/report.html and report.pdf from the results.",
+        description="Render STUDY_DIR/report/report.html and report.pdf (report.es.html, ... in another language) "
+        "from the results.",
     )
     report.add_argument("study_dir", type=Path)
     report.add_argument("--format", default="html,pdf", help="comma-separated: html, pdf (default both)")
     report.add_argument("--lang", default="en", help="en (default) or es")
+    report.add_argument(
+        "--out", type=Path, help="write the report files into this folder instead (a read-only or shipped study)"
+    )
 
     data = commands.add_parser("data", help="check or fetch datasets", description="Manage the data directory.")
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
@@ -212,17 +218,23 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from cnnkit.nets.presets import check_preset
     from cnnkit.plugins import get_registries
+    from cnnkit.training.settings import run_config
 
     registries = get_registries()
-    datamodule = registries.datasets.get(args.dataset)
-    architecture = registries.architectures.entry(args.architecture)
+    # checked as a run's settings are: names, preset, and the arch table against the architecture and the images
+    config = run_config(args.dataset, args.architecture, preset=args.preset, arch=args.arch).checked(registries)
+    datamodule = registries.datasets.get(config.dataset)
+    architecture = registries.architectures.get(config.architecture)
     from cnnkit.nets.summary import format_summary, summarize
 
-    model = architecture.load()(datamodule.input_shape(), datamodule.num_classes(), None, check_preset(args.preset))
-    summary = summarize(model.network, datamodule.input_shape())
-    print(format_summary(f"{architecture.name} on {registries.datasets.canonical(args.dataset)}", summary))
+    shape = datamodule.input_shape()
+    model = architecture(shape, datamodule.num_classes(), None, config.preset, arch=config.arch)
+    summary = summarize(model.network, shape)
+    spec = getattr(model, "spec", None)
+    if spec is not None:  # a network of the convnet family: its whole table, as --arch takes it
+        print(f"arch = {BY_NAME['arch'].cli_text(spec.table())}")
+    print(format_summary(f"{config.architecture} on {config.dataset}", summary))
     return 0
 
 
@@ -269,7 +281,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
-    from cnnkit.studies.study import resolve_study, run_study
+    from cnnkit.studies.study import budget_name, resolve_study, run_study
 
     if args.dataset or args.architecture:
         raise UsageError("--all/--study run a whole study: drop DATASET and ARCH")
@@ -288,6 +300,14 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
     load_text(args.lang)
     study = resolve_study("assignment" if args.all else args.study, registries)
     seeds = [args.seed] if args.seed is not None else (list(range(args.seeds)) if args.seeds else None)
+    if not args.quiet:  # at once: PyTorch and Lightning take seconds to load, and the screen would stay blank
+        from cnnkit.console.progress import plural
+
+        where = Path(args.out) / budget_name(study, args.epochs, args.subset)
+        runs = plural(len(study.expand(args.epochs, args.subset, seeds)), "run")
+        print(
+            f"Study {study.name}: {runs} into {where}/ (loading PyTorch and Lightning...)", file=sys.stderr, flush=True
+        )
     started = time.monotonic()
     outcomes = run_study(
         study,
@@ -310,7 +330,7 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
     if not outcomes:  # a search with nothing to confirm
         return 0
     print(summary_table(outcomes, time.monotonic() - started))
-    for path in render_report(Path(args.out) / study.name, formats=formats, lang=args.lang):
+    for path in render_report(Path(args.out) / budget_name(study, args.epochs, args.subset), formats, args.lang):
         print(f"report: {path}")
     return 0
 
@@ -332,12 +352,28 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from cnnkit.report.render import render_report
+    from cnnkit.report.render import check_formats, load_text, render_report
+    from cnnkit.results.runs import load_study
 
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    for path in render_report(args.study_dir, formats=formats, lang=args.lang):
+    formats = check_formats(args.format)
+    load_text(args.lang)
+    stored = load_study(args.study_dir)
+    for run in stored.damaged:
+        print(f"cnnkit: {run.dir}: {run.reason}; the report leaves it out", file=sys.stderr)
+    if not stored.runs:
+        return _nothing_to_report(args.study_dir)
+    for path in render_report(args.study_dir, formats=formats, lang=args.lang, out=args.out):
         print(f"report: {path}")
     return 0
+
+
+def _nothing_to_report(study_dir: Path) -> int:
+    """`cnnkit report` on a study without a finished run: refused (exit 2), with where the study stands."""
+    from cnnkit.studies.status import format_status, study_status
+
+    print(f"cnnkit: error: {study_dir} has no finished run to report on; cnnkit status says:", file=sys.stderr)
+    print(format_status(study_status(study_dir)), file=sys.stderr)
+    return 2
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -429,7 +465,10 @@ def entry() -> NoReturn:
     nothing a finished command needs: every file it wrote is closed and renamed by then. The exit handlers still
     run (logging's flush, the clean-up of multiprocessing and Ray, a plugin's own), then the standard streams are
     flushed."""
-    code = main()
+    try:
+        code = main()
+    except KeyboardInterrupt:  # Ctrl-C before the command's own handling began (its first imports)
+        code = 130
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a closed or broken pipe: nothing left to say

@@ -8,6 +8,11 @@ class CnnkitError(Exception):
 
     exit_code = 2
 
+    def __init__(self, *args: object, exit_code: int | None = None) -> None:
+        super().__init__(*args)
+        if exit_code is not None:
+            self.exit_code = exit_code  # e.g. 1 for an environment's failure (an unwritable folder)
+
 
 class UsageError(CnnkitError):
     """A bad command-line value, an unknown name, a malformed study file."""

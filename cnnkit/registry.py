@@ -41,6 +41,9 @@ class ReaderInfo:
 
     `display_name` and `summary` are one text or one per report language (`{"en": ..., "es": ...}`); a language
     a plugin does not give falls back to English, and a missing display name to the registry name.
+    `common_name`, when given, names the entry in running text as a common noun that takes the language's
+    article ("the pooling CNN (net_1)"); without it the display name is a proper name ("LeNet-5").
+    `short_name` names it in tables and labels once it has been introduced (`net_1`), else the display name.
     """
 
     display_name: Text = ""  # e.g. "LeNet-5", {"en": "Pooling CNN (net_1)", "es": "CNN con pooling (net_1)"}
@@ -49,10 +52,14 @@ class ReaderInfo:
     cite_as: str = ""  # its in-text form, e.g. "LeCun et al., 1998"
     # a dataset's class names per report language, in label order: {"es": ("camiseta", "pantalón", ...)}
     class_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    common_name: Text = ""  # e.g. {"en": "pooling CNN (net_1)", "es": "CNN con pooling (net_1)"}
+    short_name: Text = ""  # e.g. "net_1"
+    # a dataset's official distribution files: name -> SHA-256 (the report says when a run used other files)
+    official_files: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_text("display_name", self.display_name)
-        _check_text("summary", self.summary)
+        for text_field in ("display_name", "summary", "common_name", "short_name"):
+            _check_text(text_field, getattr(self, text_field))
         valid = isinstance(self.class_names, Mapping) and all(
             isinstance(lang, str) and isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names)
             for lang, names in self.class_names.items()
@@ -67,6 +74,14 @@ class ReaderInfo:
         """The display name in `lang` (else English), or `fallback` (the registry name) when none is given."""
         return _in_language(self.display_name, lang) or fallback
 
+    def common_in(self, lang: str) -> str:
+        """The common noun for running text in `lang` (else English), or "" when the entry has a proper name."""
+        return _in_language(self.common_name, lang)
+
+    def short_in(self, lang: str) -> str:
+        """The short name in `lang` (else English), or "" when none is given."""
+        return _in_language(self.short_name, lang)
+
     def summary_in(self, lang: str) -> str:
         """The Methods sentence(s) in `lang`, else in English, else ""."""
         return _in_language(self.summary, lang)
@@ -75,6 +90,34 @@ class ReaderInfo:
         """The dataset's class names in `lang` when the plugin gives them for all of `names`, else None."""
         given = self.class_names.get(lang)
         return list(given) if given and len(given) == len(names) else None
+
+
+@dataclass(frozen=True)
+class StudyNotes:
+    """What a study tells the report's reader beyond its runs (every field optional; one text or one per language).
+
+    `introduction`: a paragraph stating the study's task. `explains` names the dataset whose published figures the
+    comparison of an optimizer run far below its usual learning rate with one at its usual rate accounts for:
+    `explanation` says so in the Discussion, `conclusion` in the Conclusions, with `{items}` for those runs.
+    `cause` is the run setting the explanation blames (a study that does not vary it states a hypothesis), and
+    `tested_by` the study that varies it, with seeds: the report names it, and quotes its answer when its
+    results sit beside this study's (the same parent directory).
+    """
+
+    introduction: Text = ""
+    explains: str = ""
+    explanation: Text = ""
+    conclusion: Text = ""
+    cause: str = ""
+    tested_by: str = ""
+
+    def __post_init__(self) -> None:
+        for text_field in ("introduction", "explanation", "conclusion"):
+            _check_text(text_field, getattr(self, text_field))
+
+    def text(self, field_name: str, lang: str) -> str:
+        """One of the texts in `lang`, else in English, else ""."""
+        return _in_language(getattr(self, field_name), lang)
 
 
 class RegisterCallback(Protocol):

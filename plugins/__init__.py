@@ -2,5 +2,5 @@
 entry-point group exactly like a third-party package's.
 
 Each plugin module (mnist, cifar10, nets, optimizers, studies) only registers names; the heavy classes
-live in `datamodules` and `networks` and are imported when a run needs them.
+live in `datamodules` (and, for the nets, in cnnkit.nets.layers) and are imported when a run needs them.
 """

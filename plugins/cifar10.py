@@ -16,6 +16,10 @@ CIFAR10_SPEC = ImageSetSpec(
 CIFAR10_SOURCES = (NpzSource("cifar10.npz"), CifarBatchesSource())
 CIFAR10_READER = ReaderInfo(
     display_name="CIFAR-10",
+    official_files={"cifar-10-python.tar.gz": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"},
+    class_names={
+        "es": ("avión", "automóvil", "pájaro", "gato", "ciervo", "perro", "rana", "caballo", "barco", "camión"),
+    },
     summary={
         "en": "CIFAR-10 holds 60,000 colour 32 × 32 photographs in ten classes of animals and vehicles "
         "(6,000 per class), 50,000 for training and 10,000 for testing.",

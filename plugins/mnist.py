@@ -16,6 +16,7 @@ MNIST_SPEC = ImageSetSpec(
 MNIST_SOURCES = (NpzSource("mnist.npz"), IdxSource(torchvision_dataset="MNIST", subfolder="MNIST/raw"))
 MNIST_READER = ReaderInfo(
     display_name="MNIST",
+    official_files={"mnist.npz": "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"},  # Keras' copy
     summary={
         "en": "MNIST is a database of handwritten digits: 70,000 greyscale 28 × 28 images of the digits 0 to 9, "
         "size-normalised and centred, 60,000 for training and 10,000 for testing.",

@@ -70,6 +70,29 @@ def test_verdicts_for_hand_made_histories(val_loss, train_acc, val_acc, verdict)
     assert an.diagnose(h).verdict == verdict
 
 
+def test_one_noisy_last_epoch_does_not_decide_the_verdict():
+    """30 epochs, the validation loss at its lowest in the last epochs but for one spike at the very end: the end
+    is the mean of the last 3 epochs against the lowest 3-epoch mean, so the spike alone is not overfitting."""
+    val_loss = [1.0 - 0.02 * e for e in range(29)] + [0.52 * 1.15]
+    acc = [0.5 + 0.01 * e for e in range(30)]
+    fit = an.diagnose(hist([1.0] * 30, acc, val_loss, acc))
+    assert an.end_window(30) == 3 and an.end_window(10) == 2 and an.end_window(4) == 1
+    assert fit.val_loss_rise_rel < an.STRONG_VAL_LOSS_RISE and fit.verdict != "strong"
+    assert fit.val_loss_final == pytest.approx((0.46 + 0.44 + 0.598) / 3)
+    steady = an.diagnose(hist([1.0] * 30, acc, [1.0 - 0.02 * e for e in range(30)], acc))
+    assert steady.val_loss_rise == 0 and steady.verdict == "none"  # a curve still falling has no rise
+
+
+def test_clean_training_figures_decide_the_gap_when_recorded():
+    from cnnkit.results.reading import History
+
+    base = {"train_loss": [1.0] * 8, "train_accuracy": [0.5] * 8, "val_loss": [1.0] * 8, "val_accuracy": [0.7] * 8}
+    running = an.diagnose(History.from_mapping(base))
+    clean = an.diagnose(History.from_mapping({**base, "train_eval_loss": [0.5] * 8, "train_eval_accuracy": [0.9] * 8}))
+    assert not running.clean and running.final_acc_gap == pytest.approx(-0.2)  # augmented batches: a negative gap
+    assert clean.clean and clean.final_acc_gap == pytest.approx(0.2) and clean.verdict == "mild"
+
+
 def test_verdict_thresholds_are_inclusive():
     assert an.overfitting_verdict(an.STRONG_VAL_LOSS_RISE, an.STRONG_ACC_GAP) == "strong"
     assert an.overfitting_verdict(an.STRONG_VAL_LOSS_RISE - 1e-9, an.STRONG_ACC_GAP) == "mild"

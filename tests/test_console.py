@@ -117,4 +117,4 @@ def test_tensorboard_logger_writes_the_epoch_curves_inside_the_run_directory(tmp
     events = EventAccumulator(str(logs))
     events.Reload()
     assert len(events.Scalars("val_loss")) == 2  # one point per epoch
-    assert {"train_loss", "train_accuracy", "val_accuracy"} <= set(events.Tags()["scalars"])
+    assert {"train_loss", "train_accuracy", "val_accuracy", "train_eval_accuracy"} <= set(events.Tags()["scalars"])

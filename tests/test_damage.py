@@ -110,7 +110,8 @@ def test_a_damaged_config_json_names_the_file_and_what_to_do(
     truncate(copy / "config.json", 50)
     code, _, err = rerun(trained, copy, capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert f"cnnkit: error: {copy / 'config.json'} is unreadable (" in err and "pass --fresh" in err
+    assert f"cnnkit: error: {copy / 'config.json'} is unreadable (" in err
+    assert err.strip().endswith("--fresh starts this run over (deleting its checkpoints)")
 
 
 @pytest.fixture

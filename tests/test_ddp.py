@@ -96,5 +96,5 @@ def test_ddp_two_cpu_processes_match_a_single_process_run(tmp_path: Path) -> Non
     assert abs(result["test_accuracy"] - reference["test_accuracy"]) <= 0.05
     assert result["test_accuracy"] == pytest.approx(reference["test_accuracy"], abs=0.005)
     reference_rows = _metrics_rows(reference_dir)
-    for name in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+    for name in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "train_eval_loss", "train_eval_accuracy"):
         assert float(rows[0][name]) == pytest.approx(float(reference_rows[0][name]), abs=0.005), name

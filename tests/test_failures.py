@@ -17,7 +17,7 @@ from helpers import cli
 
 import cnnkit
 from cnnkit.errors import CnnkitError, RunError, UsageError
-from cnnkit.failures import FailureKind, failure_of
+from cnnkit.failures import Caller, FailureKind, failure_of, worded
 from cnnkit.states import JobState, Phase, RunState
 from cnnkit.storage.locks import LockHolder, RunLocked
 from cnnkit.studies import jobs, messages
@@ -98,6 +98,25 @@ def worker_report(job: Job) -> JobReport:
     return report
 
 
+def test_the_api_speaks_of_its_keyword_arguments_where_the_command_speaks_of_flags(
+    failing: Callable[[BaseException], None], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    refused = RunError("runs/single/x holds a run with another configuration; --fresh would delete it, or --out writes "
+                       "this one elsewhere; --data-dir and --epochs too, not --study", exit_code=1)  # fmt: skip
+    failing(refused)
+    code, _, err = cli(capsys, "run", "mnist", "pooling_cnn", "--out", "OUT")
+    assert code == 1 and err.strip() == f"cnnkit: error: {refused}"
+    with pytest.raises(RunError) as raised:
+        cnnkit.run("mnist", "pooling_cnn", out=tmp_path)
+    assert str(raised.value) == (
+        "runs/single/x holds a run with another configuration; fresh=True would delete it, or out= writes this one "
+        "elsewhere; data_dir and epochs too, not --study"
+    )
+    assert raised.value.exit_code == 1 and "--fresh" in str(refused)  # the original stays as the command says it
+    report = worker_report(a_job(tmp_path))  # a worker tells its command: the command's words
+    assert "--fresh would delete it" in report.message
+
+
 @pytest.mark.parametrize("case", CASES.values(), ids=list(CASES))
 def test_one_failure_says_the_same_through_the_command_the_api_and_a_worker(
     case: tuple, failing: Callable[[BaseException], None], capsys: pytest.CaptureFixture[str], tmp_path: Path
@@ -110,16 +129,16 @@ def test_one_failure_says_the_same_through_the_command_the_api_and_a_worker(
 
     with pytest.raises(api_error) as raised:
         cnnkit.run("mnist", "pooling_cnn", out=tmp_path)
-    if isinstance(raised.value, CnnkitError):
-        assert (raised.value.exit_code, f"cnnkit: error: {raised.value}") == (exit_code, line)
+    if isinstance(raised.value, CnnkitError):  # the same line, in the API's words (`epochs`, not `--epochs`)
+        assert (raised.value.exit_code, f"cnnkit: error: {raised.value}") == (exit_code, worded(line, Caller.API))
     else:
         assert raised.value is exc
 
     report = worker_report(a_job(tmp_path))
     assert (report.name, report.state, report.message) == (RUN, state, message)
-    if state is JobState.FAILED:  # the study stops with the run's one line and the same exit code
+    if state is JobState.FAILED:  # the study stops with the same exit code, naming the run whose line was shown
         assert JobFailed(report).exit_code == exit_code
-        assert str(JobFailed(report)) == f"{RUN}: {message}"
+        assert str(JobFailed(report)) == f"{RUN} failed (its line above says why); the study stops there"
     if state is JobState.INTERRUPTED:
         assert report.exit_code == exit_code
 

@@ -175,7 +175,7 @@ def test_the_fashion_study_runs_and_renders_its_report(tmp_path: Path) -> None:
     """`cnnkit run --study fashion`, cut to 1 epoch on 600 images: three runs, then the report, same templates."""
     done = cnnkit("run", "--study", "fashion", "--epochs", "1", "--subset", "600", "--quiet", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
-    study_dir = tmp_path / "fashion"
+    study_dir = tmp_path / "fashion-epochs1-subset600"  # a budget other than the plan's: a directory of its own
     for architecture in ("lenet5", "pooling_cnn", "strided_cnn"):
         assert (study_dir / f"fashion_mnist-{architecture}-adam-seed0" / "result.json").is_file()
     html = (study_dir / "report" / "report.html").read_text(encoding="utf-8")
@@ -188,5 +188,5 @@ def test_the_fashion_study_runs_and_renders_its_report(tmp_path: Path) -> None:
     # In Spanish, the plugin's own class names (ReaderInfo.class_names), in the tables and the gallery captions.
     done = cnnkit("report", str(study_dir), "--lang", "es", "--format", "html")
     assert done.returncode == 0, done.stderr[-3000:]
-    html_es = (study_dir / "report" / "report.html").read_text(encoding="utf-8")
+    html_es = (study_dir / "report" / "report.es.html").read_text(encoding="utf-8")
     assert "botín" in html_es and "camiseta/top" in html_es and "Ankle boot" not in html_es

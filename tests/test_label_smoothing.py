@@ -84,5 +84,5 @@ def test_a_smoothing_study_trains_and_its_report_names_the_lever_in_both_languag
     assert "label smoothing of the training targets with 0.2" in english
     code, _, err = cli(capsys, "report", str(out / "smooth"), "--format", "html", "--lang", "es")
     assert code == 0, err
-    spanish = max((out / "smooth" / "report").glob("report*.html"), key=lambda p: p.stat().st_mtime)
+    spanish = out / "smooth" / "report" / "report.es.html"
     assert "suavizado de etiquetas de los objetivos de entrenamiento con 0,2" in spanish.read_text(encoding="utf-8")

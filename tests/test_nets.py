@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from cnnkit_plugins.networks import SameConv2d
 
 from cnnkit.data.datamodule import one_hot
+from cnnkit.nets.layers import SameConv2d
 from cnnkit.nets.summary import format_summary, summarize
 from cnnkit.plugins import create_plugin_manager
 

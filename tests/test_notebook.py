@@ -71,6 +71,6 @@ def test_the_notebook_runs_the_assignment_and_shows_its_table_curves_and_report(
     assert any("image/png" in data for data in rich)  # the curves
     assert any("<iframe srcdoc=" in data.get("text/html", "") for data in rich)  # the report, embedded
 
-    study_dir = work / "runs-epochs1-subset500" / "assignment"
+    study_dir = work / "runs" / "assignment-epochs1-subset500"  # under a runs/ that .gitignore leaves out
     assert (study_dir / "report" / "report.html").is_file()
     assert len(list(study_dir.glob("*/result.json"))) == 7

@@ -26,19 +26,20 @@ MLP_PARAMS = 28 * 28 * 64 + 64 + 64 * 10 + 10  # 50,890, as the guide's `cnnkit 
 MLP_MACS = 28 * 28 * 64 + 64 * 10  # 50,816 multiply-adds per image
 
 
-def guide_block(heading: str = HEADING, language: str = "python") -> str:
-    """The first ```language block after `heading` in the guide."""
+def guide_block(heading: str = HEADING, language: str = "python", index: int = 0) -> str:
+    """The `index`-th (first) ```language block after `heading` in the guide."""
     text = GUIDE.read_text(encoding="utf-8")
     assert heading in text, f"{GUIDE} has no heading {heading!r}"
-    match = re.search(rf"^```{language}\n(.*?)^```", text.split(heading, 1)[1], re.MULTILINE | re.DOTALL)
-    assert match, f"no ```{language} block after {heading!r} in {GUIDE}"
-    return match.group(1)
+    blocks = re.findall(rf"^```{language}\n(.*?)^```", text.split(heading, 1)[1], re.MULTILINE | re.DOTALL)
+    assert len(blocks) > index, f"no ```{language} block {index} after {heading!r} in {GUIDE}"
+    return str(blocks[index])
 
 
-def load_guide_plugin(name: str = MODULE_NAME, heading: str = HEADING) -> types.ModuleType:
+def load_guide_plugin(name: str = MODULE_NAME, heading: str = HEADING, index: int = 0) -> types.ModuleType:
+    """A guide's snippet run as written, as the module `name`."""
     module = types.ModuleType(name)
     module.__file__ = f"{GUIDE}#{name}"
-    exec(compile(guide_block(heading), module.__file__, "exec"), module.__dict__)
+    exec(compile(guide_block(heading, index=index), module.__file__, "exec"), module.__dict__)
     return module
 
 
@@ -216,3 +217,62 @@ def test_a_nested_residual_network_is_summarised_as_the_guide_shows(
     out = capsys.readouterr().out
     assert out.splitlines() == shown
     assert out.splitlines()[-2:] == ["Non-trainable params: 160", "Total params: 9,866"]
+
+
+# ------------------------------------------------------------------------------------------ the guide's words
+def test_the_guide_says_one_number_of_hooks_and_it_is_the_number_of_hookspecs() -> None:
+    from cnnkit import hookspecs
+
+    specs = [name for name in dir(hookspecs) if name.startswith("cnnkit_register_")]
+    text = GUIDE.read_text(encoding="utf-8")
+    numbers = set(re.findall(r"\b(one|two|three|four|five|six|seven|eight)\b (?:hooks|of the six hooks)", text))
+    numbers |= set(re.findall(r"\bof the (\w+) hooks\b", text)) | set(re.findall(r"these (\w+) hooks", text))
+    words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"]
+    assert numbers == {words[len(specs)]}, numbers
+    assert all(f"`{spec}(register)`" in text for spec in specs)
+
+
+def test_the_public_api_table_names_every_public_plugin_name() -> None:
+    import cnnkit
+
+    python_api = {"run", "run_study", "load_study", "RunResult", "StudyResult", "__version__"}
+    table = GUIDE.read_text(encoding="utf-8").split("## The public API", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"`(\w+)`", "\n".join(line.split("|")[1] for line in table.splitlines() if "|" in line)))
+    assert set(cnnkit.__all__) - python_api <= listed, set(cnnkit.__all__) - python_api - listed
+
+
+def test_the_augmentation_snippets_run_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    package = types.ModuleType("my_plugin")
+    package.__path__ = []
+    monkeypatch.setitem(sys.modules, "my_plugin", package)
+    monkeypatch.setitem(sys.modules, "my_plugin.ops", load_guide_plugin("my_plugin.ops", "## Augmentations", 1))
+    monkeypatch.setenv("CNNKIT_DISABLE_PLUGIN_AUTOLOAD", "1")
+    plugin = load_guide_plugin("cnnkit_guide_vflip", "## Augmentations")
+    _, registries = create_plugin_manager(extra_plugins=[plugin])
+    flip = registries.augmentations.get("vflip")
+    images = torch.arange(8 * 3 * 4 * 4, dtype=torch.uint8).reshape(8, 3, 4, 4)
+    out = flip(images, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    flipped = [bool(torch.equal(o, i.flip(-2))) for o, i in zip(out, images, strict=True)]
+    kept = [bool(torch.equal(o, i)) for o, i in zip(out, images, strict=True)]
+    assert all(f or k for f, k in zip(flipped, kept, strict=True)) and any(flipped) and any(kept)
+    assert registries.augmentations.entry("vflip").reader.name_or("vflip", "es") == "volteos verticales aleatorios"
+
+
+def test_the_schedule_snippet_runs_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setenv("CNNKIT_DISABLE_PLUGIN_AUTOLOAD", "1")
+    plugin = load_guide_plugin("cnnkit_guide_schedules", "## Schedules")
+    _, registries = create_plugin_manager(extra_plugins=[plugin])
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = registries.schedules.get("step10").build(optimizer, epochs=30)["scheduler"]
+    assert isinstance(scheduler, torch.optim.lr_scheduler.StepLR)
+    for _ in range(10):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1)  # divided by 10 after 10 epochs, as it says
+    floor = registries.schedules.get("cosine-floor")
+    assert floor.resolved(30) == {"eta_min": 1e-5, "T_max": 30}

@@ -32,7 +32,9 @@ SECTIONS = {
 
 
 def nm_text(lang: str, architecture: str) -> str:
-    return load_text(lang)["names"]["architecture"][architecture]
+    from cnnkit.plugins import create_plugin_manager  # the network's plugin names it in running text
+
+    return create_plugin_manager()[1].architectures.entry(architecture).reader.common_in(lang)
 
 
 def esc(text: str, n: int = 40) -> str:
@@ -92,8 +94,11 @@ def test_overfitting_rule_and_assignment_discussion(rendered):
     # thresholds read as chosen, "10%" and "5 pp", not as measured "10.00%"
     assert f"at least {EN.set_pct(an.STRONG_VAL_LOSS_RISE)} above" in html and "10%" in html
     assert f"at least {EN.set_pp(an.STRONG_ACC_GAP)}" in html and "5\xa0pp" in html and "10.00%" not in html
-    for key in ("original", "keras_defaults", "mnist_puzzle"):
+    for key in ("original", "keras_defaults"):
         assert esc(t["discussion"][key]) in html
+    from cnnkit_plugins.studies import ASSIGNMENT_NOTES  # the assignment's own explanation, data of its study
+
+    assert esc(ASSIGNMENT_NOTES.text("explanation", "en")) in html
     assert "Zeiler" in html and "Springenberg" in html
     assert "weight decay) or data augmentation for CIFAR-10, where the networks overfit" in html  # what to try next
 
@@ -160,7 +165,10 @@ def test_generic_study_with_seeds_never_calls_noise_a_win(tmp_path):
         assert "cannot be told apart with 3 seeds" in html and "did better than" not in html
     else:
         assert "did better than" in html and "cannot be told apart" not in html
-    for assignment_only in (t["discussion"]["mnist_puzzle"], t["discussion"]["original"], t["intro"]["task"]):
+    from cnnkit_plugins.studies import ASSIGNMENT_NOTES  # what the assignment study says of itself
+
+    notes = (ASSIGNMENT_NOTES.text(k, "en") for k in ("explanation", "introduction"))
+    for assignment_only in (*notes, t["discussion"]["original"]):
         assert esc(assignment_only) not in html
 
 

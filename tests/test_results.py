@@ -66,6 +66,7 @@ def test_config_records_every_resolved_setting(diverging_run: Path) -> None:
         "dataset": "mnist",
         "architecture": "strided_cnn",
         "optimizer": "sgd",
+        "arch": None,  # a convnet family table; the built-in nets need none
         "preset": "keras",
         "seed": 0,
         "epochs": 4,

@@ -23,6 +23,7 @@ STUDY = """
 name = "pair"
 [defaults]
 epochs = 2
+subset = 1200  # as the commands below say: their budget is the plan (no directory of its own)
 [[runs]]
 dataset = "mnist"
 architecture = "lenet"
@@ -64,8 +65,13 @@ def study_args(study: dict[str, Path], out: Path, *extra: str) -> list[str]:
     ]
 
 
-def results(out: Path) -> dict[str, dict]:
-    return {name: json.loads((out / "pair" / name / "result.json").read_text()) for name in RUNS}
+def pair(out: Path, epochs: int = 2) -> Path:
+    """The pair's study directory: another budget than its plan's (2 epochs) gets a directory of its own."""
+    return out / ("pair" if epochs == 2 else f"pair-epochs{epochs}")
+
+
+def results(out: Path, epochs: int = 2) -> dict[str, dict]:
+    return {name: json.loads((pair(out, epochs) / name / "result.json").read_text()) for name in RUNS}
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +233,7 @@ def start_two_jobs(study: dict[str, Path], out: Path, epochs: int = 3) -> tuple[
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible
     )
     deadline = time.monotonic() + 600
-    while not (out / "pair" / RUNS[0] / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:
+    while not (pair(out, epochs) / RUNS[0] / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
         time.sleep(0.1)
     return process, command
@@ -239,7 +245,7 @@ def test_ctrl_c_stops_every_job_and_the_same_command_resumes_them(study: dict[st
     """Ctrl-C, and SIGTERM (`kill PID`, a scheduler's time limit) the same way."""
     out = study["root"] / f"interrupted-{stop}"
     process, command = start_two_jobs(study, out)
-    slower = out / "pair" / RUNS[0]
+    slower = pair(out, 3) / RUNS[0]
     process.send_signal(stop)
     _, err = process.communicate(timeout=600)
     assert process.returncode == 130, err
@@ -247,7 +253,7 @@ def test_ctrl_c_stops_every_job_and_the_same_command_resumes_them(study: dict[st
     assert "Traceback" not in err and not (slower / "result.json").exists()
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
-    assert all(len(r["history"]["val_loss"]) == 3 for r in results(out).values())
+    assert all(len(r["history"]["val_loss"]) == 3 for r in results(out, 3).values())
 
 
 @pytest.mark.slow
@@ -261,12 +267,12 @@ def test_jobs_of_a_killed_command_stop_at_their_next_batch(study: dict[str, Path
     process.kill()
     process.wait(timeout=60)  # not communicate(): orphaned jobs would hold its pipes open
     deadline = time.monotonic() + 30
-    while any(lock_holder(out / "pair" / name) for name in RUNS) and time.monotonic() < deadline:
+    while any(lock_holder(pair(out, 200) / name) for name in RUNS) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not any(lock_holder(out / "pair" / name) for name in RUNS), "a job kept training after its command died"
+    assert not any(lock_holder(pair(out, 200) / name) for name in RUNS), "a job kept training after its command died"
     process.stdout.close()
     process.stderr.close()
-    first = out / "pair" / RUNS[0]
+    first = pair(out, 200) / RUNS[0]
     assert (first / "checkpoints" / "last.ckpt").exists() and not (first / "result.json").exists()
 
 

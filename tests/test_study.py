@@ -132,7 +132,7 @@ def test_run_all_end_to_end_killed_between_runs_then_resumed(tmp_path: Path) -> 
         "--data-dir",
         str(data),
     ]
-    study_dir = tmp_path / "assignment"
+    study_dir = tmp_path / "assignment-epochs1-subset2000"  # the quick look: never the full study's directory
     first = study_dir / ASSIGNMENT_DIRS[0] / "result.json"
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
@@ -157,7 +157,8 @@ def test_run_all_end_to_end_killed_between_runs_then_resumed(tmp_path: Path) -> 
 
     spanish = cli_subprocess("report", str(study_dir), "--lang", "es", "--format", "html")
     assert spanish.returncode == 0, spanish.stderr
-    assert "Resultados" in (study_dir / "report" / "report.html").read_text()
+    assert "Resultados" in (study_dir / "report" / "report.es.html").read_text()
+    assert "Resultados" not in html and html == (study_dir / "report" / "report.html").read_text()  # kept
 
 
 GRID = """

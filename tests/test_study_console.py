@@ -99,7 +99,8 @@ def test_status_reads_each_state_from_the_files_alone(capsys: pytest.CaptureFixt
     config = {"data": {"train": 48_000, "image_shape": [28, 28, 1]}}
     (tmp_path / "finished" / "config.json").write_text(json.dumps(config))
     result = {"dataset": "mnist", "architecture": "pooling_cnn", "test_accuracy": 0.99, "test_loss": 0.03}
-    result |= {"best_epoch": 2, "history": {"val_loss": [0.1, 0.05]}, "train_seconds": 100.0, "images_per_second": 960}
+    curves = {key: [0.1, 0.05] for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy")}
+    result |= {"best_epoch": 2, "history": curves, "train_seconds": 100.0, "images_per_second": 960}
     (tmp_path / "finished" / "result.json").write_text(json.dumps(result))
     (tmp_path / "died" / ".lock").write_text(json.dumps({"host": "node7", "pid": 4242, "started": 0}))
     with hold_run_lock(tmp_path / "running"):
@@ -112,7 +113,8 @@ def test_status_reads_each_state_from_the_files_alone(capsys: pytest.CaptureFixt
         "  interrupted  died      stopped after epoch 1/2: pid 4242 on host node7 died; "
         "resume with: cnnkit run --study demo.toml",
         "  pending      waiting   2 epochs",
-        "Time left: about 3m 20s of training (from finished runs' speed)",  # 4 epochs x 48,000 images at 960/s
+        # 4 epochs x 48,000 images at 960/s, then each run's testing: 10,000 images, 2 passes at a third of the cost
+        "Time left: about 3m 41s, testing included (from the measured epochs)",
     ]
     code, out, _ = cli(capsys, "status", str(tmp_path), "--json")
     assert json.loads(out)["counts"] == {"finished": 1, "running": 0, "interrupted": 2, "pending": 1}
@@ -140,14 +142,14 @@ def test_study_log_has_run_headers_an_eta_and_the_closing_table(tmp_path: Path) 
     assert table[0].startswith("3 runs in 3 configurations, ") and "test acc" in table[1]
     assert table[1].split()[:3] == ["architecture", "optimizer", "n"]  # the settings that vary, then the seeds
     assert [row.split()[:3] for row in table[2:5]] == [[*d.split("-")[1:3], "1"] for d in RUN_DIRS]
-    assert table[-1] == f"report: {tmp_path / 'runs' / 'watch' / 'report' / 'report.html'}"
+    assert table[-1] == f"report: {tmp_path / 'runs' / 'watch-subset1000' / 'report' / 'report.html'}"
 
 
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_status_mid_run_then_after_the_process_died(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     data = real_data_dir("mnist.npz")
-    study_dir = tmp_path / "runs" / "watch"
+    study_dir = tmp_path / "runs" / "watch-subset1000"
     study = study_file(tmp_path, epochs=2)
     args = ["run", "--study", str(study), "--subset", "1000", "--quiet", "--jobs", "1", "--out", str(tmp_path / "runs")]
     process = subprocess.Popen(

@@ -58,7 +58,10 @@ def test_one_epoch_on_12000_real_mnist_images(tmp_path: Path) -> None:
     assert 0 < result["test_loss"] < 0.5 and result["images_per_second"] > 0
     with open(run_dir / "metrics.csv", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"]
+    assert rows[0] == [
+        *("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"),  # the contract's, in place
+        *("train_eval_loss", "train_eval_accuracy"),  # the clean training figures, last
+    ]
     assert len(rows) == 2 and float(rows[1][4]) == pytest.approx(result["history"]["val_accuracy"][0], abs=1e-6)
     config = json.loads((run_dir / "config.json").read_text())
     assert config["data"]["train"] == 9600 and config["data"]["val"] == 2400 and config["data"]["test"] == 10_000
@@ -187,3 +190,6 @@ def test_ctrl_c_stops_safely_keeps_the_checkpoint_and_says_how_to_resume(tmp_pat
     assert f"Resume with: cnnkit {' '.join(args)}" in err
     assert "Traceback" not in err
     assert (run_dir / "checkpoints" / "last.ckpt").exists() and not (run_dir / "result.json").exists()
+    status = cli_subprocess("status", str(tmp_path / "single"))  # a clean stop is no process that died
+    line = next(line for line in status.stdout.splitlines() if run_dir.name in line)
+    assert line.split()[0] == "interrupted" and "(Ctrl-C, pid " in line and "died" not in line, status.stdout

@@ -137,7 +137,8 @@ def test_status_shows_every_run_in_training_and_times_the_rest_side_by_side(
         )
     (tmp_path / "finished" / "config.json").write_text(json.dumps({"data": {"train": 48_000, "image_shape": [28, 28]}}))
     result = {"dataset": "mnist", "architecture": "pooling_cnn", "test_accuracy": 0.99, "test_loss": 0.03}
-    result |= {"best_epoch": 2, "history": {"val_loss": [0.1, 0.05]}, "train_seconds": 100.0, "images_per_second": 960}
+    curves = {key: [0.1, 0.05] for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy")}
+    result |= {"best_epoch": 2, "history": curves, "train_seconds": 100.0, "images_per_second": 960}
     (tmp_path / "finished" / "result.json").write_text(json.dumps(result))
     with contextlib.ExitStack() as held:
         for name in ("first", "second"):
@@ -150,8 +151,9 @@ def test_status_shows_every_run_in_training_and_times_the_rest_side_by_side(
         ["first", f"training epoch 2/2 (1 done), {who}"],
         ["second", f"training epoch 2/2 (1 done), {who}"],
     ]
-    # 50 s an epoch: the two in training end together after 50 s, then the pending run's 2 epochs (100 s)
-    assert lines[-1] == "Time left: about 2m 30s of training (from finished runs' speed)"
+    # 50 s an epoch: the two in training end together after 50 s, then the pending run's 2 epochs (100 s); each
+    # run's testing (10,000 images, two passes at a third of an epoch's cost per image: 7 s) after its epochs
+    assert lines[-1] == "Time left: about 2m 44s, testing included (from the measured epochs)"
 
 
 def test_workers_take_the_longest_runs_first_and_the_eta_deals_them_in_that_order(tmp_path: Path) -> None:

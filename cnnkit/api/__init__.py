@@ -39,15 +39,18 @@ def run(
     quiet, verbose, logger, ...); an unknown name is a UsageError listing them.
     A finished run is read back rather than trained again (unless `fresh`); an unfinished one resumes.
     """
+    from cnnkit.console.progress import test_line
     from cnnkit.training.runner import execute
     from cnnkit.training.settings import run_config, split_settings, trainer_options
 
-    run_settings, trainer = split_settings(settings)
-    config = run_config(dataset, architecture, **run_settings)
-    options = trainer_options(data_dir=_text(data_dir), **trainer)
     with as_cnnkit_errors():
+        run_settings, trainer = split_settings(settings)
+        config = run_config(dataset, architecture, **run_settings)
+        options = trainer_options(data_dir=_text(data_dir), **trainer)
         outcome = execute(config, options, Path(out), fresh=fresh)
-    return RunResult.from_dir(outcome.run_dir, skipped=outcome.skipped)
+        if outcome.result:  # as the command prints it
+            print(test_line(outcome.result))
+        return RunResult.from_dir(outcome.run_dir, skipped=outcome.skipped)
 
 
 def run_study(
@@ -67,7 +70,8 @@ def run_study(
 ) -> StudyResult:
     """Run every run of a study, as `cnnkit run --study` does, into OUT/<study name>/; its results.
 
-    `study`: a registered name, a path to a TOML file, or a `cnnkit.Study`. `epochs`/`subset` override every run's;
+    `study`: a registered name, a path to a TOML file, or a `cnnkit.Study`. `epochs`/`subset` override every run's,
+    and a budget that differs from the study's own gets a directory of its own (OUT/assignment-epochs1-subset2000/);
     `seeds`: a count N (seeds 0..N-1) or a list of seeds. `jobs`: runs at once (N or 'auto'). `options`: trainer
     options (accelerator, quiet, verbose, logger, ...). No report is written: call `.report()` on the result.
     A search study (`[search]`) searches, then runs its confirmation; `storage` (an RDB URL) keeps its search
@@ -75,18 +79,18 @@ def run_study(
     """
     from cnnkit.plugins import get_registries
     from cnnkit.studies.resources import check_executor, resolve_jobs
-    from cnnkit.studies.study import resolve_study
+    from cnnkit.studies.study import budget_name, resolve_study
     from cnnkit.studies.study import run_study as train_study
     from cnnkit.training.settings import trainer_options
 
     for name, value in (("epochs", epochs), ("subset", subset)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise UsageError(f"{name} must be a positive integer or None, got {value!r}")
-    registries = get_registries()
-    resolved = resolve_study(study, registries)
-    trainer = trainer_options(data_dir=_text(data_dir), **options)
-    check_executor(executor, ray_address)
     with as_cnnkit_errors():
+        registries = get_registries()
+        resolved = resolve_study(study, registries)
+        trainer = trainer_options(data_dir=_text(data_dir), **options)
+        check_executor(executor, ray_address)
         train_study(
             resolved,
             trainer,
@@ -101,7 +105,7 @@ def run_study(
             ray_address=ray_address,
             storage=storage,
         )
-    return StudyResult.load(Path(out) / resolved.name)
+        return StudyResult.load(Path(out) / budget_name(resolved, epochs, subset))
 
 
 def load_study(path: PathLike) -> StudyResult:
@@ -110,7 +114,8 @@ def load_study(path: PathLike) -> StudyResult:
     A partial study loads with a warning saying which runs are missing; a directory that is not a study is a
     UsageError.
     """
-    result = StudyResult.load(Path(path))
+    with as_cnnkit_errors():
+        result = StudyResult.load(Path(path))
     if result.missing:
         warnings.warn(result.missing_note(), stacklevel=2)
     return result

@@ -43,7 +43,8 @@ def plot_curves(runs: Sequence[tuple[Mapping[str, Any], Mapping[str, Sequence[fl
                 for split, style in (("val", "-"), ("train", "--")):
                     mean, low, high = _mean_curve([history[f"{split}_{panel}"] for _, history in members])
                     epochs = np.arange(1, len(mean) + 1)
-                    ax.plot(epochs, mean, style, color=color, label=label if split == "val" else None)
+                    marker = "o" if len(mean) == 1 else None  # a single epoch: a point, not an invisible line
+                    ax.plot(epochs, mean, style, color=color, marker=marker, label=label if split == "val" else None)
                     if len(members) > 1:
                         ax.fill_between(epochs, low, high, color=color, alpha=0.15, linewidth=0)
                 ax.set_title(f"{dataset}: {panel} (solid: validation, dashed: training)", fontsize="medium")

@@ -67,19 +67,26 @@ class RunResult:
     @cached_property
     def history(self) -> dict[str, list[float]]:
         """Per-epoch lists, as Keras' History.history: train_loss, train_accuracy, val_loss, val_accuracy
-        (and the learning rate `lr` when metrics.csv has it)."""
+        (and the learning rate `lr` when metrics.csv has it; the clean training figures train_eval_loss and
+        train_eval_accuracy in runs trained since they were added, NaN for an epoch without them)."""
         from cnnkit.results.reading import epoch_curves
 
         return epoch_curves(self.dir, self.result.get("history") or {})
 
     @cached_property
     def settings(self) -> dict[str, Any]:
-        """Every run setting (dataset, architecture, optimizer, ..., seed); lr as used."""
+        """Every run setting (dataset, architecture, optimizer, ..., seed), typed as the settings schema says
+        (`augment` a list of names); lr as used."""
         return tables.run_settings(self.config, self.result)
+
+    @property
+    def cells(self) -> dict[str, Any]:
+        """The settings as table cells (`augment` as 'flip+crop')."""
+        return tables.cells(self.settings)
 
     def row(self) -> dict[str, Any]:
         """This run's line of `StudyResult.to_pandas()`."""
-        return {"run": self.name, **self.settings, **tables.run_figures(self.result)}
+        return {"run": self.name, **self.cells, **tables.run_figures(self.result)}
 
     def __repr__(self) -> str:
         return (
@@ -132,7 +139,7 @@ class StudyResult:
         import pandas as pd
 
         rows = [
-            {"run": run.name, **run.settings, "epoch": epoch, "metric": metric, "value": value}
+            {"run": run.name, **run.cells, "epoch": epoch, "metric": metric, "value": value}
             for run in self.runs
             for metric, values in run.history.items()
             for epoch, value in enumerate(values, start=1)
@@ -166,13 +173,18 @@ class StudyResult:
 
         if not self.runs:
             raise UsageError(f"{self.path} has no finished run to plot")
-        return plot_curves([(run.settings, run.history) for run in self.runs], title=self.name)
+        return plot_curves([(run.cells, run.history) for run in self.runs], title=self.name)
 
-    def report(self, lang: str = "en", formats: tuple[str, ...] | list[str] = ("html",)) -> list[Path]:
-        """Write the study's IMRaD report (`cnnkit report`) into <study>/report/; the paths written."""
+    def report(
+        self, lang: str = "en", formats: tuple[str, ...] | list[str] = ("html",), out: str | Path | None = None
+    ) -> list[Path]:
+        """Write the study's IMRaD report (`cnnkit report`) into <study>/report/ (or the folder `out`): report.html
+        in English, report.es.html in Spanish (and .pdf with formats=("html", "pdf")); the paths written."""
+        from cnnkit.failures import as_cnnkit_errors
         from cnnkit.report.render import render_report
 
-        return render_report(self.path, formats=list(formats), lang=lang)
+        with as_cnnkit_errors():
+            return render_report(self.path, formats=list(formats), lang=lang, out=None if out is None else Path(out))
 
     def _columns(self, after: tuple[str, ...]) -> list[str]:
         from cnnkit.training.settings import config_names
@@ -180,7 +192,7 @@ class StudyResult:
         return ["run", *config_names(), *after]
 
     def _summary_rows(self) -> list[dict[str, Any]]:
-        return tables.summary_rows((run.settings, tables.run_figures(run.result)) for run in self.runs)
+        return tables.summary_rows((run.cells, tables.run_figures(run.result)) for run in self.runs)
 
     def _repr_html_(self) -> str:
         """The summary table as Jupyter shows it: the settings that tell configurations apart, n, mean ± sd."""

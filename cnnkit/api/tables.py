@@ -11,6 +11,7 @@ from typing import Any
 
 from cnnkit.results.stats import seed_stats
 from cnnkit.training.settings import config_names, default_of
+from cnnkit.training.values import toml_inline
 
 FIGURES = (
     "test_accuracy",
@@ -27,26 +28,40 @@ SUMMARY_METRICS = ("test_accuracy", "test_loss", "best_test_accuracy", "best_tes
 
 
 def _cell(value: Any) -> Any:
-    """A setting as a table cell: a list (augment) as 'flip+crop', hashable for grouping."""
+    """A setting as a table cell, hashable for grouping: a list (augment) as 'flip+crop', a table (arch) in one line
+    as the command line takes it (`{ stages = [[32, 64]], head = "gap" }`)."""
     if isinstance(value, (list, tuple)):
         return "+".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return toml_inline(value)
     return value
 
 
 def run_settings(config: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, Any]:
-    """Every RunConfig setting of a run (a key its files lack: the default); lr as used (the preset's when unset)."""
+    """Every RunConfig setting of a run, typed as the settings schema says (`augment` a list; a key its files
+    lack: the default); lr as used (the preset's when unset)."""
     stored = config.get("run") or config
     settings = {}
     for name in config_names():
         for source in (stored, config, result):
             if name in source:
-                settings[name] = _cell(source[name])
+                settings[name] = _typed(source[name])
                 break
         else:
-            settings[name] = _cell(default_of(name))
+            settings[name] = _typed(default_of(name))
     if settings.get("lr") is None:
         settings["lr"] = result.get("lr")
     return settings
+
+
+def _typed(value: Any) -> Any:
+    """A setting as the schema types it: a tuple setting (augment) as a list, whatever its file held."""
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def cells(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings as table cells (a list as 'flip+crop'), hashable for grouping."""
+    return {name: _cell(value) for name, value in settings.items()}
 
 
 def run_figures(result: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 NO_ESTIMATE = "ETA after the first epoch"
+# A test pass costs about a third of a training epoch's per image (a forward pass, no backward); a run tests its
+# final and, mostly, its best weights: two passes. Used until a run's testing has been timed.
+EVAL_COST = 1 / 3
+TEST_PASSES = 2
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class Speeds:
 
     seconds: dict[tuple[str, str], float] = field(default_factory=dict)
     units: dict[tuple[str, str], float] = field(default_factory=dict)
+    tests: dict[tuple[str, str], float] = field(default_factory=dict)  # a run's measured testing, seconds
 
     def add(self, key: tuple[str, str], images: int, pixels: int, seconds: float) -> None:
         """Record that `images` images of `pixels` pixels took `seconds` to train (one or more epochs)."""
@@ -47,6 +52,18 @@ class Speeds:
         if rate and result.get("train_seconds"):
             key = (str(result.get("dataset")), str(result.get("architecture")))
             self.add(key, round(rate * result["train_seconds"]), pixels, float(result["train_seconds"]))
+
+    def add_test(self, key: tuple[str, str], seconds: float | None) -> None:
+        """Record that a run of `key` took `seconds` to test (its final and best weights)."""
+        if seconds:
+            self.tests[key] = float(seconds)
+
+    def test_seconds(self, key: tuple[str, str], test_images: int, pixels: int) -> float:
+        """A run's testing: as measured for `key`, else estimated from its training speed (0 when unknown)."""
+        if key in self.tests:
+            return self.tests[key]
+        rate = self.rate(key)
+        return rate * test_images * pixels * EVAL_COST * TEST_PASSES if rate is not None and test_images else 0.0
 
     def rate(self, key: tuple[str, str]) -> float | None:
         """Seconds per image-pixel for `key` (or the overall average), None before any measurement."""

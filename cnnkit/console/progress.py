@@ -17,21 +17,25 @@ EPOCH_COLUMNS = (
     ("val_loss", "val_loss"),
     ("val_accuracy", "val_accuracy"),
 )
+SHORT_LABELS = {"train_loss": "loss", "train_accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
+TINY_LABELS = {"train_loss": "l", "train_accuracy": "a", "val_loss": "vl", "val_accuracy": "va"}
+ELLIPSIS = "…"
 
 
 class Clock(Protocol):
-    """A study's clock: told the run's size and each epoch's time, it answers with the study's time left."""
+    """A study's clock: told the run's size and each epoch (its time and figures), it answers with the study's
+    time left, or None when the epoch's line is shown elsewhere (a worker's clock: the command shows it)."""
 
     def run_started(self, train_images: int, epochs_done: int) -> str: ...
 
-    def epoch_done(self, epochs_done: int, seconds: float) -> str: ...
+    def epoch_done(self, epochs_done: int, seconds: float, epochs: int, metrics: dict[str, float]) -> str | None: ...
 
 
 class RunEvents(Protocol):
     """Where a run reports besides its own lines: within-epoch progress (for a live block another process draws)
     and the start and end of training and of each test pass (for timings)."""
 
-    def batch(self, epoch: int, epochs: int, done: int, total: int) -> None: ...
+    def batch(self, epoch: int, epochs: int, done: int, total: int, testing: bool = False) -> None: ...
 
     def phase(self, phase: Phase) -> None: ...
 
@@ -65,11 +69,56 @@ def plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
-def epoch_line(epoch: int, epochs: int, seconds: float, metrics: dict[str, float]) -> str:
-    """`Epoch 3/10 - 12s - loss: 0.1234 - accuracy: 0.9650 - val_loss: 0.0456 - val_accuracy: 0.9860`."""
-    parts = [f"Epoch {epoch}/{epochs}", format_duration(seconds) if seconds >= 10 else f"{seconds:.1f}s"]
-    parts += [f"{label}: {metrics[name]:.4f}" for name, label in EPOCH_COLUMNS if name in metrics]
-    return " - ".join(parts)
+def epoch_line(
+    epoch: int, epochs: int, seconds: float, metrics: dict[str, float], eta: str = "", width: int | None = None
+) -> str:
+    """`Epoch 3/10 - 12s - loss: 0.1234 - accuracy: 0.9650 - val_loss: 0.0456 - val_accuracy: 0.9860 - study ETA 5m`.
+
+    `eta`: the study's (`ETA 5m 10s`). Within `width` columns (a terminal's) the line keeps its words where they
+    fit and shortens its labels where they do not (`epoch_forms`), never wrapping."""
+    forms = epoch_forms(epoch, epochs, seconds, metrics, eta)
+    return next((form for form in forms if width is None or len(form) <= width), forms[-1][: max(width or 0, 1)])
+
+
+def epoch_forms(epoch: int, epochs: int, seconds: float, metrics: dict[str, float], eta: str = "") -> list[str]:
+    """An epoch's line, from Keras' words to the shortest labels: `Epoch 3/10 - 12s - loss: 0.1234 - accuracy: ...`,
+    `Epoch 3/10 - 12s - loss: 0.1234 - acc: ...`, `ep 3/10 12s loss 0.1234 acc ...`, `ep 3/10 12s l 0.1234 ...`."""
+    took = format_duration(seconds) if seconds >= 10 else f"{seconds:.1f}s"
+    shown = [name for name, _ in EPOCH_COLUMNS if name in metrics]
+    labels = dict(EPOCH_COLUMNS)
+    full = [f"Epoch {epoch}/{epochs}", took, *(f"{labels[name]}: {metrics[name]:.4f}" for name in shown)]
+    short = [f"Epoch {epoch}/{epochs}", took, *(f"{SHORT_LABELS[name]}: {metrics[name]:.4f}" for name in shown)]
+    compact = [f"ep {epoch}/{epochs}", took, *(f"{SHORT_LABELS[name]} {metrics[name]:.4f}" for name in shown)]
+    tiny = [f"ep {epoch}/{epochs}", took, *(f"{TINY_LABELS[name]} {metrics[name]:.4f}" for name in shown)]
+    ending = [eta] if eta else []
+    return [
+        " - ".join(full + ([f"study {eta}"] if eta else [])),
+        " - ".join(short + ending),
+        " ".join(compact + ending),
+        " ".join(tiny + ending),
+    ]
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` within `width` characters: cut in the middle with an ellipsis, keeping its start and end
+    (`cifar10-pooling_cnn-adam-aug_flip+crop-seed0` -> `cifar10-pool…crop-seed0`)."""
+    if len(text) <= width:
+        return text
+    if width <= len(ELLIPSIS):
+        return text[:width]
+    head = (width - len(ELLIPSIS) + 1) // 2
+    tail = width - len(ELLIPSIS) - head
+    return f"{text[:head]}{ELLIPSIS}{text[len(text) - tail :] if tail else ''}"
+
+
+def terminal_columns(stream: Any) -> int | None:
+    """The columns of the terminal `stream` writes to; None for a file or a pipe (whose lines are never cut)."""
+    isatty = getattr(stream, "isatty", None)
+    if not (isatty and isatty()):
+        return None
+    import shutil
+
+    return shutil.get_terminal_size((100, 20)).columns
 
 
 def test_line(result: dict[str, Any]) -> str:

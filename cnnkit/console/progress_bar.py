@@ -7,14 +7,14 @@ line); into a file or pipe only the plain lines are written, never carriage-retu
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from typing import Any, TextIO
 
 import lightning as L
 from lightning.pytorch.callbacks.progress import ProgressBar
 
-from cnnkit.console.progress import RunProgress, epoch_line, plural, progress_bar
+from cnnkit.console.progress import RunProgress, epoch_line, plural, progress_bar, terminal_columns
+from cnnkit.console.streams import progress_stream
 
 BAR_WIDTH = 24
 CLEAR_LINE = "\r\x1b[K"
@@ -41,7 +41,7 @@ class EpochProgress(ProgressBar):
 
     @property
     def stream(self) -> TextIO:
-        return self._stream or sys.stderr
+        return self._stream or progress_stream()
 
     @property
     def live(self) -> bool:
@@ -115,12 +115,27 @@ class EpochProgress(ProgressBar):
         total = self.total_val_batches_current_dataloader
         self._draw(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs} validating {args[2] + 1}/{total}")
 
+    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        total = trainer.num_test_batches[0] if trainer.num_test_batches else 0
+        done = int(args[2]) + 1
+        bar = progress_bar(done, total, BAR_WIDTH) if isinstance(total, int) and total else f"{done}"
+        self._draw(f"Testing {bar}", force=done == 1)
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.enabled and self.live:
+            self.stream.write(CLEAR_LINE)  # the test line comes next, on a clear line
+            self.stream.flush()
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Runs after the epoch's validation in Lightning 2, so the validation figures are known.
         seconds = time.perf_counter() - self._epoch_started
         metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1}
-        line = epoch_line(trainer.current_epoch + 1, trainer.max_epochs or 0, seconds, metrics)
-        if self.progress.clock is not None:  # a clock kept in another process answers "" (its ETA is added there)
-            eta = self.progress.clock.epoch_done(trainer.current_epoch + 1, seconds)
-            line += f" - study {eta}" if eta else ""
-        self._write(line)
+        eta: str | None = ""
+        epoch, epochs = trainer.current_epoch + 1, trainer.max_epochs or 0
+        if self.progress.clock is not None:
+            eta = self.progress.clock.epoch_done(epoch, seconds, epochs, metrics)
+        if eta is None:  # a worker's: its command shows the line, fitted to its terminal
+            return
+        columns = terminal_columns(self.stream) if self.live else None  # a file's lines are never cut
+        width = columns - 1 if columns else None
+        self._write(epoch_line(epoch, epochs, seconds, metrics, eta, width))

@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Callable
+from typing import TextIO
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (whose stderr a notebook shades like an error)."""
+    return type(sys.stderr).__module__.startswith("ipykernel")
+
+
+def progress_stream() -> TextIO:
+    """Where progress lines go: stderr (beside the results on stdout, which a pipe or a log keeps apart), or in a
+    notebook stdout, so that a study's lines read as output and not as errors."""
+    return sys.stdout if in_notebook() else sys.stderr
 
 
 class LineStream(io.TextIOBase):

@@ -7,7 +7,6 @@ missing one stops the study at once instead of after hours of training.
 from __future__ import annotations
 
 import re
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,10 +14,11 @@ from typing import Any, TextIO
 
 from cnnkit.console.eta import Speeds, Work, eta_text, format_duration, parallel_seconds, planned_split, spec_pixels
 from cnnkit.console.progress import RunProgress, plural, run_label, test_line
-from cnnkit.results.files import RunFiles
-from cnnkit.results.reading import read_json_or_empty
+from cnnkit.console.streams import progress_stream
+from cnnkit.results.reading import finished_result, read_progress, run_degeneracy
 from cnnkit.results.stats import seed_stats
 from cnnkit.training.config import SETTINGS
+from cnnkit.training.values import toml_inline
 
 
 class StudyProgress:
@@ -35,7 +35,7 @@ class StudyProgress:
         stream: TextIO | None = None,
     ) -> None:
         self.configs = [config for config, _spec in planned]
-        self.stream, self.quiet = stream or sys.stderr, quiet
+        self.stream, self.quiet = stream or progress_stream(), quiet
         self.speeds = Speeds()
         self.slots = 1
         self.order: list[int] = list(range(len(self.configs)))  # in which runs are dealt to the slots
@@ -43,17 +43,37 @@ class StudyProgress:
         self.overheads: dict[tuple[str, str], float] = {}  # per run, beyond its epochs: data, set-up, testing
         self.works: list[Work] = []
         self.val_images: list[int] = []
-        for config in self.configs:
+        self.test_images: list[int] = []
+        self.done_before: dict[int, int] = {}  # epochs an unfinished run trained before this session
+        for index, config in enumerate(self.configs):
             spec = getattr(registries.datasets.get(config.dataset), "spec", None)
             key, pixels = (config.dataset, config.architecture), spec_pixels(spec)
             train, val = planned_split(spec, config.subset, config.val_split)
             work = Work(key, train, pixels, config.epochs)
             self.val_images.append(val)
-            result_file = RunFiles(study_dir / config.dir_name).result
-            if not fresh and result_file.exists():
-                self.speeds.add_result(read_json_or_empty(result_file), pixels)
-                work = replace(work, epochs=0)
+            self.test_images.append(getattr(spec, "test_count", 0))
+            if not fresh:
+                work = self._measured(index, study_dir / config.dir_name, work)
             self.works.append(work)
+
+    def _measured(self, index: int, run_dir: Path, work: Work) -> Work:
+        """What the run's files say of the pace (a resumed study's ETA from the first line): a finished run's speed
+        and testing time, an unfinished one's trained epochs (progress.json). The work left in the run."""
+        progress = read_progress(run_dir)
+        result = finished_result(run_dir, quiet=True)
+        if progress is not None and progress.epoch_seconds and work.images:
+            seconds = progress.epoch_seconds
+            self.speeds.add(work.key, work.images * len(seconds), work.pixels, sum(seconds))
+        elif result is not None:
+            self.speeds.add_result(result, work.pixels)
+        self.speeds.add_test(
+            work.key, (progress.test_seconds if progress else None) or (result or {}).get("test_seconds")
+        )
+        if result is not None:
+            return replace(work, epochs=0)
+        if progress is not None and progress.epoch_seconds:
+            self.done_before[index] = len(progress.epoch_seconds)
+        return work
 
     @property
     def pending(self) -> list[Any]:
@@ -80,7 +100,7 @@ class StudyProgress:
 
     def begin(self, index: int) -> None:
         """Run `index` starts now (its time beyond its epochs counts from here)."""
-        self.active[index] = _Active(time.monotonic())
+        self.active[index] = _Active(time.monotonic(), self.done_before.get(index, 0))
 
     def started(self, index: int, train_images: int, epochs_done: int) -> str:
         """Run `index` starts training (`epochs_done` epochs already behind it); the study's ETA."""
@@ -125,14 +145,15 @@ class StudyProgress:
         typical = sum(self.overheads.values()) / len(self.overheads) if self.overheads else 0.0
         durations = []
         for index in order:
-            done = self.active[index].epochs_done if index in self.active else 0
+            done = self.active[index].epochs_done if index in self.active else self.done_before.get(index, 0)
             work = replace(self.works[index], epochs=max(self.works[index].epochs - done, 0))
             if not self.works[index].epochs:
                 continue
             training = self.speeds.seconds_left([work] if work.epochs else [])
             if training is None:
                 return None
-            durations.append(training + self.overheads.get(work.key, typical))
+            testing = self.speeds.test_seconds(work.key, self.test_images[index], work.pixels)
+            durations.append(training + self.overheads.get(work.key, max(typical, testing)))
         return parallel_seconds(durations, self.slots)
 
     def eta(self) -> str:
@@ -156,7 +177,7 @@ class _RunClock:
     def run_started(self, train_images: int, epochs_done: int) -> str:
         return self.study.started(self.index, train_images, epochs_done)
 
-    def epoch_done(self, epochs_done: int, seconds: float) -> str:
+    def epoch_done(self, epochs_done: int, seconds: float, epochs: int, metrics: dict[str, float]) -> str | None:
         return self.study.epoch_done(self.index, epochs_done, seconds)
 
 
@@ -180,6 +201,8 @@ def _mean_sd(values: list[float]) -> str:
 
 
 def _setting(value: Any) -> str:
+    if isinstance(value, dict):  # a table (arch), in one line as --arch takes it
+        return toml_inline(value)
     if isinstance(value, list):
         return "+".join(map(str, value)) or "-"
     return "-" if value in (None, 0, 0.0, "") else f"{value:g}" if isinstance(value, float) else str(value)
@@ -225,4 +248,14 @@ def summary_table(outcomes: list[Any], seconds: float) -> str:
         f"{plural(runs_done, 'run')} in {plural(len(configs), 'configuration')}, {format_duration(seconds)} in this "
         "session (mean ± sd over seeds; time column: training only)"
     )
-    return "\n".join([title, line(header), *(line(row) for row in rows)])
+    return "\n".join([title, line(header), *(line(row) for row in rows), *degenerate_notes(outcomes)])
+
+
+def degenerate_notes(outcomes: list[Any]) -> list[str]:
+    """A line for each run that learned next to nothing (`cnnkit.results.reading.Degeneracy`)."""
+    notes = []
+    for outcome in outcomes:
+        found = run_degeneracy(outcome.run_dir, outcome.result) if outcome.result else None
+        if found is not None and found.degenerate:
+            notes.append(f"note: {outcome.run_dir.name} is degenerate: {found.why}")
+    return notes

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -80,6 +79,8 @@ def stop_on_sigint(stopper: Any) -> AbstractContextManager[None]:
         if stopper.requested:
             raise KeyboardInterrupt
         stopper.requested = True
-        print("\nStopping at the next safe point (Ctrl-C again to abort at once)...", file=sys.stderr)
+        from cnnkit.console.streams import progress_stream
+
+        print("\nStopping at the next safe point (Ctrl-C again to abort at once)...", file=progress_stream())
 
     return _handling((signal.SIGINT, signal.SIGTERM), request)

@@ -126,11 +126,15 @@ def count_network(network: nn.Module, input_shape: Shape) -> NetworkCounts:
     return NetworkCounts(trainable, non_trainable, macs)
 
 
-def architecture_macs(architecture: Any, input_shape: Shape, num_classes: int, preset: str = "keras") -> int | None:
-    """Multiply-adds per image of a registered architecture (its LightningModule class) built for `input_shape`
-    (C, H, W); None when the plugin fails to build, so that callers can carry on without the count."""
+def architecture_macs(
+    architecture: Any, input_shape: Shape, num_classes: int, preset: str = "keras", arch: Any = None
+) -> int | None:
+    """Multiply-adds per image of a registered architecture (its LightningModule class, or a convnet of the family
+    with its `arch` table) built for `input_shape` (C, H, W); None when the plugin fails to build, so that callers
+    can carry on without the count."""
     try:
-        model = architecture(input_shape, num_classes, None, preset)
+        settings = {"arch": arch} if arch else {}  # a class outside the family is called as before
+        model = architecture(input_shape, num_classes, None, preset, **settings)
         return count_network(model.network, input_shape).macs
     except Exception:
         return None

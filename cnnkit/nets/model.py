@@ -6,6 +6,7 @@ validation and test steps, metrics, logging and optimizer wiring are shared here
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import lightning as L
@@ -68,8 +69,14 @@ class ImageClassifier(L.LightningModule):
         label_smoothing: float = 0.0,
         schedule: ScheduleSpec | None = None,
         epochs: int = 1,
+        arch: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        if arch:
+            raise UsageError(
+                f"{type(self).__name__} is not an architecture of the convnet family, so it takes no arch table; "
+                "use convnet or one of its presets (see 'cnnkit list architectures')"
+            )
         # tuple(): whatever sequence the caller passed, it is (channels, height, width)
         self.input_shape = cast("tuple[int, int, int]", tuple(input_shape))
         self.num_classes = num_classes

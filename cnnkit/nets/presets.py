@@ -82,6 +82,9 @@ class OptimizerSpec:
 
 
 WEIGHT_DECAY_MODE = {"keras": "decoupled", "torch": "l2"}
+# Batch norm's settings: Keras' BatchNormalization keeps 0.99 of its running statistics each step (torch's
+# momentum 0.01) with epsilon 1e-3; torch's BatchNorm2d keeps 0.9 (momentum 0.1) with epsilon 1e-5.
+BATCH_NORM: dict[str, dict[str, Any]] = {"keras": {"momentum": 0.01, "eps": 1e-3}, "torch": {}}
 
 
 def decoupled_weight_decay(preset: str) -> bool:

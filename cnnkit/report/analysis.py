@@ -16,22 +16,27 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit.results.reading import HISTORY_KEYS, History
+from cnnkit.results.reading import HISTORY_KEYS, TRAIN_EVAL_KEYS, History
 from cnnkit.results.runs import LEVER_DEFAULTS, StoredRun, StoredStudy
 from cnnkit.results.runs import load_study as stored_study
 from cnnkit.results.stats import SeedStats, best_epoch, seed_stats, welch_interval
 from cnnkit.training.config import IDENTITY_KEYS
 
-# The overfitting rule. A run overfits *strongly* when, at the end, its validation loss stands at least
-# STRONG_VAL_LOSS_RISE (relative) above its minimum AND train accuracy exceeds validation accuracy by at least
-# STRONG_ACC_GAP. It overfits *mildly* when either the validation loss rose at least MILD_VAL_LOSS_RISE above
-# its minimum or the accuracy gap is at least MILD_ACC_GAP. Otherwise: none. With fewer than
-# MIN_VERDICT_EPOCHS epochs there is no trend to judge: the verdict is "too_early".
+# The overfitting rule. "At the end" is the mean of the last epochs (a quarter of the run, at most END_EPOCHS), so
+# that one noisy epoch does not decide, and "its minimum" the lowest mean of as many consecutive epochs (a curve
+# still falling has no rise).
+# A run overfits *strongly* when, at the end, its validation loss stands at least STRONG_VAL_LOSS_RISE
+# (relative) above its minimum AND training accuracy exceeds validation accuracy by at least STRONG_ACC_GAP. It
+# overfits *mildly* when either the validation loss rose at least MILD_VAL_LOSS_RISE above its minimum or the
+# accuracy gap is at least MILD_ACC_GAP. Otherwise: none. The training accuracy is the clean one (eval mode, no
+# augmentation, a fixed sample of training images) where the run recorded it, else the running mean over the
+# epoch's batches. With fewer than MIN_VERDICT_EPOCHS epochs there is no trend to judge: "too_early".
 STRONG_VAL_LOSS_RISE = 0.10
 STRONG_ACC_GAP = 0.05
 MILD_VAL_LOSS_RISE = 0.02
 MILD_ACC_GAP = 0.02
 MIN_VERDICT_EPOCHS = 3
+END_EPOCHS = 3
 VERDICTS = ("none", "mild", "strong", "too_early")
 
 # Training levers (their values when off: LEVER_DEFAULTS); result files written before them lack the keys.
@@ -49,14 +54,16 @@ class Fit:
 
     best_epoch: int  # 1-based epoch of the lowest validation loss
     val_loss_min: float
-    val_loss_final: float
-    val_loss_rise: float  # final - min
-    val_loss_rise_rel: float  # (final - min) / min
-    final_loss_gap: float  # val_loss - train_loss, last epoch
-    final_acc_gap: float  # train_accuracy - val_accuracy, last epoch
+    val_loss_final: float  # at the end: the mean of the last END_EPOCHS epochs
+    val_loss_rise: float  # end - the lowest mean of END_EPOCHS consecutive epochs
+    val_loss_rise_rel: float  # that rise relative to that lowest mean
+    final_loss_gap: float  # val_loss - train_loss, at the end
+    final_acc_gap: float  # training accuracy - val_accuracy, at the end
     best_loss_gap: float
     best_acc_gap: float
     verdict: str
+    clean: bool = False  # the training figures are the clean ones (train_eval_*), not the running means
+    end_epochs: int = END_EPOCHS  # how many last epochs "the end" averages
 
 
 def overfitting_verdict(val_loss_rise_rel: float, acc_gap: float) -> str:
@@ -68,24 +75,42 @@ def overfitting_verdict(val_loss_rise_rel: float, acc_gap: float) -> str:
     return "none"
 
 
+def end_window(epochs: int) -> int:
+    """How many last epochs "the end" averages: a quarter of the run, at least 1, at most END_EPOCHS."""
+    return max(1, min(END_EPOCHS, epochs // 4))
+
+
+def _end(values: Sequence[float], k: int) -> float:
+    return float(np.mean(values[-k:]))
+
+
 def diagnose(history: History) -> Fit:
-    """Compute the fit diagnostics of one run's history."""
+    """Compute the fit diagnostics of one run's history (the rule above)."""
     best = best_epoch(history.val_loss)
-    vmin, vfin = history.val_loss[best - 1], history.val_loss[-1]
-    rise = vfin - vmin
-    rise_rel = rise / vmin if vmin > 0 else (math.inf if rise > 0 else 0.0)
-    gap_acc = history.train_accuracy[-1] - history.val_accuracy[-1]
+    clean = history.has_train_eval and not any(math.isnan(v) for v in history.train_eval_accuracy[-END_EPOCHS:])
+    train_loss = history.train_eval_loss if clean else history.train_loss
+    train_acc = history.train_eval_accuracy if clean else history.train_accuracy
+    k = end_window(history.epochs)
+    vmin, vend = history.val_loss[best - 1], _end(history.val_loss, k)
+    # the rise is read on the curve's k-epoch running mean: its last value against its lowest
+    running = np.convolve(np.asarray(history.val_loss, dtype=float), np.ones(k) / k, mode="valid")
+    low = float(np.nanmin(running))
+    rise = max(float(running[-1]) - low, 0.0)
+    rise_rel = rise / low if low > 0 else (math.inf if rise > 0 else 0.0)
+    gap_acc = _end(train_acc, k) - _end(history.val_accuracy, k)
     return Fit(
         best_epoch=best,
         val_loss_min=vmin,
-        val_loss_final=vfin,
+        val_loss_final=vend,
         val_loss_rise=rise,
         val_loss_rise_rel=rise_rel,
-        final_loss_gap=vfin - history.train_loss[-1],
+        final_loss_gap=vend - _end(train_loss, k),
         final_acc_gap=gap_acc,
-        best_loss_gap=vmin - history.train_loss[best - 1],
-        best_acc_gap=history.train_accuracy[best - 1] - history.val_accuracy[best - 1],
+        best_loss_gap=vmin - train_loss[best - 1],
+        best_acc_gap=train_acc[best - 1] - history.val_accuracy[best - 1],
         verdict=overfitting_verdict(rise_rel, gap_acc) if history.epochs >= MIN_VERDICT_EPOCHS else "too_early",
+        clean=clean,
+        end_epochs=k,
     )
 
 
@@ -145,7 +170,8 @@ class MeanHistory:
 def mean_history(histories: Sequence[History]) -> MeanHistory:
     longest = max(h.epochs for h in histories)
     curves: dict[str, dict[str, list[float]]] = {"mean": {}, "low": {}, "high": {}}
-    for key in HISTORY_KEYS:
+    clean = all(h.has_train_eval for h in histories)
+    for key in (*HISTORY_KEYS, *(TRAIN_EVAL_KEYS if clean else ())):
         by_epoch = [[getattr(h, key)[e] for h in histories if h.epochs > e] for e in range(longest)]
         curves["mean"][key] = [float(np.mean(v)) for v in by_epoch]
         curves["low"][key] = [float(np.min(v)) for v in by_epoch]

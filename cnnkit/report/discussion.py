@@ -6,24 +6,73 @@ same network, published figures only where a run ran the published budget, overf
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cnnkit.report import analysis as an
 from cnnkit.report.netinfo import NetInfo
+from cnnkit.results.stats import prediction_interval
 
-POOL_VS_STRIDE = frozenset({"pooling_cnn", "strided_cnn"})
-# The original assignment's training budget (its write-up): batch 128 on the whole training set, MNIST 10 epochs,
-# CIFAR-10 30 epochs. A published reference may carry its own `epochs` / `batch_size`.
-PUBLISHED_EPOCHS = {"mnist": 10, "cifar10": 30}
-PUBLISHED_BATCH = 128
 GAIN_THRESHOLD = 0.001  # best-epoch weights "beat" the final ones by at least 0.1 points
+# A run's learning rate at most this fraction of its optimizer's usual one (the class's own default, the method's
+# setting) is "far below" it: Adadelta at Keras' 1e-3 is a thousandth of its 1.0.
+FAR_BELOW_USUAL = 0.01
+
+
+@dataclass(frozen=True)
+class OptimizerDefaults:
+    """An optimizer's learning rate under the keras preset beside its usual one (its own class default)."""
+
+    keras_lr: float | None
+    usual_lr: float | None
+
+    @property
+    def keras_is_slow(self) -> bool:
+        """Keras' default is below the method's usual rate (Adadelta, Adagrad; not Adam)."""
+        return self.keras_lr is not None and self.usual_lr is not None and self.keras_lr < self.usual_lr
+
+
+def _pooling_layers(net: NetInfo) -> list[dict[str, Any]]:
+    return [x for x in net.layers if "Pool" in str(x.get("type", ""))]
+
+
+def downsampling_contrast(x: NetInfo, y: NetInfo) -> tuple[NetInfo, NetInfo] | None:
+    """(pooling net, strided net) when the two are one network that downsamples by max-pooling in one and by a
+    strided convolution in the other: the same layers and parameters once the pooling layers are left out, and
+    the same output shape; None otherwise."""
+    for pooled, strided in ((x, y), (y, x)):
+        if not _pooling_layers(pooled) or _pooling_layers(strided) or pooled.dataset != strided.dataset:
+            continue
+        layers = pooled.layers
+        pools = {i for i, layer in enumerate(layers) if "Pool" in str(layer.get("type", ""))}
+        # the layer a pooling layer follows is the one the strided net makes smaller: its shape is left out
+        kept = [
+            (layer.get("type"), layer.get("params"), None if i + 1 in pools else layer.get("output_shape"))
+            for i, layer in enumerate(layers)
+            if i not in pools
+        ]
+        other = [
+            (layer.get("type"), layer.get("params"), None if kept[i][2] is None else layer.get("output_shape"))
+            for i, layer in enumerate(strided.layers[: len(kept)])
+        ]
+        if len(strided.layers) == len(kept) and kept == other and pooled.params == strided.params:
+            return pooled, strided
+    return None
+
+
+def has_downsampling_contrast(nets: Sequence[NetInfo]) -> bool:
+    """Some two networks of the study, on one dataset, differ only in how they downsample."""
+    return any(downsampling_contrast(x, y) for x, y in itertools.combinations(nets, 2))
 
 
 @dataclass(frozen=True)
 class Published:
-    """A configuration beside its published figure; `comparable` only when it ran the published budget."""
+    """A configuration beside its published figure; `comparable` only when it ran the published budget.
+
+    A published figure is one run: it is judged by the 95 % prediction interval of one more run of the
+    configuration (`interval`, two or more seeds); with one seed it cannot be tested (`verdict` "untested")."""
 
     group: an.Group
     ref: dict[str, Any]
@@ -31,15 +80,35 @@ class Published:
     batch: int
     comparable: bool
 
+    @property
+    def gap(self) -> float:
+        return self.group.stats("test_accuracy").mean - float(self.ref["test_accuracy"])
 
-def published(groups: Sequence[an.Group]) -> list[Published]:
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return prediction_interval(self.group.stats("test_accuracy"))
+
+    @property
+    def verdict(self) -> str:
+        """inside | outside (the prediction interval) | untested (one seed)."""
+        if self.interval is None:
+            return "untested"
+        low, high = self.interval
+        return "inside" if low <= float(self.ref["test_accuracy"]) <= high else "outside"
+
+
+def published(groups: Sequence[an.Group], registered: Mapping[str, Mapping[str, Any]] | None = None) -> list[Published]:
+    """The configurations with a published figure. The figure's budget (`epochs`, `batch_size`) comes with its
+    reference, else with the registered study's reference for the same run directory (study.json files written
+    before references named their budget); without one it is unknown, and nothing is compared."""
     out = []
     for group in groups:
         ref = group.reference
         if not ref:
             continue
-        epochs = ref.get("epochs") or PUBLISHED_EPOCHS.get(group["dataset"])
-        batch = int(ref.get("batch_size") or PUBLISHED_BATCH)
+        ref = {**(registered or {}).get(group.runs[0].dir, {}), **ref}
+        epochs = ref.get("epochs")
+        batch = int(ref.get("batch_size") or group.setting("batch_size"))
         planned = group.runs[0].result.get("planned_epochs") or group.runs[0].history.epochs
         same = epochs == planned and group.setting("subset") in (None, 0) and group.setting("batch_size") == batch
         out.append(Published(group, ref, epochs, batch, bool(same)))
@@ -91,7 +160,7 @@ class ArchPair:
 
     @property
     def pool_vs_stride(self) -> bool:
-        return {self.a.architecture, self.b.architecture} == POOL_VS_STRIDE
+        return downsampling_contrast(self.a, self.b) is not None
 
     @property
     def macs_ratio(self) -> float | None:
@@ -109,9 +178,16 @@ class ArchPair:
 
 def _ordered(x: NetInfo, y: NetInfo) -> tuple[NetInfo, NetInfo]:
     """The pooling net first in the pooling-versus-stride pair; else the net with more multiply-adds first."""
-    if {x.architecture, y.architecture} == POOL_VS_STRIDE:
-        return (x, y) if x.architecture == "pooling_cnn" else (y, x)
+    contrast = downsampling_contrast(x, y)
+    if contrast:
+        return contrast
     return (x, y) if (x.macs or 0) >= (y.macs or 0) else (y, x)
+
+
+def _contrasted(by_key: dict[tuple[str, str], NetInfo], dataset: str, a: an.Group, b: an.Group) -> bool:
+    """The two configurations' networks differ only in how they downsample."""
+    net_a, net_b = by_key.get((dataset, a["architecture"])), by_key.get((dataset, b["architecture"]))
+    return net_a is not None and net_b is not None and downsampling_contrast(net_a, net_b) is not None
 
 
 def arch_pairs(rankings: Sequence[an.Ranking], nets: Sequence[NetInfo]) -> list[ArchPair]:
@@ -122,9 +198,9 @@ def arch_pairs(rankings: Sequence[an.Ranking], nets: Sequence[NetInfo]) -> list[
     for rk in rankings:
         dataset = rk.shared["dataset"]
         duos = list(zip(rk.groups, rk.groups[1:], strict=False))
-        both = [g for g in rk.groups if g["architecture"] in POOL_VS_STRIDE]
-        if len(both) == 2 and not any({x["architecture"], y["architecture"]} == POOL_VS_STRIDE for x, y in duos):
-            duos.append((both[0], both[1]))
+        if not any(_contrasted(by_key, dataset, x, y) for x, y in duos):
+            contrasts = (d for d in itertools.combinations(rk.groups, 2) if _contrasted(by_key, dataset, *d))
+            duos.extend(itertools.islice(contrasts, 1))
         for x, y in duos:
             net_x, net_y = by_key.get((dataset, x["architecture"])), by_key.get((dataset, y["architecture"]))
             if net_x is None or net_y is None:
@@ -145,16 +221,30 @@ class Slow:
     improving: bool
 
 
-def adadelta_vs_adam(groups: Sequence[an.Group]) -> list[Slow]:
-    """Configurations run with both Adadelta at a small learning rate and Adam (the original's MNIST puzzle)."""
+def _lr(group: an.Group) -> float | None:
+    lr = (group.runs[0].config.get("optimizer_hparams") or {}).get("lr")
+    return float(lr) if isinstance(lr, (int, float)) else None
+
+
+def slow_vs_usual(groups: Sequence[an.Group], defaults: Mapping[str, OptimizerDefaults]) -> list[Slow]:
+    """Configurations run with an optimizer far below its usual learning rate beside the same configuration with
+    another optimizer at its usual rate or above (Adadelta at Keras' 1e-3 beside Adam: the original's MNIST puzzle)."""
     out = []
     same = ("dataset", "architecture", "epochs")
+
+    def usual(group: an.Group) -> float | None:
+        found = defaults.get(group["optimizer"])
+        return found.usual_lr if found else None
+
     for slow in groups:
-        lr = (slow.runs[0].config.get("optimizer_hparams") or {}).get("lr")
-        if slow["optimizer"] != "adadelta" or lr is None or lr >= 0.1:
+        lr, slow_usual = _lr(slow), usual(slow)
+        if lr is None or slow_usual is None or lr > FAR_BELOW_USUAL * slow_usual:
             continue
         for fast in groups:
-            if fast["optimizer"] == "adam" and [fast[k] for k in same] == [slow[k] for k in same]:
+            fast_lr, fast_usual = _lr(fast), usual(fast)
+            at_usual = fast_lr is not None and fast_usual is not None and fast_lr >= fast_usual
+            at_usual = at_usual and fast["optimizer"] != slow["optimizer"]
+            if at_usual and [fast[k] for k in same] == [slow[k] for k in same]:
                 improving = an.still_improving(slow.curves.mean.val_accuracy)
                 out.append(Slow(slow, fast, lr, improving))
     return out
@@ -179,14 +269,103 @@ def best_leads(groups: Sequence[an.Group]) -> list[an.Comparison]:
     return out
 
 
-def slow_defaults_ranking(rankings: Sequence[an.Ranking], keras_defaults: bool) -> an.Ranking | None:
-    """The optimizer ranking where Keras' small default learning rates best explain the order (said once):
-    Adam first, Adagrad or Adadelta behind it, the most optimizers compared."""
+def slow_defaults(group: an.Group, defaults: Mapping[str, OptimizerDefaults]) -> bool:
+    """The configuration's optimizer has a Keras default below its usual learning rate."""
+    found = defaults.get(group["optimizer"])
+    return bool(found and found.keras_is_slow)
+
+
+def keras_defaults_matter(groups: Sequence[an.Group], defaults: Mapping[str, OptimizerDefaults]) -> bool:
+    """Some configuration ran the keras preset with an optimizer whose Keras default is below its usual rate."""
+    return any(g["preset"] == "keras" and slow_defaults(g, defaults) for g in groups)
+
+
+def slow_defaults_ranking(
+    rankings: Sequence[an.Ranking], defaults: Mapping[str, OptimizerDefaults], keras_defaults: bool
+) -> an.Ranking | None:
+    """The optimizer ranking where Keras' small default learning rates best explain the order (said once): an
+    optimizer at its usual default first, one with a slow Keras default behind it, the most optimizers compared."""
     if not keras_defaults:
         return None
     fits = [
         rk
         for rk in rankings
-        if rk.groups[0]["optimizer"] == "adam" and any(g["optimizer"] in ("adagrad", "adadelta") for g in rk.groups)
+        if not slow_defaults(rk.groups[0], defaults) and any(slow_defaults(g, defaults) for g in rk.groups)
     ]
     return max(fits, key=lambda rk: len(rk.groups), default=None)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What a study's results show, computed once from its files and plugins; the templates word it."""
+
+    study: an.Study
+    groups: list[an.Group]
+    seeds_of: dict[tuple[Any, ...], int]
+    readers: dict[str, dict[str, Any]]
+    rank: dict[tuple[str, str], list[an.Ranking]]
+    nets: list[NetInfo]
+    arch_pairs: list[ArchPair]
+    pool_vs_stride: bool
+    defaults: Mapping[str, OptimizerDefaults]
+    slow_fast: list[Slow]
+    explained: list[Slow]  # the comparisons the study's notes explain its published figures with
+    keras_defaults: bool
+    why_ranking: an.Ranking | None
+    verdicts: dict[str, list[an.Group]]
+    overfits: dict[str, list[Overfit]]
+    gains: list[Gain]
+    levers: list[an.Group]
+    references: list[an.Group]
+    published: list[Published]
+    best_by_dataset: dict[str, an.Group]
+    best_leads: list[an.Comparison]
+    min_epochs: int = an.MIN_VERDICT_EPOCHS
+    end_epochs: int = an.END_EPOCHS
+
+    @property
+    def multi_seed(self) -> bool:
+        return any(n > 1 for n in self.seeds_of.values())
+
+    def slow_defaults(self, group: an.Group) -> bool:
+        return slow_defaults(group, self.defaults)
+
+
+def find(
+    study: an.Study,
+    nets: list[NetInfo],
+    readers: dict[str, dict[str, Any]],
+    defaults: Mapping[str, OptimizerDefaults],
+    explains: str,
+    levers: list[an.Group],
+    registered: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Findings:
+    """The study's findings: rankings, architecture pairs, optimizer defaults, overfitting, published figures."""
+    groups = study.groups
+    rank = {(v, m): an.rankings(groups, v, m) for v in ("optimizer", "architecture", "dataset") for m in an.METRICS}
+    pairs = arch_pairs(rank[("architecture", "test_accuracy")], nets)
+    slow_fast = slow_vs_usual(groups, defaults)
+    keras = keras_defaults_matter(groups, defaults)
+    return Findings(
+        study=study,
+        groups=groups,
+        seeds_of={g.key: len(g.runs) for g in groups},
+        readers=readers,
+        rank=rank,
+        nets=nets,
+        arch_pairs=pairs,
+        pool_vs_stride=any(p.pool_vs_stride for p in pairs) or has_downsampling_contrast(nets),
+        defaults=defaults,
+        slow_fast=slow_fast,
+        explained=[x for x in slow_fast if x.slow.reference and x.slow["dataset"] == explains],
+        keras_defaults=keras,
+        why_ranking=slow_defaults_ranking(rank[("optimizer", "test_accuracy")], defaults, keras),
+        verdicts={v: [g for g in groups if g.fit.verdict == v] for v in an.VERDICTS},
+        overfits={v: overfitting(groups, v) for v in ("strong", "mild")},
+        gains=best_epoch_gains(groups),
+        levers=levers,
+        references=[g for g in groups if g.reference],
+        published=published(groups, registered),
+        best_by_dataset=best_per_dataset(groups),
+        best_leads=best_leads(groups),
+    )

@@ -103,12 +103,17 @@ class Ablation:
 
     @property
     def ends_overfitting(self) -> list[AblationRow]:
-        """Levers whose configuration does not overfit where the baseline does (by the mean curves)."""
+        """Levers whose configuration does not overfit (verdict "none") where the baseline does."""
         if self.baseline.group.fit.verdict not in ("strong", "mild"):
             return []
-        rank = {"none": 0, "mild": 1, "strong": 2}
-        base = rank[self.baseline.group.fit.verdict]
-        return [r for r in self.rows if rank.get(r.group.fit.verdict, base) < base]
+        return [r for r in self.rows if r.group.fit.verdict == "none"]
+
+    @property
+    def reduces_overfitting(self) -> list[AblationRow]:
+        """Levers whose configuration still overfits, but less than the baseline (strong to mild)."""
+        if self.baseline.group.fit.verdict != "strong":
+            return []
+        return [r for r in self.rows if r.group.fit.verdict == "mild"]
 
 
 def ablation(groups: Sequence[an.Group]) -> Ablation | None:

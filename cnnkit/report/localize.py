@@ -1,8 +1,8 @@
 """The report's locale: numbers, percentages and dates by Babel (CLDR), plurals by gettext catalogs.
 
-Every word is a gettext message with its English text as msgid: the report's words in cnnkit.report.words (each
-with its key path as msgctxt), the sentences whose wording depends on a count in the templates and phrasing.py
-(chosen with `ngettext` under the language's CLDR plural rule). templates/i18n/<lang>.po translates them all.
+Every word is a gettext message with its English text as msgid: the report's words in templates/words.toml (each
+with its key path as msgctxt, see cnnkit.report.catalog) and the sentences of the templates (counted ones chosen
+with `ngettext` under the language's CLDR plural rule). templates/i18n/<lang>.po translates them all.
 """
 
 from __future__ import annotations
@@ -67,6 +67,13 @@ class Formatter:
     def pct(self, x: float) -> str:
         """A measured fraction in [0,1] as a percentage with two decimals: 80.65% (en), 80,65 % (es)."""
         return self._measured_percent.apply(x, self.locale)
+
+    def rel(self, x: float) -> str:
+        """A relative change with the precision it has: 2.3% below 10%, whole percent above (45%, 233%)."""
+        pattern = copy.copy(self.locale.percent_formats[None])
+        decimals = 1 if abs(x) < 0.1 else 0
+        pattern.frac_prec = (decimals, decimals)
+        return pattern.apply(x, self.locale)
 
     def pp(self, x: float) -> str:
         """A difference of two accuracies in percentage points."""

@@ -7,56 +7,32 @@ $SOURCE_DATE_EPOCH when set, else the modification time of the newest result fil
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import fields
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from cnnkit.errors import UsageError
-from cnnkit.registry import ReaderInfo
+from cnnkit.errors import CnnkitError, RunError, UsageError
+from cnnkit.registry import ReaderInfo, StudyNotes
 from cnnkit.report import analysis as an
 from cnnkit.report import citations as cite
 from cnnkit.report import discussion as ds
 from cnnkit.report import factors as fc
 from cnnkit.report import figures as fg
 from cnnkit.report import phrasing
+from cnnkit.report.catalog import TEMPLATES, load_text
 from cnnkit.report.localize import Formatter, capfirst, translations
 from cnnkit.report.netinfo import net_infos, reader
-from cnnkit.report.words import WORDS
-from cnnkit.results.files import RunFiles, manifest_path
+from cnnkit.results.files import RunFiles, manifest_path, report_dir, report_file
 from cnnkit.storage.atomic import write_bytes_atomic
+from cnnkit.storage.diskspace import DiskFull, is_disk_full
 
 FORMATS = ("html", "pdf")
-TEMPLATES = "cnnkit_templates"
 
 
 # ----------------------------------------------------------------------------------------------- inputs
-def languages() -> list[str]:
-    """Report languages available: English (the messages themselves) and one gettext catalog per language."""
-    folder = resources.files(TEMPLATES) / "i18n"
-    return sorted({"en", *(p.name[:-3] for p in folder.iterdir() if p.name.endswith(".po"))})
-
-
-def load_text(lang: str) -> dict[str, Any]:
-    """All words of the report (cnnkit.report.words) in one language, from its gettext catalog."""
-    valid = languages()
-    if lang not in valid:
-        raise UsageError(f"unknown report language {lang!r}; valid: {', '.join(valid)}")
-    tr = translations(lang, TEMPLATES)
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, tuple):
-            return tr.pgettext(*node)
-        if isinstance(node, dict):
-            return {k: resolve(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [resolve(v) for v in node]
-        return node
-
-    return resolve(WORDS)
-
-
 def check_formats(formats: str | Iterable[str]) -> list[str]:
     """The valid report formats asked for, in canonical order; UsageError for an unknown one."""
     if isinstance(formats, str):
@@ -82,8 +58,8 @@ def report_date(study: an.Study) -> datetime:
 # ----------------------------------------------------------------------------------------------- context
 def _class_names(names: Sequence[str], dataset: ReaderInfo, text: dict[str, Any], lang: str) -> list[str]:
     """A dataset's class names in the report's language: its plugin's own (ReaderInfo.class_names), else the
-    catalog's translation of each name (the built-in datasets'), else the names as recorded."""
-    return dataset.classes_in(lang, names) or [text["classes"].get(c, c) for c in names]
+    names as recorded."""
+    return dataset.classes_in(lang, names) or list(names)
 
 
 def _figures(groups: Sequence[an.Group], text: dict[str, Any], lang: str, registries: Any) -> dict[str, Any]:
@@ -126,11 +102,12 @@ def _factor_figure(factor: fc.Factor | None, text: dict[str, Any]) -> str | None
     return fg.factor_effect(points, refs, factor.log, words, "fx")
 
 
-def _optimizer_figures(rankings: Sequence[an.Ranking], text: dict[str, Any]) -> list[dict[str, Any]]:
+def _optimizer_figures(
+    rankings: Sequence[an.Ranking], text: dict[str, Any], name: Callable[[str, Any], str]
+) -> list[dict[str, Any]]:
     out = []
-    names = text["names"]["optimizer"]
     for i, rk in enumerate(rankings):
-        series = [(names.get(g["optimizer"], g["optimizer"]), [r.history for r in g.runs]) for g in rk.groups]
+        series = [(name("optimizer", g["optimizer"]), [r.history for r in g.runs]) for g in rk.groups]
         out.append({"ranking": rk, "svg": fg.optimizer_comparison(series, text["figure_words"], f"oc{i}")})
     return out
 
@@ -150,78 +127,137 @@ def _present(study: an.Study, pool_vs_stride: bool) -> set[str]:
     return present | ({"pool_vs_stride"} if pool_vs_stride else set())
 
 
+def _optimizer_defaults(study: an.Study, registries: Any) -> dict[str, ds.OptimizerDefaults]:
+    """Each optimizer of the study: its learning rate under the keras preset and its usual (class default) one."""
+    out = {}
+    for name in dict.fromkeys(r["optimizer"] for r in study.runs):
+        if registries is None or name not in registries.optimizers:
+            continue
+        spec = registries.optimizers.get(name)
+        keras, usual = (spec.hyperparameters(preset).get("lr") for preset in ("keras", "torch"))
+        out[name] = ds.OptimizerDefaults(keras, usual)
+    return out
+
+
+def _registered(study: an.Study, registries: Any) -> Any:
+    """The registered study of this name (None for a study file's own studies)."""
+    if registries is None or study.name not in registries.studies:
+        return None
+    return registries.studies.get(study.name)
+
+
+def _study_notes(study: an.Study, registries: Any) -> StudyNotes:
+    """What the registered study of this name tells the reader."""
+    return getattr(_registered(study, registries), "notes", None) or StudyNotes()
+
+
+def _registered_references(study: an.Study, registries: Any) -> dict[str, dict[str, Any]]:
+    """The registered study's published references by run directory (they name the budget of each figure)."""
+    registered = _registered(study, registries)
+    if registered is None:
+        return {}
+    return {config.dir_name: dict(spec.reference) for config, spec in registered.expand() if spec.reference}
+
+
+APPENDIX_SETTINGS = (
+    "preset", "optimizer_hparams", "batch_size", "epochs", "val_split", "subset", "seed", "levers", "init",
+    "trainer", "device", "platform",
+)  # fmt: skip  # config.json's keys the appendix shows per run, in this order
+
+
+def _sibling(study: an.Study, name: str) -> an.Study | None:
+    """The study `name` when its results sit beside this one's (the same parent directory), else None."""
+    if not name or name == study.path.name:
+        return None
+    path = study.path.parent / name
+    if not manifest_path(path).is_file():
+        return None
+    try:
+        found = an.load_study(path)
+    except CnnkitError:
+        return None
+    return found if found.runs else None
+
+
+def _unofficial(study: an.Study, registries: Any) -> list[str]:
+    """The datasets whose runs read files other than the official ones their plugin names (by SHA-256)."""
+    out = []
+    for dataset in dict.fromkeys(r["dataset"] for r in study.runs):
+        official = set(reader(registries, "datasets", dataset).official_files.values())
+        if not official:
+            continue
+        used = {
+            f.get("sha256")
+            for r in study.runs
+            if r["dataset"] == dataset
+            for f in r.config.get("data", {}).get("files") or []
+        }
+        if used and not used <= official:
+            out.append(dataset)
+    return out
+
+
 def build_context(study: an.Study, text: dict[str, Any], lang: str, registries: Any = None) -> dict[str, Any]:
-    """Everything the templates need, computed once."""
+    """Everything the templates need, computed once: the findings (flat, as data), the study's notes, and
+    `prose`, the Prose object that formats them."""
     fmt = Formatter(lang)
     groups = study.groups
-    rank = {(v, m): an.rankings(groups, v, m) for v in ("optimizer", "architecture", "dataset") for m in an.METRICS}
     nets = net_infos(study.runs, registries)
-    pairs = ds.arch_pairs(rank[("architecture", "test_accuracy")], nets)
-    pool_vs_stride = any(p.pool_vs_stride for p in pairs) or {r["architecture"] for r in study.runs} >= set(
-        ds.POOL_VS_STRIDE
-    )
-    seeds_of = {g.key: len(g.runs) for g in groups}
-    envs: dict[str, dict[str, Any]] = {}
-    for run in study.runs:
-        env = {k: run.config.get(k) for k in ("device", "platform", "versions", "trainer")}
-        envs.setdefault(repr(sorted(env.items(), key=str)), {**env, "runs": []})["runs"].append(run)
-    tr = translations(lang, TEMPLATES)
-    helpers = phrasing.helpers(text, fmt, tr, seeds_of, registries, lang, _tail_keys(groups))
-    factor, ablation = fc.single_factor(groups), fc.ablation(groups)
-    slow_fast = ds.adadelta_vs_adam(groups)
-    references = [g for g in groups if g.reference]
+    notes = _study_notes(study, registries)
     readers = {
         kind: {name: reader(registries, f"{kind}s", name) for name in dict.fromkeys(r[kind] for r in study.runs)}
         for kind in ("dataset", "architecture")
     }
+    levers = [g for g in groups if fc.levers_of(g)]
+    found = ds.find(
+        study, nets, readers, _optimizer_defaults(study, registries), notes.explains, levers,
+        _registered_references(study, registries),
+    )  # fmt: skip
+    prose = phrasing.Prose(text, fmt, registries, lang, found, _tail_keys(groups))
+    envs: dict[str, dict[str, Any]] = {}
+    for run in study.runs:
+        env = {k: run.config.get(k) for k in ("device", "platform", "versions", "trainer")}
+        envs.setdefault(repr(sorted(env.items(), key=str)), {**env, "runs": []})["runs"].append(run)
+    factor, ablation = fc.single_factor(groups), fc.ablation(groups)
     keywords = [
         *text["meta"]["keywords"],
-        *(text["meta"]["keywords_pool_stride"] if pool_vs_stride else []),
-        *(helpers["nm"](k, r[k]) for r in study.runs for k in ("architecture", "dataset", "optimizer")),
+        *(text["meta"]["keywords_pool_stride"] if found.pool_vs_stride else []),
+        *(prose.nm(k, r[k]) for r in study.runs for k in ("architecture", "dataset", "optimizer")),
     ]
     optimizers = [reader(registries, "optimizers", name) for name in dict.fromkeys(r["optimizer"] for r in study.runs)]
     citations = [info.citation for info in [*optimizers, *(i for table in readers.values() for i in table.values())]]
-    found = ds.published(groups)
-    keras_defaults = any(r["preset"] == "keras" and r["optimizer"] in ("adadelta", "adagrad") for r in study.runs)
-    ctx = {
-        **helpers,
+    rank = found.rank
+    sibling = _sibling(study, notes.tested_by)
+    return {
+        "tested_by": notes.tested_by,
+        "cause_untested": bool(notes.cause) and notes.cause not in fc.varying(groups),
+        "cause": notes.cause,
+        "sibling": sibling,
+        "sibling_factor": fc.single_factor(sibling.groups) if sibling else None,
+        "sibling_published": ds.published(sibling.groups, _registered_references(sibling, registries))
+        if sibling
+        else [],
+        "unofficial": _unofficial(study, registries),
+        **{f.name: getattr(found, f.name) for f in fields(found)},
+        "prose": prose,
         "fmt": fmt,
         "lang": lang,
         "keywords": list(dict.fromkeys(keywords)),
         "version": _version(),
-        "study": study,
         "t": text,
         "date": report_date(study),
-        "groups": groups,
-        "multi_seed": any(n > 1 for n in seeds_of.values()),
-        "seeds_of": seeds_of,
-        "rank": rank,
-        "opt_figures": _optimizer_figures(rank[("optimizer", "test_accuracy")], text),
+        "multi_seed": found.multi_seed,
+        "opt_figures": _optimizer_figures(rank[("optimizer", "test_accuracy")], text, prose.nm),
         "archs": nets,
-        "arch_pairs": pairs,
-        "pool_vs_stride": pool_vs_stride,
-        "readers": readers,
-        "adadelta_vs_adam": slow_fast,
-        "mnist_puzzle": bool(references) and any(x.slow["dataset"] == "mnist" for x in slow_fast),
+        "notes": {k: notes.text(k, lang) for k in ("introduction", "explanation", "conclusion")},
         "opt_families": list(zip(rank[("optimizer", "test_accuracy")], rank[("optimizer", "test_loss")], strict=True)),
-        "keras_defaults": keras_defaults,
-        "why_ranking": ds.slow_defaults_ranking(rank[("optimizer", "test_accuracy")], keras_defaults),
-        "verdicts": {v: [g for g in groups if g.fit.verdict == v] for v in an.VERDICTS},
-        "overfits": {v: ds.overfitting(groups, v) for v in ("strong", "mild")},
-        "gains": ds.best_epoch_gains(groups),
         "factor": factor,
         "factor_fig": _factor_figure(factor, text),
         "ablation": ablation,
-        "levers": [g for g in groups if fc.levers_of(g)],
-        "min_epochs": an.MIN_VERDICT_EPOCHS,
         "datasets": {r["dataset"]: r.config.get("data") or {} for r in study.runs},
         "envs": list(envs.values()),
-        "references": references,
-        "published": found,
-        "published_for": lambda g: next((p for p in found if p.group is g), None),
-        "bibliography": cite.references(_present(study, pool_vs_stride), citations),
-        "best_by_dataset": ds.best_per_dataset(groups),
-        "best_leads": ds.best_leads(groups),
+        "appendix_settings": APPENDIX_SETTINGS,
+        "bibliography": cite.references(_present(study, found.pool_vs_stride), citations),
         "fig": _figures(groups, text, lang, registries),
         "rule": {
             "strong_rise": an.STRONG_VAL_LOSS_RISE,
@@ -230,7 +266,6 @@ def build_context(study: an.Study, text: dict[str, Any], lang: str, registries: 
             "mild_gap": an.MILD_ACC_GAP,
         },
     }
-    return {**ctx, **phrasing.prose_helpers(ctx, text, fmt, tr)}
 
 
 def _version() -> str:
@@ -294,20 +329,33 @@ def html_to_pdf(html: str, base: Path) -> bytes:
 
 
 def render_report(
-    study_dir: Path, formats: Sequence[str] = FORMATS, lang: str = "en", registries: Any = None
+    study_dir: Path,
+    formats: Sequence[str] = FORMATS,
+    lang: str = "en",
+    registries: Any = None,
+    out: Path | None = None,
 ) -> list[Path]:
-    """Write STUDY_DIR/report/report.html and/or report.pdf; return the paths written."""
+    """Write the report into STUDY_DIR/report/ (or `out`): report.html and/or report.pdf in English, report.es.html
+    and report.es.pdf in Spanish; return the paths written."""
     wanted = check_formats(formats)
     load_text(lang)  # validate before any work
     study = an.load_study(Path(study_dir))
+    if not study.runs:
+        raise UsageError(
+            f"{study_dir} has no finished run to report on; cnnkit status {study_dir} says where it stands"
+        )
     html = render_html(study, lang, registries)
-    out = study.path / "report"
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    if "html" in wanted:
-        write_bytes_atomic(out / "report.html", html.encode("utf-8"))
-        written.append(out / "report.html")
-    if "pdf" in wanted:
-        write_bytes_atomic(out / "report.pdf", html_to_pdf(html, out))
-        written.append(out / "report.pdf")
+    folder = Path(out) if out is not None else report_dir(study.path)
+    written = [report_file(folder, fmt, lang) for fmt in wanted]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in written:
+            write_bytes_atomic(path, html.encode("utf-8") if path.suffix == ".html" else html_to_pdf(html, folder))
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(Path(exc.filename or folder)) from exc
+        raise RunError(
+            f"cannot write the report into {folder}: {exc.strerror or exc}; choose another folder with --out",
+            exit_code=1,
+        ) from exc
     return written

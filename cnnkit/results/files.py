@@ -10,6 +10,7 @@ CONFIG = "config.json"  # every resolved setting, written when training starts
 METRICS = "metrics.csv"  # one row per epoch
 PREDICTIONS = "predictions.npz"  # test labels, predictions, probabilities and a few misclassified images
 MANIFEST = "study.json"  # a study's planned runs
+PROGRESS = "progress.json"  # where a run stands: its epochs' times, testing, a clean stop (rewritten as it goes)
 CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 BEST_CHECKPOINT = "best.ckpt"
@@ -41,6 +42,10 @@ class RunFiles:
     @property
     def predictions(self) -> Path:
         return self.dir / PREDICTIONS
+
+    @property
+    def progress(self) -> Path:
+        return self.dir / PROGRESS
 
     @property
     def checkpoints(self) -> Path:
@@ -80,3 +85,17 @@ def trials_table(study_dir: Path) -> Path:
 
 def journal_path(study_dir: Path) -> Path:
     return Path(study_dir) / JOURNAL
+
+
+REPORT_DIR = "report"  # a study's report, beside its runs
+REPORT_LANGUAGE = "en"  # the language whose files carry no language code
+
+
+def report_dir(study_dir: Path) -> Path:
+    return Path(study_dir) / REPORT_DIR
+
+
+def report_file(folder: Path, fmt: str, lang: str = REPORT_LANGUAGE) -> Path:
+    """`report.html` / `report.pdf` in English; another language adds its code (`report.es.html`, `report.es.pdf`),
+    so that the reports of every language live side by side."""
+    return Path(folder) / (f"report.{fmt}" if lang == REPORT_LANGUAGE else f"report.{lang}.{fmt}")

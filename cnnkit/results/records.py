@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnkit.nets.presets import INIT_DESCRIPTION
+from cnnkit.results.reading import TRAIN_EVAL_KEYS
 from cnnkit.results.stats import best_epoch
 from cnnkit.storage.atomic import write_atomic
 from cnnkit.storage.locks import command_pid
@@ -75,10 +76,15 @@ def result_record(
     epoch_log: Any,
     datamodule: Any,
     trainer: Any,
+    test_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """result.json: the test figures of the final and of the best-val_loss weights, history and timings."""
+    """result.json: the test figures of the final and of the best-val_loss weights, history and timings.
 
-    history = {name: [row.get(name) for row in epoch_log.rows] for name in HISTORY_COLUMNS}
+    The history's clean training figures (`train_eval_loss`, `train_eval_accuracy`) are there when some epoch has
+    them; an epoch without them (trained before they were added, then resumed) is null."""
+    rows = epoch_log.rows
+    history = {name: [row.get(name) for row in rows] for name in HISTORY_COLUMNS}
+    history.update({name: [row.get(name) for row in rows] for name in TRAIN_EVAL_KEYS if any(name in r for r in rows)})
     train_seconds = float(sum(epoch_log.epoch_seconds))
     trained_images = datamodule.split_sizes()["train"] * len(epoch_log.epoch_seconds)
     return {
@@ -96,6 +102,7 @@ def result_record(
         "train_seconds": train_seconds,
         "images_per_second": trained_images / train_seconds if train_seconds else None,
         "epoch_seconds": epoch_log.epoch_seconds,
+        "test_seconds": test_seconds,
         "device": describe_device(trainer.strategy.root_device),
         "trained_by": trained_by(),
     }
@@ -138,6 +145,17 @@ def trial_record(
         "device": describe_device(trainer.strategy.root_device),
         "trained_by": trained_by(),
     }
+
+
+def write_progress(run_dir: Path, stage: str, epoch_seconds: list[float], test_seconds: float | None = None) -> None:
+    """progress.json: where the run stands (`reading.PROGRESS_STAGES`), the wall time of each epoch it trained
+    (training and validation) and, once tested, of its testing; so `cnnkit status` and a resumed study know its
+    pace, and a run stopped by Ctrl-C is told from one whose process died."""
+    from cnnkit.results.files import RunFiles
+    from cnnkit.storage.atomic import write_json_atomic
+
+    record = {"stage": stage, "epoch_seconds": [round(s, 3) for s in epoch_seconds], "test_seconds": test_seconds}
+    write_json_atomic(RunFiles(run_dir).progress, {**record, "by": trained_by()})
 
 
 def best_logged_epoch(rows: list[dict[str, float]]) -> int:

@@ -8,16 +8,20 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from cnnkit.errors import DataError, UsageError
-from cnnkit.results.files import CONFIG, MANIFEST, RunFiles, manifest_path, run_dirs_with_config
+from cnnkit.results.files import CONFIG, MANIFEST, RESULT, RunFiles, manifest_path, run_dirs_with_config
 from cnnkit.results.reading import (
+    ABSENT,
+    Degeneracy,
     History,
     Predictions,
+    degeneracy,
     epochs_logged,
     load_predictions,
     read_json,
     result_problem,
 )
 from cnnkit.training.config import DEFAULTS, IDENTITY_KEYS, LEVERS
+from cnnkit.training.values import frozen
 
 LEVER_DEFAULTS: dict[str, Any] = {s.name: s.default for s in LEVERS}
 
@@ -54,11 +58,28 @@ class StoredRun:
     def predictions(self) -> Predictions | None:
         return load_predictions(self.path)
 
+    @cached_property
+    def degeneracy(self) -> Degeneracy | None:
+        """How close its test predictions come to one class (`.degenerate`: it learned next to nothing); None
+        without predictions.npz."""
+        predictions = self.predictions
+        if predictions is None or predictions.y_true.size == 0:
+            return None
+        return degeneracy(predictions, self.result.get("test_accuracy"))
+
+    @property
+    def degenerate(self) -> bool:
+        """Test accuracy within 1 point of the majority class's share, or 99 % of the predictions in one class."""
+        return self.degeneracy is not None and self.degeneracy.degenerate
+
     def setting(self, key: str) -> Any:
-        """A run setting, with the default of a setting the run's files predate; lists read as tuples."""
+        """A run setting, with the default of a setting the run's files predate; lists read as tuples and tables
+        (`arch`) as hashable FrozenTables, so that settings group runs into configurations."""
         value = self.get(key, DEFAULTS.get(key))
         if isinstance(value, list):
             return tuple(value)
+        if isinstance(value, dict):
+            return frozen(value)
         if key in LEVER_DEFAULTS and not value:
             return LEVER_DEFAULTS[key]  # 0, null, [] all mean "off"
         return value
@@ -78,11 +99,22 @@ class StoredRun:
 
 @dataclass(frozen=True)
 class MissingRun:
-    """A run listed in study.json (or started on disk) without a sound result.json."""
+    """A run listed in study.json (or started on disk) without a sound result.json: not finished, or finished
+    with a damaged result.json (`damage` says what is wrong with it, e.g. `not valid JSON (...)`)."""
 
     dir: str
     spec: dict[str, Any]
     epochs_done: int
+    damage: str | None = None
+
+    @property
+    def damaged(self) -> bool:
+        return self.damage is not None
+
+    @property
+    def reason(self) -> str:
+        """`damaged: result.json: <what is wrong>` or `not finished`."""
+        return f"damaged: {RESULT}: {self.damage}" if self.damage else "not finished"
 
 
 @dataclass
@@ -93,6 +125,11 @@ class StoredStudy:
     runs: list[Any]
     missing: list[MissingRun] = field(default_factory=list)
     listed: int = 0  # runs named in study.json
+
+    @property
+    def damaged(self) -> list[MissingRun]:
+        """The missing runs whose result.json is there but damaged."""
+        return [run for run in self.missing if run.damaged]
 
 
 S = TypeVar("S", bound=StoredStudy)
@@ -124,8 +161,10 @@ def _runs(study_dir: Path, run_type: type[StoredRun]) -> tuple[dict[str, Any], l
         run_dir = path / entry["dir"]
         files = RunFiles(run_dir)
         config = read_json(files.config) if files.config.is_file() else {}
-        if result_problem(run_dir) is not None:  # absent or damaged: unfinished
-            missing.append(MissingRun(run_dir.name, {**config, **entry}, epochs_logged(run_dir)))
+        problem = result_problem(run_dir)
+        if problem is not None:  # absent or damaged: unfinished
+            damage = None if problem == ABSENT else problem
+            missing.append(MissingRun(run_dir.name, {**config, **entry}, epochs_logged(run_dir), damage))
             continue
         reference = entry.get("reference") or None
         run = run_type(run_dir.name, run_dir, {**entry, **config}, read_json(files.result), reference)

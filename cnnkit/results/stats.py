@@ -60,6 +60,15 @@ def mean_sd(mean: float, sd: float | None) -> str:
     return f"{mean:.4f}" if sd is None or math.isnan(sd) else f"{mean:.4f} ± {sd:.4f}"
 
 
+def prediction_interval(stats: SeedStats) -> tuple[float, float] | None:
+    """The 95 % prediction interval for one more run, mean ± t·s·√(1 + 1/n): where a single run of the same
+    configuration (a published figure) is expected to fall; None with fewer than two seeds."""
+    if stats.n < 2 or stats.std is None:
+        return None
+    half = t_critical(stats.n - 1) * stats.std * math.sqrt(1 + 1 / stats.n)
+    return stats.mean - half, stats.mean + half
+
+
 def t_critical(df: float) -> float:
     """Two-sided 95 % critical value of Student's t with `df` degrees of freedom (the normal's for df = inf)."""
     from scipy import stats

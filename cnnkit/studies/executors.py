@@ -8,13 +8,14 @@ through `cnnkit.studies.jobs.train_job` (or, one at a time, `execute_job` with t
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from cnnkit.console.progress import plural
+from cnnkit.console.streams import progress_stream
 from cnnkit.console.study_progress import StudyProgress
 from cnnkit.results.reading import finished_result
 from cnnkit.states import JobState
@@ -44,7 +45,7 @@ def run_serial(jobs: list[Job], progress: StudyProgress | None = None) -> list[J
         try:
             outcome = execute_job(job, replace(run_progress, events=timer) if run_progress else None)
         except RunLocked as exc:
-            print(f"    {exc}", file=sys.stderr, flush=True)
+            print(f"    {exc}", file=progress_stream(), flush=True)
             reports.append(JobReport(job.name, JobState.LOCKED, str(exc)))
             if progress:
                 progress.settle(job.number - 1, trained=False)
@@ -52,7 +53,7 @@ def run_serial(jobs: list[Job], progress: StudyProgress | None = None) -> list[J
         if progress:
             progress.finished(job.number - 1, outcome)
         if job.options.verbose and not outcome.skipped:
-            print(f"    timings: {describe_timings(timer.timings())}", file=sys.stderr, flush=True)
+            print(f"    timings: {describe_timings(timer.timings())}", file=progress_stream(), flush=True)
         reports.append(JobReport.trained(job.name, outcome.skipped, timer.timings()))
     return reports
 
@@ -84,6 +85,13 @@ def execute_planned(
         check_parallel_options(options)
     left = _left(planned, out / study, fresh)
     parallel = jobs or _auto(left, options, executor)
+    if executor == "local" and jobs and jobs > usable_cores() and len(left) > 1:
+        print(
+            f"note: {jobs} jobs at once on {plural(usable_cores(), 'core')}: they share the cores, which is seldom "
+            f"faster than {usable_cores()} at once",
+            file=progress_stream(),
+            flush=True,
+        )
     todo = [
         Job(config, options, number, out, study, fresh, manifest, command_pid=command_pid())
         for number, config in enumerate(planned, start=1)
@@ -132,7 +140,7 @@ def _auto(left: Sequence[Any], options: Any, executor: str) -> int:
     if parallel > 1:
         print(
             f"--jobs auto: {parallel} at once ({usable_cores()} cores{f', {gpus} GPUs' if gpus else ''})",
-            file=sys.stderr,
+            file=progress_stream(),
             flush=True,
         )
     return parallel
@@ -167,8 +175,8 @@ def _backend(
     if progress is not None:
         progress.slots = parallel
     pool = WorkerPool(parallel, total, progress, max(1, usable_cores() // parallel), visible_gpus(options))
-    pool.prestart(min(parallel, left))
     try:
+        pool.prestart(min(parallel, left))
         yield pool
     finally:
         pool.close()
@@ -183,7 +191,7 @@ def wait_for_others(held: list[Job]) -> list[Job]:
         return []
     print(
         f"waiting for {len(held)} run(s) that other processes are training: {', '.join(job.name for job in held)}",
-        file=sys.stderr,
+        file=progress_stream(),
         flush=True,
     )
     remaining, unfinished = list(held), []
@@ -192,12 +200,12 @@ def wait_for_others(held: list[Job]) -> list[Job]:
             if lock_holder(job.run_dir) is None:
                 remaining.remove(job)
                 if finished_result(job.run_dir, quiet=True) is None:
-                    print(f"[{job.name}] its trainer stopped before the end; training it here", file=sys.stderr)
+                    print(f"[{job.name}] its trainer stopped before the end; training it here", file=progress_stream())
                     unfinished.append(job)
         if remaining:
             time.sleep(WAIT_POLL_SECONDS)
     if not unfinished and held:
-        print("the other processes finished their runs", file=sys.stderr, flush=True)
+        print("the other processes finished their runs", file=progress_stream(), flush=True)
     return unfinished
 
 
@@ -227,13 +235,13 @@ class SerialSlots:
         if job is None:
             return []
         title = f"[{job.number}/{self.total}] {job.label}"
-        print(f"{title} — {plural(job.config.epochs, 'epoch')}", file=sys.stderr, flush=True)
+        print(f"{title} — {plural(job.config.epochs, 'epoch')}", file=progress_stream(), flush=True)
         report = train_job(job, RunProgress(title, announced=True))
         result = job.finished() if report.state in (JobState.DONE, JobState.SKIPPED) else None
         if report.state is JobState.LOCKED:
-            print(f"    {report.message}", file=sys.stderr, flush=True)
+            print(f"    {report.message}", file=progress_stream(), flush=True)
         elif result is not None and not self.quiet:
-            print(f"    {result_line(result)}", file=sys.stderr, flush=True)
+            print(f"    {result_line(result)}", file=progress_stream(), flush=True)
         return [report]
 
 

@@ -56,10 +56,12 @@ class Job:
 
 
 class JobFailed(CnnkitError):
-    """A run in a job process or Ray task failed; its one line is the message."""
+    """A run in a job process or Ray task failed. Its executor has shown the failure's own line already, so the
+    command's last line only names the run (`report.message` keeps the line)."""
 
     def __init__(self, report: JobReport) -> None:
-        super().__init__(f"{report.name}: {report.message}")
+        super().__init__(f"{report.name} failed (its line above says why); the study stops there")
+        self.report = report
         self.exit_code = report.exit_code or 1
 
 
@@ -72,9 +74,9 @@ class JobTimer:
         self.spent = {"training": 0.0, "testing": 0.0}
         self._since = self.started
 
-    def batch(self, epoch: int, epochs: int, done: int, total: int) -> None:
+    def batch(self, epoch: int, epochs: int, done: int, total: int, testing: bool = False) -> None:
         if self.forward is not None:
-            self.forward.batch(epoch, epochs, done, total)
+            self.forward.batch(epoch, epochs, done, total, testing)
 
     def phase(self, phase: Phase) -> None:
         now = time.monotonic()

@@ -32,12 +32,13 @@ class Line:
 
 @dataclass(frozen=True)
 class Batch:
-    """Within-epoch progress of the worker's run, for its live line."""
+    """Within-epoch progress of the worker's run, for its live line (`testing`: batches of a test pass)."""
 
     epoch: int
     epochs: int
     done: int
     total: int
+    testing: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class EpochDone:
 
     epochs_done: int
     seconds: float
+    epochs: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)  # the epoch's figures, for its line
 
 
 @dataclass(frozen=True)

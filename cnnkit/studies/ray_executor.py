@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from dataclasses import replace
 from typing import Any
 
+from cnnkit.console.streams import progress_stream
 from cnnkit.errors import UsageError
 from cnnkit.states import JobState
 from cnnkit.studies.jobs import Job, train_job
@@ -82,7 +82,7 @@ class RayRunner:
         print(
             f"ray: {len(jobs)} run(s), {at_once} at once, {cpus} CPU(s){f' and {gpu_share:g} GPU' if gpu_share else ''}"
             " each",
-            file=sys.stderr,
+            file=progress_stream(),
             flush=True,
         )
         task = ray.remote(num_cpus=cpus, num_gpus=gpu_share, max_retries=0, max_calls=0)(train_job)
@@ -94,7 +94,7 @@ class RayRunner:
                 while waiting and len(running) < at_once:
                     job = waiting.pop(0)
                     running[task.remote(job)] = (job, time.monotonic())
-                    print(f"[{job.name}] submitted to Ray", file=sys.stderr, flush=True)
+                    print(f"[{job.name}] submitted to Ray", file=progress_stream(), flush=True)
                 done, _ = ray.wait(list(running), num_returns=1)
                 job, since = running.pop(done[0])
                 report = _result(ray, done[0], job)
@@ -102,7 +102,7 @@ class RayRunner:
                 seconds = time.monotonic() - since
                 print(
                     f"[{job.name}] {report.state}{f': {report.message}' if report.message else ''} ({seconds:.1f} s)",
-                    file=sys.stderr,
+                    file=progress_stream(),
                     flush=True,
                 )
         except KeyboardInterrupt:
@@ -121,7 +121,7 @@ class RayRunner:
         print(
             f"ray: up to {self.capacity} at once, {self._cpus} CPU(s){f' and {gpu_share:g} GPU' if gpu_share else ''}"
             " each",
-            file=sys.stderr,
+            file=progress_stream(),
             flush=True,
         )
         return self.capacity
@@ -131,7 +131,7 @@ class RayRunner:
             self.open_slots(1, job.options.accelerator != "cpu")
         ref = self._task.remote(replace(job, threads=self._cpus, command_pid=None))
         self._running[ref] = (job, time.monotonic())
-        print(f"[{job.number}/{self._total}] {job.label}: submitted to Ray", file=sys.stderr, flush=True)
+        print(f"[{job.number}/{self._total}] {job.label}: submitted to Ray", file=progress_stream(), flush=True)
 
     def running(self) -> int:
         return len(self._running)
@@ -150,7 +150,11 @@ class RayRunner:
         job, since = self._running.pop(done[0])
         report = _result(ray, done[0], job)
         message = f": {report.message}" if report.message else ""
-        print(f"[{job.name}] {report.state}{message} ({time.monotonic() - since:.1f} s)", file=sys.stderr, flush=True)
+        print(
+            f"[{job.name}] {report.state}{message} ({time.monotonic() - since:.1f} s)",
+            file=progress_stream(),
+            flush=True,
+        )
         return [report]
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnkit.console.progress import plural
+from cnnkit.console.streams import progress_stream
 from cnnkit.errors import UsageError
 from cnnkit.results.files import journal_path, trial_dir, trials_folder, trials_table
 from cnnkit.results.reading import epochs_logged, finished_trial, has_started
@@ -171,7 +171,7 @@ def run_search(
     driver.run(executor, jobs, ray_address)
     best = driver.best()
     if not best and not search.confirm.baseline:
-        print("search: no trial completed, so there is nothing to confirm", file=sys.stderr, flush=True)
+        print("search: no trial completed, so there is nothing to confirm", file=progress_stream(), flush=True)
         return []
     plan = confirmation_plan(search, best, epochs, subset, seeds)
     planned = [(config.checked(registries), study.search.base) for config, _ in plan]
@@ -449,7 +449,9 @@ class TrialDriver:
                 trial.set_user_attr(OWNER, self.me.record())
                 values = suggest(trial, self.search)
             if owner != self.me:
-                print(f"search: trial {number} was left unfinished; resuming it here", file=sys.stderr, flush=True)
+                print(
+                    f"search: trial {number} was left unfinished; resuming it here", file=progress_stream(), flush=True
+                )
             return self.job(number, frozen._trial_id, values)
         return None
 
@@ -525,7 +527,9 @@ class TrialDriver:
         if not self._waiting_said:
             running = [t.number for t in self.trials() if cnnkit_state(t) is TrialState.RUNNING]
             numbers = ", ".join(str(n) for n in running)
-            print(f"search: waiting for trial(s) {numbers} that other processes train", file=sys.stderr, flush=True)
+            print(
+                f"search: waiting for trial(s) {numbers} that other processes train", file=progress_stream(), flush=True
+            )
             self._waiting_said = True
         time.sleep(POLL_SECONDS)
 
@@ -562,7 +566,7 @@ class TrialDriver:
             f"search {self.name}: {plural(self.target, 'trial')} ({search.sampler} sampler, seed {search.seed}; "
             f"{search.pruner} pruner; {search.metric}, {direction} is better), each {plural(self.epochs, 'epoch')}"
             f"{subset}; storage: {self.ref.describe()}{done}",
-            file=sys.stderr,
+            file=progress_stream(),
             flush=True,
         )
 
@@ -577,7 +581,7 @@ class TrialDriver:
             lead = f"; best so far: trial {number}, {self.search.metric} {value:.4f}"
         print(
             f"search: {len(finished)} of {plural(self.target, 'trial')} finished ({pruned} pruned){lead}",
-            file=sys.stderr,
+            file=progress_stream(),
             flush=True,
         )
 
@@ -591,7 +595,7 @@ class TrialDriver:
         confirm = self.search.confirm
         baseline = " and the baseline" if confirm.baseline else ""
         lines.append(f"confirmation: {plural(runs, 'run')}, the best settings{baseline}, tested on the test set")
-        print("\n".join(lines), file=sys.stderr, flush=True)
+        print("\n".join(lines), file=progress_stream(), flush=True)
 
 
 def _last_sign_of_life(trial: FrozenTrial) -> float:

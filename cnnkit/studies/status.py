@@ -1,7 +1,8 @@
 """`cnnkit status STUDY_DIR`: where a study stands, read from its files alone (no torch, no Lightning).
 
 A run is finished (result.json), running (a live process holds its lock), interrupted (it has files but no live
-holder: the process that trained it died) or pending. The time left comes from the speed of finished runs.
+holder: stopped by Ctrl-C, which progress.json records, or its process died) or pending. The time left comes from
+the measured epochs (progress.json's wall times, else finished runs' speed) and testing, run by run.
 """
 
 from __future__ import annotations
@@ -15,8 +16,17 @@ from typing import Any
 from cnnkit.console.eta import Speeds, Work, format_duration, parallel_seconds, planned_split, spec_pixels
 from cnnkit.console.progress import plural
 from cnnkit.errors import UsageError
-from cnnkit.results.files import RunFiles, manifest_path, run_dirs_with_config, trial_dir
-from cnnkit.results.reading import epochs_logged, finished_result, has_started, read_json_or_empty
+from cnnkit.results.files import RESULT, RunFiles, manifest_path, run_dirs_with_config, trial_dir
+from cnnkit.results.reading import (
+    ABSENT,
+    epochs_logged,
+    finished_result,
+    has_started,
+    read_json_or_empty,
+    read_progress,
+    result_problem,
+    run_degeneracy,
+)
 from cnnkit.results.trials import TrialRow, current_trials
 from cnnkit.states import RunState, TrialState
 from cnnkit.storage.locks import last_holder, lock_holder
@@ -35,6 +45,10 @@ class RunStatus:
     train_seconds: float | None = None
     pid: int | None = None
     host: str | None = None
+    stopped_cleanly: bool = False  # interrupted by Ctrl-C or SIGTERM (progress.json), not a process that died
+    testing: bool = False  # its epochs are trained and it is being (or was being) tested
+    damage: str | None = None  # what is wrong with a damaged result.json
+    degenerate: str | None = None  # why a finished run learned next to nothing (`results.reading.Degeneracy`)
 
 
 @dataclass
@@ -105,24 +119,38 @@ def run_status(run_dir: Path, run: dict[str, Any]) -> RunStatus:
         status.epochs = int(result.get("planned_epochs") or result.get("epochs") or status.epochs)
         for name in ("test_accuracy", "test_loss", "best_epoch", "train_seconds"):
             setattr(status, name, result.get(name))
+        found = run_degeneracy(run_dir, result)
+        status.degenerate = found.why if found is not None and found.degenerate else None
         return status
     status.epochs_done = epochs_logged(run_dir)
+    progress = read_progress(run_dir)
+    status.testing = (progress is not None and progress.stage == "testing") or bool(
+        status.epochs and status.epochs_done >= status.epochs
+    )
+    problem = result_problem(run_dir)
+    status.damage = None if problem in (None, ABSENT) else problem
     holder = lock_holder(run_dir)
     if holder is not None:
         status.state = RunState.RUNNING
     elif status.epochs_done or has_started(run_dir):
         status.state, holder = RunState.INTERRUPTED, last_holder(run_dir)
+        status.stopped_cleanly = progress is not None and progress.stopped_cleanly
     if holder is not None:
         status.pid, status.host = holder.pid, holder.host
     return status
 
 
 def resume_command(study_dir: Path, manifest: dict[str, Any], run: dict[str, Any]) -> str:
-    """The command that continues the study: the one recorded in study.json, else one rebuilt from the run."""
+    """The command that continues the study in STUDY_DIR as given (a copy's command points at the copy): the one
+    recorded in study.json with its --out replaced, else one rebuilt from the run."""
     command = manifest.get("command")
     if command:
         cwd = manifest.get("cwd")
-        return f"cd {shlex.quote(cwd)} && {command}" if cwd and Path(cwd) != Path.cwd() else command
+        there = cwd and Path(cwd) != Path.cwd() and Path(cwd).is_dir()  # its relative paths (a study file) hold there
+        named = study_dir.name.startswith(str(manifest.get("name") or study_dir.name))  # not renamed
+        if named and not _writes_to(command, Path(cwd or "."), study_dir.parent):  # copied or moved: point it there
+            command = _with_out(command, study_dir.parent.absolute() if there else study_dir.parent)
+        return f"cd {shlex.quote(str(cwd))} && {command}" if there else command
     if manifest.get("runs"):  # a study.json written before commands were recorded: same epochs and subset
         name = str(manifest.get("name") or study_dir.name)
         words = ["cnnkit", "run", *(["--all"] if name == "assignment" else ["--study", name])]
@@ -137,6 +165,36 @@ def resume_command(study_dir: Path, manifest: dict[str, Any], run: dict[str, Any
         if setting and setting.flag and value is not None and setting.differs(value):
             words += [setting.option, setting.cli_text(value)]
     return shlex.join([*words, "--out", str(study_dir.parent)])
+
+
+def _writes_to(command: str, cwd: Path, out: Path) -> bool:
+    """Whether `command`, run in `cwd`, writes into `out` (its --out, else ./runs)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return True
+    given = next((w.split("=", 1)[1] for w in words if w.startswith("--out=")), None)
+    if given is None and "--out" in words[:-1]:
+        given = words[words.index("--out") + 1]
+    return (cwd / (given or "runs")).resolve() == out.resolve()
+
+
+def _with_out(command: str, out: Path) -> str:
+    """`command` with its `--out` (or none) replaced by `--out OUT`."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    kept, skip = [], False
+    for word in words:
+        if skip or word.startswith("--out="):
+            skip = False
+            continue
+        if word == "--out":
+            skip = True
+            continue
+        kept.append(word)
+    return shlex.join([*kept, "--out", str(out)])
 
 
 def _work(run: dict[str, Any], status: RunStatus, config: dict[str, Any], specs: dict[str, Any]) -> Work:
@@ -175,24 +233,21 @@ def study_status(study_dir: Path) -> StudyStatus:
         raise UsageError(f"{study_dir} holds no study.json and no run directories; is it a cnnkit study directory?")
     status = StudyStatus(str(manifest.get("name") or study_dir.name), str(study_dir), search=search)
     status.trials = [trial_status(study_dir, row) for row in current_trials(study_dir)[1]]
-    speeds, work = Speeds(), []
+    speeds = Speeds()
     unfinished = []
     for run in runs:
         run_dir = study_dir / str(run.get("dir"))
         state = run_status(run_dir, run)
         status.runs.append(state)
         config = read_json_or_empty(RunFiles(run_dir).config)
-        if state.state is RunState.FINISHED:
-            shape = config.get("data", {}).get("image_shape") or [1, 1]
-            speeds.add_result(finished_result(run_dir, quiet=True) or {}, int(shape[0] * shape[1]))
-        else:
+        _measure(speeds, run, run_dir, config, state)
+        if state.state is not RunState.FINISHED:
             unfinished.append((run, state, config))
-    specs = _dataset_specs({str(run.get("dataset")) for run, _, config in unfinished if not config.get("data")})
+    specs = _dataset_specs({str(run.get("dataset")) for run, _, config in unfinished})
     in_order = sorted(
         unfinished, key=lambda entry: entry[1].state is not RunState.RUNNING
     )  # the runs in training first
-    work = [_work(run, state, config, specs) for run, state, config in in_order]
-    left = [speeds.seconds_left([item]) if item.epochs else 0.0 for item in work]
+    left = [_seconds_left(speeds, _work(run, state, config, specs), config, specs) for run, state, config in in_order]
     running = max(1, status.count(RunState.RUNNING))  # side by side: as many at once as are training now
     status.seconds_left = None if None in left else parallel_seconds(left, running)  # type: ignore[arg-type]
     if any(state.state in (RunState.INTERRUPTED, RunState.PENDING) for _, state, _ in unfinished):
@@ -207,21 +262,52 @@ def _search_done(status: StudyStatus) -> bool:
     return sum(t.state in ("complete", "pruned") for t in status.trials) >= trials
 
 
+def _measure(speeds: Speeds, run: dict[str, Any], run_dir: Path, config: dict[str, Any], state: RunStatus) -> None:
+    """What a run directory tells of the pace: its epochs' wall times (progress.json; else a finished run's
+    training speed) and its testing time."""
+    data = config.get("data", {})
+    shape = data.get("image_shape") or [1, 1]
+    pixels, key = int(shape[0] * shape[1]), (str(run.get("dataset")), str(run.get("architecture")))
+    progress = read_progress(run_dir)
+    result = finished_result(run_dir, quiet=True) if state.state is RunState.FINISHED else None
+    if progress is not None and progress.epoch_seconds and data.get("train"):
+        speeds.add(key, int(data["train"]) * len(progress.epoch_seconds), pixels, sum(progress.epoch_seconds))
+    elif result is not None:
+        speeds.add_result(result, pixels)
+    speeds.add_test(key, (progress.test_seconds if progress else None) or (result or {}).get("test_seconds"))
+
+
+def _seconds_left(speeds: Speeds, work: Work, config: dict[str, Any], specs: dict[str, Any]) -> float | None:
+    """A run's training left at the measured pace, then its testing; None before anything was timed."""
+    training = speeds.seconds_left([work]) if work.epochs else 0.0
+    if training is None:
+        return None
+    spec = specs.get(work.key[0])
+    test_images = config.get("data", {}).get("test") or getattr(spec, "test_count", 0)
+    return training + speeds.test_seconds(work.key, int(test_images), work.pixels)
+
+
 def _describe(run: RunStatus, resume: str | None) -> str:
     if run.state is RunState.FINISHED:
         took = f", {format_duration(run.train_seconds)} training" if run.train_seconds else ""
         stopped = f" (stopped early: {run.epochs_done} of {run.epochs} epochs)" if run.epochs_done < run.epochs else ""
+        degenerate = f"; degenerate: {run.degenerate}" if run.degenerate else ""
         return (
             f"test accuracy {run.test_accuracy:.4f}, loss {run.test_loss:.4f}; "
-            f"best epoch {run.best_epoch}/{run.epochs_done}{stopped}{took}"
+            f"best epoch {run.best_epoch}/{run.epochs_done}{stopped}{took}{degenerate}"
         )
     who = f"pid {run.pid} on host {run.host}" if run.pid is not None else "an unknown process"
-    if run.state is RunState.RUNNING and run.epochs_done >= run.epochs:
+    if run.state is RunState.RUNNING and run.testing:
         return f"testing ({run.epochs_done}/{run.epochs} epochs trained), {who}"
     if run.state is RunState.RUNNING:
         return f"training epoch {min(run.epochs_done + 1, run.epochs)}/{run.epochs} ({run.epochs_done} done), {who}"
+    if run.state is RunState.INTERRUPTED and run.damage:
+        return f"its {RESULT} is damaged ({run.damage}); resume with: {resume} (trains it to its end again)"
+    where = "while testing" if run.testing else f"after epoch {run.epochs_done}/{run.epochs}"
+    if run.state is RunState.INTERRUPTED and run.stopped_cleanly:
+        return f"interrupted {where} (Ctrl-C, {who}; checkpoints kept); resume with: {resume}"
     if run.state is RunState.INTERRUPTED:
-        return f"stopped after epoch {run.epochs_done}/{run.epochs}: {who} died; resume with: {resume}"
+        return f"stopped {where}: {who} died; resume with: {resume}"
     return plural(run.epochs, "epoch")
 
 
@@ -280,12 +366,14 @@ def format_status(status: StudyStatus) -> str:
     searching = status.search is not None and not _search_done(status)
     if searching:
         lines.append("Time left: the search's trials first, then its confirmation runs")
-    elif status.seconds_left == 0.0:
+    elif all(run.state is RunState.FINISHED for run in status.runs):
         lines.append("Time left: none, every run is finished")
     elif status.seconds_left is None:
-        lines.append("Time left: known once a run has finished (it comes from the measured speed)")
+        lines.append("Time left: known once an epoch has been timed (it comes from the measured epochs)")
     else:
-        lines.append(f"Time left: about {format_duration(status.seconds_left)} of training (from finished runs' speed)")
+        lines.append(
+            f"Time left: about {format_duration(status.seconds_left)}, testing included (from the measured epochs)"
+        )
     trials_running = any(t.state == "running" for t in status.trials)
     if status.resume and not status.count(RunState.RUNNING) and not trials_running:
         lines.append(f"Resume with: {status.resume}")

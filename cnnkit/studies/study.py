@@ -13,6 +13,7 @@ from typing import Any
 import tomllib
 
 from cnnkit.errors import UsageError
+from cnnkit.registry import StudyNotes
 from cnnkit.training.config import BY_NAME, SETTINGS, settings_record
 
 # A study table's keys: every run setting the schema allows in study files, and the study's own.
@@ -23,6 +24,8 @@ RUN_KEYS: dict[str, type] = {
 }
 ELEMENT_TYPES = {"seeds": int, **{s.name: str for s in SETTINGS if s.kind is tuple}}  # a list's items
 NOT_IN_GRID = {*STUDY_KEYS, *(s.name for s in SETTINGS if s.study and not s.grid)}
+# Settings whose value is a table (`arch`): a grid may vary one of their keys, as `"arch.norm" = [...]` or nested.
+TABLES = {s.name for s in SETTINGS if s.study and s.grid and s.kind is dict}
 TOP_KEYS = {"name", "description", "defaults", "runs", "search"}
 
 
@@ -80,6 +83,7 @@ class Study:
     description: str = ""
     source: str = field(default="", compare=False)
     search: Any = None
+    notes: StudyNotes = field(default_factory=StudyNotes, compare=False)  # what the report says of it
 
     def expand(
         self, epochs: int | None = None, subset: int | None = None, seeds: Sequence[int] | None = None
@@ -134,15 +138,23 @@ def load_study_file(path: str | Path) -> Study:
         where = f"run {index + 1}"
         _check_table(table, where, lambda message, key, index=index: fail(message, key, index))
         merged = {**defaults, **table}
+        for key in TABLES & set(defaults) & set(table):  # a run's table adds to (and overrides) the defaults' keys
+            merged[key] = {**defaults[key], **table[key]}
         for required in ("dataset", "architecture"):
             if required not in merged:
                 raise fail(f"{where} has no '{required}'", None, index)
-        grid = {**defaults.get("grid", {}), **table.get("grid", {})}
+        grid = {**grid_axes(defaults.get("grid", {})), **grid_axes(table.get("grid", {}))}
         merged.pop("grid", None)
         if "seeds" in merged:
             merged["seeds"] = tuple(merged["seeds"])
         for combination in itertools.product(*grid.values()):
-            specs.append(RunSpec(**{**merged, **dict(zip(grid, combination, strict=True))}))
+            settings = dict(merged)
+            for axis, value in zip(grid, combination, strict=True):
+                _set_axis(settings, axis, value)
+            try:
+                specs.append(RunSpec(**settings))
+            except UsageError as exc:
+                raise fail(str(exc), next((k for k in TABLES if k in table), None), index) from None
     description = data.get("description", "")
     if not isinstance(description, str):
         raise fail("'description' must be text", "description")
@@ -202,13 +214,43 @@ def resolve_study(study: str | Path | Study, registries: Any) -> Study:
     return registries.studies.get(name)
 
 
+def grid_axes(grid: Mapping[str, Any]) -> dict[str, Any]:
+    """A grid's axes by key; a table setting's nested keys as dotted ones: `{ arch = { norm = [...] } }` is
+    `{ "arch.norm" = [...] }` (a list for the table itself varies it whole)."""
+    axes: dict[str, Any] = {}
+    for key, values in grid.items():
+        if key.split(".")[0] in TABLES and isinstance(values, dict):
+            axes.update(grid_axes({f"{key}.{inner}": v for inner, v in values.items()}))
+        else:
+            axes[key] = values
+    return axes
+
+
+def _set_axis(settings: dict[str, Any], axis: str, value: Any) -> None:
+    """Put one grid value into a run's settings: `arch.norm` sets the key `norm` of the run's `arch` table."""
+    key, *path = axis.split(".")
+    if not path:
+        settings[key] = value
+        return
+    table = dict(settings.get(key) or {})
+    settings[key] = table
+    for inner in path[:-1]:
+        table[inner] = dict(table.get(inner) or {})
+        table = table[inner]
+    table[path[-1]] = value
+
+
 def _check_table(table: dict[str, Any], where: str, fail: Any) -> None:
     """Refuse an unknown key or a value of the wrong type in one table (`[defaults]` or `run k`), grid included."""
     for key, value in table.items():
         if key not in RUN_KEYS:
             raise fail(f"unknown key '{key}' in {where} (allowed: {', '.join(RUN_KEYS)})", key)
         _check_value(key, value, f"'{key}' in {where}", fail)
-    for key, values in table.get("grid", {}).items():
+    for key, values in grid_axes(table.get("grid", {})).items():
+        if "." in key and key.split(".")[0] in TABLES:
+            if not isinstance(values, list) or not values:
+                raise fail(f"grid '{key}' in {where} must be a non-empty list of values, got {values!r}", "grid")
+            continue  # the table's own keys and values are checked with the run's table
         if key not in RUN_KEYS or key in NOT_IN_GRID:
             allowed = ", ".join(k for k in RUN_KEYS if k not in NOT_IN_GRID)
             raise fail(f"unknown grid key '{key}' in {where} (a grid varies one of: {allowed})", "grid")
@@ -300,6 +342,15 @@ def launch_record(command: str | None) -> dict[str, str]:
     return {"command": command, "cwd": os.getcwd()} if command else {}
 
 
+def budget_name(study: Study, epochs: int | None = None, subset: int | None = None) -> str:
+    """The directory of a study run with `epochs` and `subset`: its name, or, where they differ from its plan, its
+    name and that budget (`assignment-epochs1-subset2000`), so a quick look never touches the full study's runs."""
+    tags = [f"epochs{epochs}"] if epochs is not None and any(spec.epochs != epochs for spec in study.runs) else []
+    if subset is not None and any(spec.subset != subset for spec in study.runs):
+        tags.append(f"subset{subset}")
+    return "-".join([study.name, *tags])
+
+
 def run_study(
     study: Study,
     options: Any,
@@ -323,6 +374,7 @@ def run_study(
 
     Every dataset the study still needs is checked first, so a missing one stops it before any training.
     `command` (the command line that started the study) goes into study.json, for `cnnkit status` to say how to resume.
+    The runs go to OUT/<budget_name(study, epochs, subset)>/.
     """
     from cnnkit.plugins import get_registries
 
@@ -352,7 +404,7 @@ def run_study(
     record = {**manifest(study, planned), **launch_record(command)}
     return train_planned(
         study, planned, record, options, out, fresh=fresh, jobs=jobs, executor=executor,
-        ray_address=ray_address, registries=registries,
+        ray_address=ray_address, registries=registries, directory=budget_name(study, epochs, subset),
     )  # fmt: skip
 
 
@@ -368,17 +420,20 @@ def train_planned(
     executor: str,
     ray_address: str | None,
     registries: Any,
+    directory: str | None = None,
 ) -> list[Any]:
-    """Train the planned (config, spec) pairs of `study` with its console, `record` as its study.json."""
+    """Train the planned (config, spec) pairs of `study` with its console, `record` as its study.json, in
+    OUT/`directory` (the study's name unless told)."""
     from cnnkit.console.study_progress import StudyProgress, check_datasets
     from cnnkit.studies.executors import execute_planned
 
-    progress = StudyProgress(planned, registries, Path(out) / study.name, fresh=fresh, quiet=options.quiet)
+    directory = directory or study.name
+    progress = StudyProgress(planned, registries, Path(out) / directory, fresh=fresh, quiet=options.quiet)
     return execute_planned(
         [config for config, _ in planned],
         options,
         Path(out),
-        study.name,
+        directory,
         record,
         fresh=fresh,
         jobs=jobs,

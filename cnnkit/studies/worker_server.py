@@ -13,6 +13,7 @@ This module imports nothing heavy itself, so the command can start the server be
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from multiprocessing.context import ForkServerContext, SpawnContext
 
 # What the server imports before forking anyone: what workers need, and its own quick exit.
@@ -29,9 +30,18 @@ def worker_context() -> SpawnContext | ForkServerContext:
 
 
 def start_worker_server() -> None:
-    """Start the fork server now, without waiting for its imports (a worker started later waits for them)."""
+    """Start the fork server now, without waiting for its imports (a worker started later waits for them).
+
+    It starts with SIGINT ignored: Ctrl-C reaches the terminal's whole process group, and a server interrupted in
+    its imports would print their traceback after the command had ended. (Python keeps an inherited SIG_IGN, and
+    the server ignores SIGINT itself once its imports are done; each worker takes Ctrl-C back, `workers._worker_main`.)
+    """
     context = worker_context()
     if context.get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
-        forkserver.ensure_running()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.signal(signal.SIGINT, previous)

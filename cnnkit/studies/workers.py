@@ -27,8 +27,8 @@ from typing import Any
 from cnnkit.console.eta import format_duration
 from cnnkit.console.job_board import JobBoard
 from cnnkit.console.progress import RunProgress, plural, result_line
-from cnnkit.console.streams import LineStream
-from cnnkit.failures import INTERRUPTED, failure_of
+from cnnkit.console.streams import LineStream, progress_stream
+from cnnkit.failures import INTERRUPTED, caller, failure_of, worded
 from cnnkit.states import JobState, Phase
 from cnnkit.studies.jobs import Job, describe_timings, train_job
 from cnnkit.studies.messages import (
@@ -61,12 +61,12 @@ class _Relay:
         self.send(Started(train_images, epochs_done))
         return ""  # the study's ETA is known to the command, which adds it
 
-    def epoch_done(self, epochs_done: int, seconds: float) -> str:
-        self.send(EpochDone(epochs_done, seconds))
-        return ""
+    def epoch_done(self, epochs_done: int, seconds: float, epochs: int, metrics: dict[str, float]) -> str | None:
+        self.send(EpochDone(epochs_done, seconds, epochs, dict(metrics)))
+        return None  # the command shows the epoch's line, with the study's ETA, fitted to its terminal
 
-    def batch(self, epoch: int, epochs: int, done: int, total: int) -> None:
-        self.send(Batch(epoch, epochs, done, total))
+    def batch(self, epoch: int, epochs: int, done: int, total: int, testing: bool = False) -> None:
+        self.send(Batch(epoch, epochs, done, total, testing))
 
     def phase(self, phase: Phase) -> None:
         pass
@@ -90,15 +90,16 @@ def _stop_when_orphaned(lifeline: Connection) -> None:
 def _worker_main(conn: Connection, lifeline: Connection, threads: int, gpu: str | None, command_pid: int) -> None:
     """Entry point of a worker: set up once, then train the jobs it is sent until told to `Stop`."""
     os.setpgid(0, 0)  # Ctrl-C reaches the command only; it forwards one SIGINT to each worker
-    _stop_when_orphaned(lifeline)
-    os.environ["CNNKIT_COMMAND_PID"] = str(command_pid)
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = str(threads)
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    relay = _Relay(conn)
-    _route_output(LineStream(lambda line: relay.send(Line(line))))
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the fork server ignores it (`worker_server`)
+        _stop_when_orphaned(lifeline)
+        os.environ["CNNKIT_COMMAND_PID"] = str(command_pid)
+        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[variable] = str(threads)
+        if gpu is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+        relay = _Relay(conn)
+        _route_output(LineStream(lambda line: relay.send(Line(line))))
         import torch
 
         import cnnkit.studies.worker_preload  # noqa: F401  (imported already, unless started by spawn)
@@ -110,7 +111,7 @@ def _worker_main(conn: Connection, lifeline: Connection, threads: int, gpu: str 
             relay.send(report)
             if report.state is JobState.INTERRUPTED:
                 break
-    except (KeyboardInterrupt, EOFError, OSError):  # stopped while idle, or the command is gone
+    except (KeyboardInterrupt, EOFError, OSError):  # stopped while idle or starting, or the command is gone
         pass
 
 
@@ -146,7 +147,6 @@ class _Worker:
     startup: float | None = None  # reported with its first job
     job: Job | None = None
     since: float = 0.0
-    suffix: str = ""  # the study's ETA, for the epoch line that follows an epoch message
 
 
 class WorkerPool:
@@ -159,7 +159,8 @@ class WorkerPool:
         self.context = worker_context()
         self.workers: list[_Worker] = []
         quiet = progress is not None and progress.quiet
-        self.board = JobBoard(sys.stderr, live=not quiet and sys.stderr.isatty())
+        stream = progress_stream()
+        self.board = JobBoard(stream, live=not quiet and stream.isatty())
         self.verbose = False
         self._queued: deque[Job] = deque()  # jobs given one at a time (`submit`), for the next free worker
 
@@ -168,8 +169,11 @@ class WorkerPool:
         """Train `jobs`, `slots` at once; a failure stops new launches. Reports of every job started or skipped."""
         reports: dict[str, JobReport] = {}
         waiting: deque[Job] = deque()
+        from cnnkit.training.runner import check_run_directory
+
         for job in jobs:
             self.verbose = bool(job.options.verbose)
+            check_run_directory(job.run_dir, job.config, job.fresh)  # as one at a time: another configuration's
             if not job.fresh and job.finished() is not None:
                 reports[job.name] = JobReport(job.name, JobState.SKIPPED)
                 self._finish(job, reports[job.name], 0.0)
@@ -273,7 +277,7 @@ class WorkerPool:
         if self.progress is not None:
             self.progress.begin(job.number - 1)
         self._footer()
-        self.board.start(job.name)
+        self.board.start(job.name, f"{job.number}/{self.total}")
 
     def _poll(self) -> list[JobReport]:
         """Handle what the workers said within one tick; the reports of runs that ended."""
@@ -316,17 +320,17 @@ class WorkerPool:
             case Ready():
                 worker.ready, worker.startup = True, time.monotonic() - worker.spawned
             case Line(text):
-                if worker.suffix and text.startswith("Epoch "):
-                    text, worker.suffix = text + worker.suffix, ""
                 self.board.line(name, text)
-            case Batch(epoch, epochs, done, total):
-                self.board.batch(name, epoch, epochs, done, total)
+            case Batch(epoch, epochs, done, total, testing):
+                self.board.batch(name, epoch, epochs, done, total, testing)
             case Started(train_images, epochs_done) if self.progress is not None and job is not None:
                 self.progress.started(job.number - 1, train_images, epochs_done)
-            case EpochDone(epochs_done, seconds):
+            case EpochDone(epochs_done, seconds, epochs, metrics):
                 self.board.epoch_done(name, seconds)
+                eta = ""
                 if self.progress is not None and job is not None:
-                    worker.suffix = f" - study {self.progress.epoch_done(job.number - 1, epochs_done, seconds)}"
+                    eta = self.progress.epoch_done(job.number - 1, epochs_done, seconds)
+                self.board.epoch_line(name, epochs_done, epochs, seconds, metrics, eta)
             case JobReport() if job is not None:
                 return self._ended(worker, job, message)
         return None
@@ -336,7 +340,7 @@ class WorkerPool:
         if worker.startup is not None:
             report = replace(report, timings={"start-up": worker.startup, **report.timings})
             worker.startup = None
-        worker.job, worker.suffix = None, ""
+        worker.job = None
         self._finish(job, report, time.monotonic() - worker.since)
         return report
 
@@ -347,7 +351,7 @@ class WorkerPool:
             JobState.DONE: f"{result_line(result)}; finished in {format_duration(seconds)}" if result else "finished",
             JobState.SKIPPED: "already complete, skipped (use --fresh to run it again)",
             JobState.LOCKED: report.message.removeprefix(f"{report.name} "),
-            JobState.FAILED: f"FAILED: {report.message}",
+            JobState.FAILED: f"FAILED: {worded(report.message, caller())}",  # a worker words it for the command
             JobState.INTERRUPTED: INTERRUPTED,
         }
         self.board.stop(job.name)
@@ -364,6 +368,9 @@ class WorkerPool:
         for worker in self.workers:
             if worker.process.is_alive():
                 os.kill(worker.process.pid, signal.SIGINT)
+            if worker.job is None:  # one still starting up may not take SIGINT yet: it reads Stop once ready
+                with contextlib.suppress(OSError):
+                    worker.conn.send(Stop())
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         try:
             while self.workers and time.monotonic() < deadline:

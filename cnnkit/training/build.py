@@ -73,6 +73,7 @@ def build_run(
     from cnnkit.nets.summary import summarize
     from cnnkit.training.callbacks import EpochLog, OnTrainStart, StopOnRequest
     from cnnkit.training.resume import RngState
+    from cnnkit.training.train_eval import TrainingSetEvaluation
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = registries.datasets.get(config.dataset)(
@@ -117,6 +118,7 @@ def build_run(
     callbacks: list[L.Callback] = [
         best_checkpoint,
         last_checkpoint,
+        TrainingSetEvaluation(config.seed),  # before epoch_log, which records the figures it logs
         epoch_log,
         stopper,
         RngState(),

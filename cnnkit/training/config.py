@@ -20,8 +20,10 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from cnnkit.errors import UsageError
+from cnnkit.nets import convnet
 from cnnkit.nets.presets import WEIGHT_DECAY_MODE, check_preset
 from cnnkit.training.values import (
+    FrozenTable,
     Rule,
     integer_flag,
     integer_from,
@@ -30,7 +32,9 @@ from cnnkit.training.values import (
     number_in,
     number_text,
     positive_number,
+    table_flag,
     text_matching,
+    toml_inline,
 )
 
 if TYPE_CHECKING:
@@ -53,7 +57,9 @@ class Setting:
     configuration (all but the seed). `network`: passed by name to the architecture. `factor_axis`: a number the
     report may plot its figures against. `lever`: a training lever
     (all off by default), recorded under config.json's `levers` with `detail` (extra facts of how it applied).
-    `methods`: the key of its words in the report's catalogs.
+    `methods`: the key of its words in the report's catalogs. `coerce`: turns a given value into the one the config
+    holds (a table: checked and frozen, so that configs stay hashable). `resolve`: the value checked against the
+    registries once the run's names are known (an architecture's `arch` table against that architecture).
     """
 
     kind: type
@@ -77,6 +83,8 @@ class Setting:
     lever: bool = False
     detail: Callable[[RunConfig, Registries], dict[str, Any]] | None = None
     methods: str | None = None
+    coerce: Callable[[Any], Any] | None = None
+    resolve: Callable[[Any, RunConfig, Registries], Any] | None = None
     name: str = ""
     default: Any = None
 
@@ -86,7 +94,9 @@ class Setting:
         return f"--{self.name.replace('_', '-')}" if self.flag else self.name
 
     def cli_text(self, value: Any) -> str:
-        """A value as its flag takes it (`flip,crop` for a list of names)."""
+        """A value as its flag takes it (`flip,crop` for a list of names, a TOML inline table for a table)."""
+        if self.kind is dict:
+            return toml_inline(value)
         return ",".join(value) if self.kind is tuple else str(value)
 
     def differs(self, value: Any) -> bool:
@@ -113,6 +123,30 @@ def _schedule_detail(config: RunConfig, registries: Registries) -> dict[str, Any
     return {"lr_schedule_settings": schedule.resolved(config.epochs) if schedule else None}
 
 
+def _arch_table(value: Any) -> FrozenTable | None:
+    """A given `arch` table checked (keys, values) and frozen; an empty one is no table."""
+    if value is None:
+        return None
+    return FrozenTable(convnet.canonical(value)) or None
+
+
+def _resolve_arch(value: Any, config: RunConfig, registries: Registries) -> FrozenTable | None:
+    """The run's `arch` as the overrides of its architecture's own table, checked against the dataset's images;
+    the family itself (`convnet`) without stages, or a table for an architecture outside the family, is refused."""
+    architecture = registries.architectures.get(config.architecture)
+    overrides = getattr(architecture, "arch_overrides", None)
+    if overrides is None:
+        if value is not None:
+            raise UsageError(
+                f"--arch describes a network of the convnet family; {config.architecture} is not one of them "
+                "(see 'cnnkit list architectures')"
+            )
+        return None
+    shape = registries.datasets.get(config.dataset).input_shape()
+    changed = overrides(value, shape)
+    return FrozenTable(changed) if changed else None
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """The settings that determine a run's numbers (and name its directory). The levers are off by default."""
@@ -121,6 +155,24 @@ class RunConfig:
     architecture: str = _spec(required=True, kind=str, registry="architectures", flag=False, column="architecture")
     optimizer: str = _spec(
         "adam", kind=str, registry="optimizers", help="optimizer name (default adam)", column="optimizer"
+    )
+    # A convnet's table (its keys in cnnkit.nets.convnet); for a preset, what the run changes of its own table.
+    arch: Mapping[str, Any] | None = _spec(
+        None,
+        kw_only=True,
+        kind=dict,
+        coerce=_arch_table,
+        resolve=_resolve_arch,
+        help="the convnet family's table, a TOML inline table: e.g. "
+        '\'{ stages = [[16], [32, 32]], norm = "batch", head = "gap" }\' (keys: stages, downsample, padding, '
+        "norm, activation, residual, head, dropout; for a preset such as keras_cifar10, the keys it changes)",
+        metavar="TABLE",
+        parse=table_flag("--arch", convnet.EXAMPLE),
+        tag=convnet.arch_tag,
+        words=lambda v: f"arch {toml_inline(v)}",
+        tag_order=0,
+        column="arch",
+        network=True,
     )
     preset: str = _spec(
         "keras",
@@ -315,6 +367,13 @@ class RunConfig:
         grid=False,
     )
 
+    def __post_init__(self) -> None:
+        for setting in COERCED:
+            value = getattr(self, setting.name)
+            coerced = setting.coerce(value)  # type: ignore[misc]
+            if coerced is not value:
+                object.__setattr__(self, setting.name, coerced)
+
     @property
     def dir_name(self) -> str:
         """`<dataset>-<architecture>-<optimizer>[-<setting>...]-seed<k>`, or `<label>-seed<k>` when labelled."""
@@ -340,7 +399,9 @@ class RunConfig:
             elif setting.kind is float and value is not None:
                 value = float(value)
             changes[setting.name] = value
-        return replace(self, **changes)
+        config = replace(self, **changes)
+        resolved = {s.name: s.resolve(getattr(config, s.name), config, registries) for s in SETTINGS if s.resolve}
+        return replace(config, **resolved)
 
     def differences_from(self, stored: Mapping[str, Any]) -> list[str]:
         """What a stored `run` record (config.json) sets otherwise; keys it lacks (older files) count as defaults."""
@@ -373,6 +434,7 @@ def _named(field_: Any) -> Setting:
 SETTINGS: tuple[Setting, ...] = tuple(_named(f) for f in fields(RunConfig))
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 LEVERS: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.lever)
+COERCED: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.coerce)
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
 DEFAULTS_RECORD: dict[str, Any] = json.loads(json.dumps(DEFAULTS))
 # The settings a directory name shows when they differ from their defaults, in this order.

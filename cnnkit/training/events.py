@@ -38,3 +38,11 @@ class ReportEvents(L.Callback):
             self._last = now
             total = int(total) if isinstance(total, int) else 0
             self.events.batch(trainer.current_epoch + 1, trainer.max_epochs or 0, batch_idx + 1, total)
+
+    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        now, batch_idx = time.monotonic(), int(args[2])
+        total = trainer.num_test_batches[0] if trainer.num_test_batches else 0
+        if now - self._last >= self.interval or batch_idx + 1 == total:
+            self._last = now
+            epochs = trainer.max_epochs or 0
+            self.events.batch(epochs, epochs, batch_idx + 1, int(total) if isinstance(total, int) else 0, True)

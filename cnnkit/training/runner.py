@@ -3,8 +3,10 @@ tested and recorded in the files of the results contract."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cnnkit.console.progress import RunProgress, run_label
 from cnnkit.console.terminal import quiet_lightning, stop_on_sigint
-from cnnkit.errors import RunError
+from cnnkit.errors import CnnkitError, RunError
 from cnnkit.plugins import Registries, get_registries
 from cnnkit.results.files import RunFiles
-from cnnkit.results.reading import finished_result, finished_trial, stored_settings
+from cnnkit.results.reading import epochs_logged, finished_result, finished_trial, stored_settings
 from cnnkit.results.records import best_logged_epoch, result_record, trial_record, write_predictions
 from cnnkit.results.stats import best_value
 from cnnkit.states import TrialState
@@ -129,8 +131,17 @@ def check_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None:
     if differences:
         raise RunError(
             f"{run_dir} holds a run with another configuration ({'; '.join(differences)}); "
-            "pass --fresh to start over or --out to write elsewhere"
+            f"{what_fresh_deletes(run_dir)}, or --out writes this one elsewhere"
         )
+
+
+def what_fresh_deletes(run_dir: Path) -> str:
+    """What --fresh would throw away in `run_dir`, said before anyone passes it."""
+    if finished_result(run_dir, quiet=True) is not None:
+        return "--fresh would delete that finished run (its result and checkpoints) and train this one instead"
+    epochs = epochs_logged(run_dir)
+    trained = f"its {epochs} trained epoch{'' if epochs == 1 else 's'}" if epochs else "its files"
+    return f"--fresh would delete {trained} and start this one over"
 
 
 def _entries(directory: Path) -> list[Path]:
@@ -187,6 +198,12 @@ def _train(
         reporter.close()
 
 
+def _record_stop(log: Any) -> None:
+    """progress.json says the run was stopped cleanly (Ctrl-C, SIGTERM), its checkpoints kept: `interrupted`."""
+    with contextlib.suppress(CnnkitError, OSError):  # a full disk: the stop itself must still go through
+        log.record("interrupted")
+
+
 def fit_test_record(run: BuiltRun) -> RunOutcome:
     """Fit `run` (on from last.ckpt when there is one), test its final and, when they differ, its best weights, and
     write predictions.npz and then result.json, atomically and last (config.json is written when training starts)."""
@@ -196,11 +213,15 @@ def fit_test_record(run: BuiltRun) -> RunOutcome:
     files = RunFiles(run.run_dir)
     last = files.last_checkpoint
     resume_from = last if last.exists() else None
+    log = run.epoch_log
     with stop_on_sigint(run.stopper):
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
             # Testing the best checkpoint below restores the callbacks' state of that epoch: keep the whole log now.
             log = run.epoch_log.snapshot()
+            if trainer.is_global_zero:
+                log.record("testing")
+            testing = time.perf_counter()
             final = trainer.test(model, datamodule=datamodule, verbose=False)[0]
             predictions, probabilities = model.test_predictions, model.test_probabilities
             best = final
@@ -208,14 +229,22 @@ def fit_test_record(run: BuiltRun) -> RunOutcome:
                 # best.ckpt of this directory: a checkpoint's recorded path is stale once the run directory moved
                 best_path = str(files.best_checkpoint) if run.best_checkpoint.best_model_path else str(last)
                 best = trainer.test(model, datamodule=datamodule, ckpt_path=best_path, verbose=False)[0]
-        except RunInterrupted:
-            raise KeyboardInterrupt from None
+            test_seconds = time.perf_counter() - testing
+        except (RunInterrupted, KeyboardInterrupt) as stop:
+            if trainer.is_global_zero:
+                _record_stop(log)
+            if isinstance(stop, RunInterrupted):
+                raise KeyboardInterrupt from None
+            raise
 
     if not trainer.is_global_zero:
         return RunOutcome(run.run_dir, {})
-    result = result_record(run.config, run.hyperparameters, run.summary, final, best, log, datamodule, trainer)
+    result = result_record(
+        run.config, run.hyperparameters, run.summary, final, best, log, datamodule, trainer, test_seconds
+    )
     if predictions is not None:
         write_predictions(files.predictions, datamodule, predictions, probabilities)
+    log.record("finished", test_seconds)
     write_json_atomic(files.result, result)
     return RunOutcome(run.run_dir, result)
 
@@ -229,18 +258,23 @@ def fit_trial_record(run: BuiltRun, trial: SearchTrial, pruner: PruneOnValidatio
     trainer = run.trainer
     files = RunFiles(run.run_dir)
     last = files.last_checkpoint
+    log = run.epoch_log
     with stop_on_sigint(run.stopper):
         try:
             trainer.fit(run.model, datamodule=run.datamodule, ckpt_path=last if last.exists() else None)
-        except RunInterrupted:
-            raise KeyboardInterrupt from None
+        except (RunInterrupted, KeyboardInterrupt) as stop:
+            if trainer.is_global_zero:
+                _record_stop(log)
+            if isinstance(stop, RunInterrupted):
+                raise KeyboardInterrupt from None
+            raise
     if not trainer.is_global_zero:
         return RunOutcome(run.run_dir, {})
-    log = run.epoch_log
     state = TrialState.COMPLETE if pruner.pruned_epoch is None else TrialState.PRUNED
     value = best_value([row.get(trial.metric) for row in log.rows], trial.metric)
     facts = {**trial.facts(), "state": str(state), "pruned_epoch": pruner.pruned_epoch, "value": value}
     result = trial_record(run.config, run.hyperparameters, run.summary, log, run.datamodule, trainer, facts)
+    log.record("finished")
     write_json_atomic(files.result, result)
     shutil.rmtree(files.checkpoints, ignore_errors=True)
     return RunOutcome(run.run_dir, result)

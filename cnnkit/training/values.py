@@ -6,10 +6,13 @@ The settings schema (cnnkit.training.config) builds each setting from these; not
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import tomllib
 
 
 def is_int(value: Any) -> bool:
@@ -90,3 +93,80 @@ def names_flag(text: str) -> tuple[str, ...]:
 def number_text(value: float) -> str:
     """0.1 -> '0.1', 0.0005 -> '0.0005', 1.0 -> '1', 1e-05 -> '1e-05'."""
     return format(value, "g")
+
+
+# Tables: a setting whose value is a TOML table (given as an inline table on the command line).
+
+
+def frozen(value: Any) -> Any:
+    """`value` made hashable and immutable: tables (dicts) as FrozenTables, lists as tuples, all the way down."""
+    if isinstance(value, dict):
+        return value if isinstance(value, FrozenTable) else FrozenTable(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(frozen(item) for item in value)
+    return value
+
+
+class FrozenTable(dict):  # type: ignore[type-arg]
+    """A TOML table as an immutable, hashable dict (so that a RunConfig holding one stays hashable and frozen).
+
+    Nested tables are FrozenTables and lists tuples; `str()` is the table as one TOML inline table, the form the
+    command line takes. It pickles and serialises to JSON as a plain dict does.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for key, value in dict.items(self):
+            dict.__setitem__(self, key, frozen(value))
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("a FrozenTable cannot be changed; build a new one")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenTable, (dict(self),))
+
+    def __str__(self) -> str:
+        return toml_inline(self)
+
+
+def toml_inline(value: Any) -> str:
+    """A value as TOML writes it inline: `{ stages = [[16], [32, 32]], norm = "batch" }`, `0.25`, `true`."""
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {toml_inline(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_inline(item) for item in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)  # 0.25, 0.0, 1e-05: all TOML floats
+    if isinstance(value, str):
+        return json.dumps(value)
+    return str(value)
+
+
+def _toml_key(key: str) -> str:
+    return key if key and all(c.isalnum() or c in "_-" for c in key) else json.dumps(key)
+
+
+def table_flag(flag: str, example: str) -> Callable[[str], dict[str, Any]]:
+    """A TOML inline table (`{ key = value, ... }`) read with tomllib; anything else names the flag and an example."""
+
+    def parse(text: str) -> dict[str, Any]:
+        try:
+            value = tomllib.loads(f"value = {text}")["value"]
+        except tomllib.TOMLDecodeError as exc:
+            raise argparse.ArgumentTypeError(
+                f"{flag} must be a TOML inline table such as '{example}' ({exc})"
+            ) from None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError(f"{flag} must be a TOML inline table such as '{example}', got '{text}'")
+        return value
+
+    return parse

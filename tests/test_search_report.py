@@ -101,7 +101,7 @@ def test_the_part_renders_the_trials_the_pruned_ones_and_the_importances(study_d
     env = _environment(lang)
     html = env.get_template("partials/search.j2").render(search=found, search_fig=figures)
     assert html.count("<tr") >= 1 + len(TRIALS) and "PED-ANOVA" in html
-    assert "pruned" in html or "podado" in html
+    assert ("pruned" if lang == "en" else "podada") in html  # a trial (prueba) is podada in Spanish
     verdict = "beat the baseline" if found.gain else "cannot be told apart"
     assert lang != "en" or verdict in html
     conclusion = env.from_string('{% import "partials/search.j2" as sp %}{{ sp.conclusion(search) }}')
@@ -122,3 +122,14 @@ def test_status_lists_the_trials_with_their_state_value_and_settings(study_dir: 
     assert any(line.split()[:4] == ["2", "pruned", "(epoch", "1)"] for line in text.splitlines())
     assert "flip+crop" in text and "Confirmation runs:" in text
     assert json.loads(json.dumps(status.as_dict()))["trials"][2]["pruned_epoch"] == 1
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_report_has_the_search_part_after_the_results_and_its_conclusion(study_dir: Path, lang: str) -> None:
+    from cnnkit.report.render import render_report
+
+    html = render_report(study_dir, formats=["html"], lang=lang)[0].read_text(encoding="utf-8")
+    results, search, conclusions = (html.index(f'id="{s}"') for s in ("results", "search", "conclusions"))
+    assert results < search < conclusions
+    said = html[conclusions:].split("</section>")[0]
+    assert ("Tuning paid off" if lang == "en" else "El afinado compensó") in said

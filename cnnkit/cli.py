@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--executor", choices=("local", "ray"), default="local", help="studies: local (default) or ray")
     run.add_argument("--ray-address", help="with --executor ray: a running Ray cluster (default: start one here)")
+    run.add_argument(
+        "--storage",
+        metavar="URL",
+        help="a search study ([search]): keep the search in this RDB (e.g. postgresql://user@host/db) instead of "
+        "the journal file in the study directory, for machines without a shared disk",
+    )
     run.add_argument("--lang", default="en", help="report language after --all/--study (en or es)")
     run.add_argument("--report-format", default="html,pdf", help="report formats after --all/--study (html,pdf)")
 
@@ -265,6 +271,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--seeds is for studies; for a single run use --seed")
     if args.jobs is not None or args.executor != "local":
         raise UsageError("--jobs and --executor are for studies (--study, --all)")
+    if args.storage is not None:
+        raise UsageError("--storage is for a search study (--study FILE with a [search] table)")
     given = {s.name: getattr(args, s.name) for s in SETTINGS if s.flag}  # an unset flag (None): the default
     config = run_config(args.dataset, args.architecture, **given)
     outcome = execute(config, options, args.out, fresh=args.fresh, registries=registries)
@@ -315,10 +323,13 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
         jobs=jobs,
         executor=args.executor,
         ray_address=args.ray_address,
+        storage=args.storage,
     )
     from cnnkit.console.study_progress import summary_table
     from cnnkit.report.render import render_report
 
+    if not outcomes:  # a search with nothing to confirm
+        return 0
     print(summary_table(outcomes, time.monotonic() - started))
     for path in render_report(Path(args.out) / budget_name(study, args.epochs, args.subset), formats, args.lang):
         print(f"report: {path}")

@@ -54,3 +54,18 @@ class Phase(Enum):
     def stage(self) -> str:
         """`training` (with validation) or `testing`: the timing it belongs to."""
         return "training" if self in (Phase.TRAIN_START, Phase.TRAIN_END) else "testing"
+
+
+class TrialState(Word):
+    """Where a search's trial stands (`StudyResult.trials()`, `cnnkit status`, trials.csv).
+
+    Complete and pruned trials are finished: they count towards the search's `trials`; a failed one does not."""
+
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    RUNNING = "running"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TrialState.COMPLETE, TrialState.PRUNED)

@@ -65,6 +65,7 @@ def run_study(
     fresh: bool = False,
     executor: str = "local",
     ray_address: str | None = None,
+    storage: str | None = None,
     **options: Any,
 ) -> StudyResult:
     """Run every run of a study, as `cnnkit run --study` does, into OUT/<study name>/; its results.
@@ -73,6 +74,8 @@ def run_study(
     and a budget that differs from the study's own gets a directory of its own (OUT/assignment-epochs1-subset2000/);
     `seeds`: a count N (seeds 0..N-1) or a list of seeds. `jobs`: runs at once (N or 'auto'). `options`: trainer
     options (accelerator, quiet, verbose, logger, ...). No report is written: call `.report()` on the result.
+    A search study (`[search]`) searches, then runs its confirmation; `storage` (an RDB URL) keeps its search
+    there instead of in the study directory's journal; its trials are `.trials()` of the result.
     """
     from cnnkit.plugins import get_registries
     from cnnkit.studies.resources import check_executor, resolve_jobs
@@ -100,6 +103,7 @@ def run_study(
             jobs=resolve_jobs(jobs, executor),
             executor=executor,
             ray_address=ray_address,
+            storage=storage,
         )
         return StudyResult.load(Path(out) / budget_name(resolved, epochs, subset))
 

@@ -104,15 +104,20 @@ class StudyResult:
     runs: list[RunResult]
     missing: list[str] = field(default_factory=list)
     description: str = ""
+    searched: list[str] = field(default_factory=list)  # a search study's searched settings, in its space's order
+    trial_rows: list[Any] = field(default_factory=list)  # its trials (cnnkit.results.trials.TrialRow)
 
     @classmethod
     def load(cls, path: Path) -> StudyResult:
         """Read a study directory (a UsageError when it is not one)."""
         from cnnkit.results.runs import load_study
+        from cnnkit.results.trials import current_trials
 
         study = load_study(Path(path))
         runs = [RunResult(run.path, run.config, run.result) for run in study.runs]
-        return cls(study.name, study.path, runs, [run.dir for run in study.missing], study.description)
+        searched, trials = current_trials(Path(path))
+        missing = [run.dir for run in study.missing]
+        return cls(study.name, study.path, runs, missing, study.description, searched, trials)
 
     def missing_note(self) -> str:
         total = len(self.runs) + len(self.missing)
@@ -197,6 +202,19 @@ class StudyResult:
 
         return [name for name in config_names() if seed or name != "seed"]
 
+    def trials(self) -> Any:
+        """A search study's trials, one row each: `number`, `state` (complete, pruned, running or failed), `value`
+        (the trial's best epoch's validation metric, the search's `metric`; None until it has one), one column per
+        searched setting (its value as the setting holds it: a list setting's as a tuple, e.g. ('flip', 'crop')),
+        and `epochs` (the epochs it ran: a pruned trial's stop there). Empty for a study without a search."""
+        import pandas as pd
+
+        rows = [
+            {"number": t.number, "state": str(t.state), "value": t.value, **t.params, "epochs": t.epochs}
+            for t in self.trial_rows
+        ]
+        return pd.DataFrame(rows, columns=["number", "state", "value", *self.searched, "epochs"])
+
     def plot_curves(self) -> Any:
         """A matplotlib Figure of every configuration's loss and accuracy per epoch (a row per dataset)."""
         from cnnkit.api.curves import plot_curves
@@ -255,4 +273,5 @@ class StudyResult:
 
     def __repr__(self) -> str:
         missing = f", {len(self.missing)} missing" if self.missing else ""
-        return f"StudyResult({self.name}: {len(self.runs)} runs{missing}, {self.path})"
+        trials = f", {len(self.trial_rows)} trials" if self.trial_rows else ""
+        return f"StudyResult({self.name}: {len(self.runs)} runs{missing}{trials}, {self.path})"

@@ -135,6 +135,24 @@ def test_line(result: dict[str, Any]) -> str:
     )
 
 
+def trial_line(result: dict[str, Any]) -> str:
+    """A search trial's closing line (it is never tested): `Trial 3 complete: val_loss 0.4123 (best of 4 epochs)`
+    or `Trial 3 pruned after epoch 2/4: val_loss 0.6120`."""
+    facts = result.get("trial") or {}
+    metric, value = facts.get("metric", "val_loss"), facts.get("value")
+    shown = f"{metric} {value:.4f}" if isinstance(value, (int, float)) else f"no finite {metric}"
+    epochs = int(result.get("stopped_epoch") or 0)
+    trial = f"Trial {facts.get('number')}"
+    if facts.get("state") == "pruned":
+        return f"{trial} pruned after epoch {facts.get('pruned_epoch')}/{result.get('planned_epochs')}: {shown}"
+    return f"{trial} complete: {shown} (best of {plural(epochs, 'epoch')})"
+
+
+def result_line(result: dict[str, Any]) -> str:
+    """The closing line of a run (its test figures) or of a search trial (its state and value)."""
+    return trial_line(result) if "trial" in result else test_line(result)
+
+
 def progress_bar(done: int, total: int, width: int = 24) -> str:
     """`[=====>..........] 120/375`."""
     filled = width * done // total if total else 0

@@ -26,6 +26,7 @@ from cnnkit.report import phrasing
 from cnnkit.report.catalog import TEMPLATES, load_text
 from cnnkit.report.localize import Formatter, capfirst, translations
 from cnnkit.report.netinfo import net_infos, reader
+from cnnkit.report.search import search_figures, search_findings
 from cnnkit.results.files import RunFiles, manifest_path, report_dir, report_file
 from cnnkit.storage.atomic import write_bytes_atomic
 from cnnkit.storage.diskspace import DiskFull, is_disk_full
@@ -229,7 +230,10 @@ def build_context(study: an.Study, text: dict[str, Any], lang: str, registries: 
     citations = [info.citation for info in [*optimizers, *(i for table in readers.values() for i in table.values())]]
     rank = found.rank
     sibling = _sibling(study, notes.tested_by)
+    search = search_findings(study.path)  # a search study's part; None for any other study
     return {
+        "search": search,
+        "search_fig": search_figures(search, lang) if search else None,
         "tested_by": notes.tested_by,
         "cause_untested": bool(notes.cause) and notes.cause not in fc.varying(groups),
         "cause": notes.cause,

@@ -14,6 +14,11 @@ PROGRESS = "progress.json"  # where a run stands: its epochs' times, testing, a 
 CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 BEST_CHECKPOINT = "best.ckpt"
+# A search's files in its study directory: its trials (run directories named by number), the plain table of them,
+# and Optuna's journal (the search's storage, unless an RDB is given).
+TRIALS = "trials"
+TRIALS_TABLE = "trials.csv"
+JOURNAL = "optuna-journal.log"
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,23 @@ def run_dirs_with_config(study_dir: Path) -> list[Path]:
     """The run directories of a study directory that hold a config.json (started runs), sorted by name."""
     study_dir = Path(study_dir)
     return sorted(path.parent for path in study_dir.glob(f"*/{CONFIG}")) if study_dir.is_dir() else []
+
+
+def trial_dir(study_dir: Path, number: int) -> Path:
+    """`<study>/trials/<number>/`: the run directory of a search's trial."""
+    return Path(study_dir) / TRIALS / str(number)
+
+
+def trials_folder(study_dir: Path) -> Path:
+    return Path(study_dir) / TRIALS
+
+
+def trials_table(study_dir: Path) -> Path:
+    return Path(study_dir) / TRIALS_TABLE
+
+
+def journal_path(study_dir: Path) -> Path:
+    return Path(study_dir) / JOURNAL
 
 
 REPORT_DIR = "report"  # a study's report, beside its runs

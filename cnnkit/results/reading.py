@@ -19,6 +19,7 @@ from cnnkit.results.files import RESULT, RunFiles
 from cnnkit.storage.damage import note
 
 RESULT_KEYS = ("test_loss", "test_accuracy", "history")
+TRIAL_KEYS = ("trial", "history")  # a search trial's result.json: its state and value, validation figures only
 ABSENT = "absent"  # result_problem of a run without result.json
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 # The clean training figures (eval mode, no augmentation, on as many training images as validation has), of runs
@@ -60,21 +61,24 @@ def json_problem(path: Path, required: tuple[str, ...] = ()) -> str | None:
     return f"lacks {', '.join(lacking)}" if lacking else None
 
 
-def result_problem(run_dir: Path) -> str | None:
+def result_problem(run_dir: Path, required: tuple[str, ...] = RESULT_KEYS) -> str | None:
     """Why the run's result.json is not sound (absent included), or None when it is: it must be a JSON object
-    with every field of RESULT_FIELDS of its type, and a history of equally long numeric curves."""
+    with every key of `required` (TRIAL_KEYS for a search trial's), every field of RESULT_FIELDS of its type, and
+    a history of equally long numeric curves."""
     path = RunFiles(run_dir).result
     if not path.exists():
         return ABSENT
-    problem = json_problem(path, RESULT_KEYS)
+    problem = json_problem(path, required)
     if problem is not None:
         return problem
-    return record_problem(json.loads(path.read_bytes()))
+    return record_problem(json.loads(path.read_bytes()), TRIAL_FIELDS if required == TRIAL_KEYS else RESULT_FIELDS)
 
 
-def record_problem(result: Mapping[str, Any]) -> str | None:
-    """Why a result record (result.json's object) has a field of the wrong type, or None when none has."""
-    wrong = [f"{key} is {_kind(result[key])}, not {what}" for key, (check, what) in RESULT_FIELDS.items()
+def record_problem(result: Mapping[str, Any], fields: Mapping[str, tuple[Any, str]] | None = None) -> str | None:
+    """Why a result record (result.json's object) has a field of the wrong type (`fields`: RESULT_FIELDS unless
+    told), or None when none has."""
+    fields = RESULT_FIELDS if fields is None else fields
+    wrong = [f"{key} is {_kind(result[key])}, not {what}" for key, (check, what) in fields.items()
              if key in result and not check(result[key])]  # fmt: skip
     history = result.get("history")
     if not isinstance(history, dict):
@@ -134,12 +138,16 @@ RESULT_FIELDS: dict[str, tuple[Any, str]] = {
     "images_per_second": (_optional(_real), "a number"),
     "test_seconds": (_optional(_real), "a number"),
 }
+# A search trial's result.json (records.trial_record): its best_epoch is null when every epoch's val_loss is NaN.
+TRIAL_FIELDS: dict[str, tuple[Any, str]] = {**RESULT_FIELDS, "best_epoch": (_optional(_count), "a whole number")}
 
 
-def finished_result(run_dir: Path, quiet: bool = False) -> dict[str, Any] | None:
+def finished_result(
+    run_dir: Path, quiet: bool = False, required: tuple[str, ...] = RESULT_KEYS
+) -> dict[str, Any] | None:
     """The run's result.json when it is sound (result_problem); None when absent or damaged (then the run counts
     as unfinished)."""
-    problem = result_problem(run_dir)
+    problem = result_problem(run_dir, required)
     if problem is None:
         result: dict[str, Any] = json.loads(RunFiles(run_dir).result.read_bytes())
         return result
@@ -149,6 +157,11 @@ def finished_result(run_dir: Path, quiet: bool = False) -> dict[str, Any] | None
             "trained to its end again"
         )
     return None
+
+
+def finished_trial(run_dir: Path, quiet: bool = False) -> dict[str, Any] | None:
+    """A search trial's result.json when it is sound (a trial's record: no test figures); None otherwise."""
+    return finished_result(run_dir, quiet, TRIAL_KEYS)
 
 
 PROGRESS_STAGES = ("training", "testing", "interrupted", "finished")  # progress.json's `stage`

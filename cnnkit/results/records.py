@@ -108,6 +108,45 @@ def result_record(
     }
 
 
+def trial_record(
+    config: Any,
+    hyperparameters: dict[str, Any],
+    model: ModelSummary,
+    epoch_log: Any,
+    datamodule: Any,
+    trainer: Any,
+    trial: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A search trial's result.json: its `trial` facts (number, state, the epoch it was pruned at, metric, value,
+    the searched settings) and validation figures only: the test set stays closed during a search.
+
+    `best_epoch` is the lowest val_loss epoch, as for any run (None when every epoch's val_loss is NaN); the
+    trial's value, its best epoch's metric, is in `trial`."""
+    rows = epoch_log.rows
+    losses = [row.get("val_loss") for row in rows]
+    best = best_epoch(losses) if any(v is not None and v == v for v in losses) else None  # v == v: not NaN
+    at_best = rows[best - 1] if best else {}
+    train_seconds = float(sum(epoch_log.epoch_seconds))
+    trained_images = datamodule.split_sizes()["train"] * len(epoch_log.epoch_seconds)
+    return {
+        **{k: v for k, v in settings_record(config).items() if k != "lr"},
+        "lr": hyperparameters.get("lr"),
+        "params": model.counts.params,
+        "trial": dict(trial),
+        "best_epoch": best,
+        "best_val_loss": at_best.get("val_loss"),
+        "best_val_accuracy": at_best.get("val_accuracy"),
+        "stopped_epoch": len(rows),
+        "planned_epochs": config.epochs,
+        "history": {name: [row.get(name) for row in rows] for name in HISTORY_COLUMNS},
+        "train_seconds": train_seconds,
+        "images_per_second": trained_images / train_seconds if train_seconds else None,
+        "epoch_seconds": epoch_log.epoch_seconds,
+        "device": describe_device(trainer.strategy.root_device),
+        "trained_by": trained_by(),
+    }
+
+
 def write_progress(run_dir: Path, stage: str, epoch_seconds: list[float], test_seconds: float | None = None) -> None:
     """progress.json: where the run stands (`reading.PROGRESS_STAGES`), the wall time of each epoch it trained
     (training and validation) and, once tested, of its testing; so `cnnkit status` and a resumed study know its

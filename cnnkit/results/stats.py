@@ -11,6 +11,8 @@ import numpy as np
 from cnnkit.errors import DataError
 
 CONFIDENCE = 0.95
+# The validation figures a search may judge its trials on, and which way is better.
+DIRECTIONS = {"val_loss": "minimize", "val_accuracy": "maximize"}
 
 
 def best_epoch(val_loss: Sequence[float | None]) -> int:
@@ -20,6 +22,15 @@ def best_epoch(val_loss: Sequence[float | None]) -> int:
     if losses.size == 0 or np.isnan(losses).all():
         raise DataError("empty validation-loss history")
     return 1 + int(np.nanargmin(losses))
+
+
+def best_value(values: Sequence[float | None], metric: str) -> float | None:
+    """The best of a validation metric's values (lowest loss, highest accuracy), NaN and missing epochs aside;
+    None when no epoch has a finite value."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return None
+    return min(finite) if DIRECTIONS[metric] == "minimize" else max(finite)
 
 
 @dataclass(frozen=True)

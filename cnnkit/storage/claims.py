@@ -30,10 +30,18 @@ def refuse_if_locked(run_dir: Path) -> None:
 
 
 class RunClaim:
-    """Holds a run's lock from `take()` to the end of the `with` block; `lock=False` in DDP helper ranks."""
+    """Holds a run's lock from `take()` to the end of the `with` block; `lock=False` in DDP helper ranks.
 
-    def __init__(self, run_dir: Path, fresh: bool, lock: bool = True) -> None:
-        self.run_dir, self.fresh, self.lock = run_dir, fresh, lock
+    `finished` reads the run's result when it is complete (a search trial's record differs from a run's)."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        fresh: bool,
+        lock: bool = True,
+        finished: Callable[..., dict[str, Any] | None] = finished_result,
+    ) -> None:
+        self.run_dir, self.fresh, self.lock, self.finished = run_dir, fresh, lock, finished
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> RunClaim:
@@ -52,7 +60,7 @@ class RunClaim:
             raise RunError(f"cannot write to {self.run_dir}: {exc.strerror or exc}; choose another --out") from exc
         if self.fresh:
             return
-        result = finished_result(self.run_dir, quiet=True)  # the caller said so if it is damaged
+        result = self.finished(self.run_dir, quiet=True)  # the caller said so if it is damaged
         if result is not None:
             raise FinishedMeanwhile(result)
         repair(self.run_dir)

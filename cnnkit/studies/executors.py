@@ -207,3 +207,71 @@ def wait_for_others(held: list[Job]) -> list[Job]:
     if not unfinished and held:
         print("the other processes finished their runs", file=progress_stream(), flush=True)
     return unfinished
+
+
+# ------------------------------------------------------------------------------------------ jobs one at a time
+class SerialSlots:
+    """One job at a time in this process, given one at a time (a search's trials without --jobs): its header,
+    its epoch lines and its closing line."""
+
+    capacity = 1
+
+    def __init__(self, total: int, quiet: bool = False) -> None:
+        self.total, self.quiet = total, quiet
+        self._job: Job | None = None
+
+    def submit(self, job: Job) -> None:
+        self._job = job
+
+    def running(self) -> int:
+        return int(self._job is not None)
+
+    def wait(self) -> list[JobReport]:
+        """Train the submitted job now: its report (a failure a user can act on is reported, a bug raised)."""
+        from cnnkit.console.progress import RunProgress, plural, result_line
+        from cnnkit.studies.jobs import train_job
+
+        job, self._job = self._job, None
+        if job is None:
+            return []
+        title = f"[{job.number}/{self.total}] {job.label}"
+        print(f"{title} — {plural(job.config.epochs, 'epoch')}", file=progress_stream(), flush=True)
+        report = train_job(job, RunProgress(title, announced=True))
+        result = job.finished() if report.state in (JobState.DONE, JobState.SKIPPED) else None
+        if report.state is JobState.LOCKED:
+            print(f"    {report.message}", file=progress_stream(), flush=True)
+        elif result is not None and not self.quiet:
+            print(f"    {result_line(result)}", file=progress_stream(), flush=True)
+        return [report]
+
+
+@contextlib.contextmanager
+def open_slots(
+    executor: str, asked: int | None, parallel: int, ray_address: str | None, total: int, options: Any
+) -> Iterator[Any]:
+    """An executor that takes jobs one at a time (`submit`, `running`, `wait`, `capacity`), for a search whose
+    next trial is asked for only once a slot is free: this process, `parallel` local workers, or Ray (`asked` at
+    once, None: as its resources allow)."""
+    if executor == "ray":
+        from cnnkit.studies.ray_executor import RayRunner
+
+        with RayRunner(asked, ray_address) as runner:
+            runner.open_slots(total, options.accelerator != "cpu")
+            yield runner
+        return
+    if parallel <= 1:
+        yield SerialSlots(total, options.quiet)
+        return
+    from cnnkit.studies.workers import WorkerPool
+
+    pool = WorkerPool(parallel, total, None, max(1, usable_cores() // parallel), visible_gpus(options))
+    pool.prestart(min(parallel, total))
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+def auto_parallel(jobs: int | None, runs: int, options: Any, executor: str) -> int:
+    """Jobs at once for `runs` runs: `jobs` when given, else as `--jobs auto` decides (`_auto`)."""
+    return jobs or _auto([None] * runs, options, executor)

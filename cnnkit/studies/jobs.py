@@ -30,14 +30,29 @@ class Job:
     threads: int | None = None
     gpu: str | None = None  # the CUDA_VISIBLE_DEVICES value of its process
     command_pid: int | None = None
+    trial: Any = None  # a search's trial (cnnkit.studies.optuna_bridge.TrialTicket): trained as one, never tested
+    title: str | None = None  # its console label, when not the run's own (a trial's: number and sampled values)
 
     @property
     def name(self) -> str:
-        return str(self.config.dir_name)
+        return f"trial {self.trial.number}" if self.trial is not None else str(self.config.dir_name)
 
     @property
     def run_dir(self) -> Path:
+        if self.trial is not None:
+            return Path(self.trial.run_dir(self.out, self.study))
         return self.out / self.study / self.name
+
+    @property
+    def label(self) -> str:
+        """How the console names the job: its title, else the run's label (`mnist · pooling_cnn · adam · seed 0`)."""
+        return self.title or run_label(self.config)
+
+    def finished(self) -> dict[str, Any] | None:
+        """The job's result.json when its run (or trial) is complete, else None."""
+        from cnnkit.results.reading import finished_result, finished_trial
+
+        return (finished_trial if self.trial is not None else finished_result)(self.run_dir, quiet=True)
 
 
 class JobFailed(CnnkitError):
@@ -93,7 +108,7 @@ def _train_and_time(job: Job, progress: RunProgress | None) -> JobReport:
 
         torch.set_num_threads(job.threads)
     timer = JobTimer(progress.events if progress else None)
-    progress = progress or RunProgress(run_label(job.config))
+    progress = progress or RunProgress(job.label)
     outcome = execute_job(job, replace(progress, events=timer))
     return JobReport.trained(job.name, outcome.skipped, timer.timings())
 
@@ -116,7 +131,14 @@ def execute_job(job: Job, progress: RunProgress | None = None) -> Any:
             ) from exc
 
     return execute(
-        job.config, job.options, job.out, job.study, job.fresh, before_write=write_manifest, progress=progress
+        job.config,
+        job.options,
+        job.out,
+        job.study,
+        job.fresh,
+        before_write=write_manifest,
+        progress=progress,
+        trial=job.trial,
     )
 
 

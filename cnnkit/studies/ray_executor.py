@@ -62,6 +62,9 @@ class RayRunner:
         self.asked, self.address = asked, address
         self.ray: Any = None
         self.started = False
+        self._task: Any = None  # for jobs given one at a time (`submit`)
+        self._cpus, self.capacity, self._total = 1, 1, 1
+        self._running: dict[Any, tuple[Job, float]] = {}
 
     def __enter__(self) -> RayRunner:
         self.ray = _ray()
@@ -107,6 +110,52 @@ class RayRunner:
                 ray.cancel(ref)  # a KeyboardInterrupt in the task: it stops at the next batch, checkpoints kept
             raise
         return reports
+
+    # -- jobs one at a time, as a search hands them out ---------------------------------------------------------
+    def open_slots(self, runs: int, gpu: bool) -> int:
+        """Size the tasks for up to `runs` jobs given one at a time; how many may run at once (`capacity`)."""
+        ray = self.ray
+        self._total = runs
+        self._cpus, gpu_share, self.capacity = task_resources(ray, self.asked, runs, gpu)
+        self._task = ray.remote(num_cpus=self._cpus, num_gpus=gpu_share, max_retries=0, max_calls=0)(train_job)
+        print(
+            f"ray: up to {self.capacity} at once, {self._cpus} CPU(s){f' and {gpu_share:g} GPU' if gpu_share else ''}"
+            " each",
+            file=progress_stream(),
+            flush=True,
+        )
+        return self.capacity
+
+    def submit(self, job: Job) -> None:
+        if self._task is None:
+            self.open_slots(1, job.options.accelerator != "cpu")
+        ref = self._task.remote(replace(job, threads=self._cpus, command_pid=None))
+        self._running[ref] = (job, time.monotonic())
+        print(f"[{job.number}/{self._total}] {job.label}: submitted to Ray", file=progress_stream(), flush=True)
+
+    def running(self) -> int:
+        return len(self._running)
+
+    def wait(self) -> list[JobReport]:
+        """Wait until one submitted job has ended: its report."""
+        if not self._running:
+            return []
+        ray = self.ray
+        try:
+            done, _ = ray.wait(list(self._running), num_returns=1)
+        except KeyboardInterrupt:
+            for ref in self._running:
+                ray.cancel(ref)
+            raise
+        job, since = self._running.pop(done[0])
+        report = _result(ray, done[0], job)
+        message = f": {report.message}" if report.message else ""
+        print(
+            f"[{job.name}] {report.state}{message} ({time.monotonic() - since:.1f} s)",
+            file=progress_stream(),
+            flush=True,
+        )
+        return [report]
 
 
 def _result(ray: Any, ref: Any, job: Job) -> JobReport:

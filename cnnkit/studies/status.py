@@ -16,7 +16,7 @@ from typing import Any
 from cnnkit.console.eta import Speeds, Work, format_duration, parallel_seconds, planned_split, spec_pixels
 from cnnkit.console.progress import plural
 from cnnkit.errors import UsageError
-from cnnkit.results.files import RESULT, RunFiles, manifest_path, run_dirs_with_config
+from cnnkit.results.files import RESULT, RunFiles, manifest_path, run_dirs_with_config, trial_dir
 from cnnkit.results.reading import (
     ABSENT,
     epochs_logged,
@@ -27,7 +27,8 @@ from cnnkit.results.reading import (
     result_problem,
     run_degeneracy,
 )
-from cnnkit.states import RunState
+from cnnkit.results.trials import TrialRow, current_trials
+from cnnkit.states import RunState, TrialState
 from cnnkit.storage.locks import last_holder, lock_holder
 from cnnkit.training.config import BY_NAME
 
@@ -51,18 +52,50 @@ class RunStatus:
 
 
 @dataclass
+class TrialStatus:
+    """A search's trial: its state (complete, pruned, failed; running while a live process holds it, else
+    interrupted once it has started, waiting before), value, searched settings and the epochs it ran."""
+
+    number: int
+    state: str
+    value: float | None
+    params: dict[str, Any]
+    epochs_done: int
+    pruned_epoch: int | None = None
+    pid: int | None = None
+    host: str | None = None
+
+
+@dataclass
 class StudyStatus:
     name: str
     study_dir: str
     runs: list[RunStatus] = field(default_factory=list)
     seconds_left: float | None = None
     resume: str | None = None
+    search: dict[str, Any] | None = None  # study.json's `search` for a search study
+    trials: list[TrialStatus] = field(default_factory=list)
 
     def count(self, state: RunState) -> int:
         return sum(run.state is state for run in self.runs)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "counts": {state: self.count(state) for state in RunState}}
+
+
+def trial_status(study_dir: Path, row: TrialRow) -> TrialStatus:
+    """Where one trial stands: its row of trials.csv (brought up to date), and for an unfinished one who holds it."""
+    params = {k: list(v) if isinstance(v, tuple) else v for k, v in row.params.items()}
+    status = TrialStatus(row.number, str(row.state), row.value, params, row.epochs, row.pruned_epoch)
+    if row.state is TrialState.RUNNING:
+        directory = trial_dir(study_dir, row.number)
+        holder = lock_holder(directory)
+        if holder is None:
+            status.state = "interrupted" if has_started(directory) else "waiting"
+            holder = last_holder(directory)
+        if holder is not None:
+            status.pid, status.host = holder.pid, holder.host
+    return status
 
 
 def _planned_runs(study_dir: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -195,9 +228,11 @@ def study_status(study_dir: Path) -> StudyStatus:
         raise UsageError(f"{study_dir} is not a directory (give a study directory such as runs/assignment)")
     manifest = read_json_or_empty(manifest_path(study_dir))
     runs = _planned_runs(study_dir, manifest)
-    if not runs:
+    search = manifest.get("search") if isinstance(manifest.get("search"), dict) else None
+    if not runs and search is None:
         raise UsageError(f"{study_dir} holds no study.json and no run directories; is it a cnnkit study directory?")
-    status = StudyStatus(str(manifest.get("name") or study_dir.name), str(study_dir))
+    status = StudyStatus(str(manifest.get("name") or study_dir.name), str(study_dir), search=search)
+    status.trials = [trial_status(study_dir, row) for row in current_trials(study_dir)[1]]
     speeds = Speeds()
     unfinished = []
     for run in runs:
@@ -217,7 +252,14 @@ def study_status(study_dir: Path) -> StudyStatus:
     status.seconds_left = None if None in left else parallel_seconds(left, running)  # type: ignore[arg-type]
     if any(state.state in (RunState.INTERRUPTED, RunState.PENDING) for _, state, _ in unfinished):
         status.resume = resume_command(study_dir, manifest, unfinished[0][0])
+    elif search is not None and manifest.get("command") and not _search_done(status):
+        status.resume = resume_command(study_dir, manifest, {})
     return status
+
+
+def _search_done(status: StudyStatus) -> bool:
+    trials = (status.search or {}).get("trials") or 0
+    return sum(t.state in ("complete", "pruned") for t in status.trials) >= trials
 
 
 def _measure(speeds: Speeds, run: dict[str, Any], run_dir: Path, config: dict[str, Any], state: RunStatus) -> None:
@@ -269,13 +311,62 @@ def _describe(run: RunStatus, resume: str | None) -> str:
     return plural(run.epochs, "epoch")
 
 
+def _cell(value: Any) -> str:
+    """A searched setting's value in a table: a number to 4 significant digits, a list as `flip+crop`."""
+    if value is None or value == []:
+        return "none"
+    if isinstance(value, list):
+        return "+".join(str(v) for v in value)
+    return format(value, ".4g") if isinstance(value, float) else str(value)
+
+
+def format_trials(status: StudyStatus) -> list[str]:
+    """A search's lines: a headline (trials finished, pruned, running, failed; the best) and a table of trials."""
+    search = status.search or {}
+    metric, trials = str(search.get("metric", "value")), int(search.get("trials") or 0)
+    count = {state: sum(t.state == state for t in status.trials) for state in ("complete", "pruned", "failed")}
+    running = len(status.trials) - sum(count.values())
+    better = "lower" if search.get("direction") == "minimize" else "higher"
+    scored = [t for t in status.trials if t.state == "complete" and t.value is not None]
+    sign = 1.0 if search.get("direction") == "minimize" else -1.0
+    best = min(scored, key=lambda t: (sign * float(t.value or 0.0), t.number)) if scored else None
+    lead = f"; best: trial {best.number}, {metric} {best.value:.4f}" if best is not None else ""
+    lines = [
+        f"Search: {count['complete'] + count['pruned']} of {plural(trials, 'trial')} finished ({count['complete']} "
+        f"complete, {count['pruned']} pruned), {running} running, {count['failed']} failed; {metric}, {better} is "
+        f"better{lead}"
+    ]
+    if not status.trials:
+        return lines
+    settings = [str(d.get("setting")) for d in search.get("space", [])]
+    header = ["trial", "state", metric, "epochs", *settings]
+    rows = []
+    for t in status.trials:
+        state = f"{t.state} (epoch {t.pruned_epoch})" if t.state == "pruned" else t.state
+        if t.state == "running" and t.pid is not None:
+            state = f"running, pid {t.pid} on {t.host}"
+        value = f"{t.value:.4f}" if t.value is not None else "-"
+        rows.append([str(t.number), state, value, str(t.epochs_done), *(_cell(t.params.get(s)) for s in settings)])
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines += ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+              for row in [header, *rows]]  # fmt: skip
+    return lines
+
+
 def format_status(status: StudyStatus) -> str:
-    """The human-readable status: a headline, one line per run, the time left."""
+    """The human-readable status: a headline, a search's trials, one line per run, the time left."""
     counts = ", ".join(f"{status.count(state)} {state}" for state in RunState)
-    width = max(len(run.dir) for run in status.runs)
+    width = max((len(run.dir) for run in status.runs), default=0)
     lines = [f"Study {status.name} ({status.study_dir}): {counts}"]
+    if status.search is not None:
+        lines += format_trials(status)
+        if status.runs:
+            lines.append("Confirmation runs:")
     lines += [f"  {run.state:<11}  {run.dir:<{width}}  {_describe(run, status.resume)}" for run in status.runs]
-    if all(run.state is RunState.FINISHED for run in status.runs):
+    searching = status.search is not None and not _search_done(status)
+    if searching:
+        lines.append("Time left: the search's trials first, then its confirmation runs")
+    elif all(run.state is RunState.FINISHED for run in status.runs):
         lines.append("Time left: none, every run is finished")
     elif status.seconds_left is None:
         lines.append("Time left: known once an epoch has been timed (it comes from the measured epochs)")
@@ -283,7 +374,8 @@ def format_status(status: StudyStatus) -> str:
         lines.append(
             f"Time left: about {format_duration(status.seconds_left)}, testing included (from the measured epochs)"
         )
-    if status.resume and not status.count(RunState.RUNNING):
+    trials_running = any(t.state == "running" for t in status.trials)
+    if status.resume and not status.count(RunState.RUNNING) and not trials_running:
         lines.append(f"Resume with: {status.resume}")
     return "\n".join(lines)
 

@@ -26,7 +26,7 @@ ELEMENT_TYPES = {"seeds": int, **{s.name: str for s in SETTINGS if s.kind is tup
 NOT_IN_GRID = {*STUDY_KEYS, *(s.name for s in SETTINGS if s.study and not s.grid)}
 # Settings whose value is a table (`arch`): a grid may vary one of their keys, as `"arch.norm" = [...]` or nested.
 TABLES = {s.name for s in SETTINGS if s.study and s.grid and s.kind is dict}
-TOP_KEYS = {"name", "description", "defaults", "runs"}
+TOP_KEYS = {"name", "description", "defaults", "runs", "search"}
 
 
 class RunSpec:
@@ -75,10 +75,14 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Study:
+    """A named list of runs, or with `search` (a `cnnkit.studies.search_spec.Search`) a hyperparameter search over
+    its base settings, whose runs (the confirmation) are known once its trials are done: then `runs` is empty."""
+
     name: str
     runs: tuple[RunSpec, ...]
     description: str = ""
     source: str = field(default="", compare=False)
+    search: Any = None
     notes: StudyNotes = field(default_factory=StudyNotes, compare=False)  # what the report says of it
 
     def expand(
@@ -123,6 +127,8 @@ def load_study_file(path: str | Path) -> Study:
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise fail("'defaults' must be a table ([defaults])", "defaults")
+    if "search" in data:
+        return _search_study(data, defaults, name, path, text, fail)
     runs = data.get("runs")
     if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
         raise fail("a study needs at least one [[runs]] table with dataset and architecture")
@@ -153,6 +159,48 @@ def load_study_file(path: str | Path) -> Study:
     if not isinstance(description, str):
         raise fail("'description' must be text", "description")
     return Study(name, tuple(specs), description, source=str(path))
+
+
+def _search_study(data: dict[str, Any], defaults: dict[str, Any], name: str, path: Path, text: str, fail: Any) -> Study:
+    """A study file with a `[search]` table: it tunes its [defaults], so it has no [[runs]]."""
+    from cnnkit.studies.search_spec import SearchProblem, parse_search
+
+    if "runs" in data:
+        raise fail("a search study has no [[runs]]: its [search] tunes the study's [defaults]", "[runs]")
+    _check_table(defaults, "[defaults]", lambda message, key: fail(message, key))
+    for key, why in (("seeds", "its seeds are [search] confirm's seeds"), ("grid", "[search.space] says what varies")):
+        if key in defaults:
+            raise fail(f"'{key}' in [defaults] is not for a search study: {why}", key)
+    for required in ("dataset", "architecture"):
+        if required not in defaults:
+            raise fail(f"a search study needs '{required}' in [defaults]", "defaults")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise fail("'description' must be text", "description")
+    try:
+        search = parse_search(data["search"], RunSpec(**defaults))
+    except SearchProblem as problem:
+        line = _line_in_section(text, problem.section, problem.key)
+        raise UsageError(f"{path}{f', line {line}' if line else ''}: {problem}") from None
+    return Study(name, (), description, source=str(path), search=search)
+
+
+def _line_in_section(text: str, section: str, key: str | None) -> int | None:
+    """1-based line of `key` in the TOML table `[section]` (or of the table's header), for error messages."""
+    lines = text.splitlines()
+    header = re.compile(rf"^\s*\[{re.escape(section)}\]\s*(#.*)?$")
+    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
+    if start is None:
+        return None
+    if key is None:
+        return start + 1
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for i in range(start + 1, len(lines)):
+        if lines[i].strip().startswith("["):
+            break
+        if pattern.match(lines[i]):
+            return i + 1
+    return start + 1
 
 
 def resolve_study(study: str | Path | Study, registries: Any) -> Study:
@@ -331,28 +379,75 @@ def run_study(
     jobs: int | None = 1,
     executor: str = "local",
     ray_address: str | None = None,
+    storage: str | None = None,
 ) -> list[Any]:
     """Run every run of the study (`jobs` at once, None: auto; see cnnkit.studies.executors); finished runs are skipped,
-    runs that other processes hold are skipped and waited for.
+    runs that other processes hold are skipped and waited for. A search study searches first, then runs its
+    confirmation (`cnnkit.studies.search`); `storage`, an RDB URL, keeps its search there instead of in the study
+    directory.
 
     Every dataset the study still needs is checked first, so a missing one stops it before any training.
     `command` (the command line that started the study) goes into study.json, for `cnnkit status` to say how to resume.
     The runs go to OUT/<budget_name(study, epochs, subset)>/.
     """
-    from cnnkit.console.study_progress import StudyProgress, check_datasets
     from cnnkit.plugins import get_registries
-    from cnnkit.studies.executors import execute_planned
 
     registries = registries or get_registries()
+    if study.search is not None:
+        from cnnkit.studies.search import run_search
+
+        return run_search(
+            study,
+            options,
+            Path(out),
+            fresh=fresh,
+            epochs=epochs,
+            subset=subset,
+            seeds=seeds,
+            registries=registries,
+            command=command,
+            jobs=jobs,
+            executor=executor,
+            ray_address=ray_address,
+            storage=storage,
+        )
+    if storage is not None:
+        raise UsageError("--storage is for a search study (a study file with a [search] table)")
     planned = checked_plan(study, registries, epochs, subset, seeds)
-    directory = budget_name(study, epochs, subset)
+    record = {**manifest(study, planned), **launch_record(command)}
+    return train_planned(
+        study, planned, record, options, out, fresh=fresh, jobs=jobs, executor=executor,
+        ray_address=ray_address, registries=registries, directory=budget_name(study, epochs, subset),
+    )  # fmt: skip
+
+
+def train_planned(
+    study: Study,
+    planned: list[tuple[Any, RunSpec]],
+    record: dict[str, Any],
+    options: Any,
+    out: Path,
+    *,
+    fresh: bool,
+    jobs: int | None,
+    executor: str,
+    ray_address: str | None,
+    registries: Any,
+    directory: str | None = None,
+) -> list[Any]:
+    """Train the planned (config, spec) pairs of `study` with its console, `record` as its study.json, in
+    OUT/`directory` (the study's name unless told)."""
+    from cnnkit.console.study_progress import StudyProgress, check_datasets
+    from cnnkit.studies.executors import execute_planned
+
+    directory = directory or study.name
     progress = StudyProgress(planned, registries, Path(out) / directory, fresh=fresh, quiet=options.quiet)
     return execute_planned(
         [config for config, _ in planned],
         options,
         Path(out),
         directory,
-        {**manifest(study, planned), **launch_record(command)},
+        record,
         fresh=fresh,
         jobs=jobs,
         executor=executor,

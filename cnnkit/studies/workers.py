@@ -26,10 +26,9 @@ from typing import Any
 
 from cnnkit.console.eta import format_duration
 from cnnkit.console.job_board import JobBoard
-from cnnkit.console.progress import RunProgress, plural, run_label, test_line
+from cnnkit.console.progress import RunProgress, plural, result_line
 from cnnkit.console.streams import LineStream, progress_stream
 from cnnkit.failures import INTERRUPTED, caller, failure_of, worded
-from cnnkit.results.reading import finished_result
 from cnnkit.states import JobState, Phase
 from cnnkit.studies.jobs import Job, describe_timings, train_job
 from cnnkit.studies.messages import (
@@ -131,7 +130,7 @@ def _route_output(stream: LineStream) -> None:
 def _train(job: Job, relay: _Relay) -> JobReport:
     """`train_job`, with a bug (or Ctrl-C before the run's own handler was installed) reported as well."""
     try:
-        return train_job(job, RunProgress(run_label(job.config), clock=relay, announced=True, events=relay))
+        return train_job(job, RunProgress(job.label, clock=relay, announced=True, events=relay))
     except (Exception, KeyboardInterrupt) as exc:
         return JobReport.of_failure(job.name, failure_of(exc))
 
@@ -163,6 +162,7 @@ class WorkerPool:
         stream = progress_stream()
         self.board = JobBoard(stream, live=not quiet and stream.isatty())
         self.verbose = False
+        self._queued: deque[Job] = deque()  # jobs given one at a time (`submit`), for the next free worker
 
     # -- the study's runs -----------------------------------------------------------------------------------
     def __call__(self, jobs: list[Job]) -> list[JobReport]:
@@ -174,7 +174,7 @@ class WorkerPool:
         for job in jobs:
             self.verbose = bool(job.options.verbose)
             check_run_directory(job.run_dir, job.config, job.fresh)  # as one at a time: another configuration's
-            if not job.fresh and finished_result(job.run_dir, quiet=True) is not None:
+            if not job.fresh and job.finished() is not None:
                 reports[job.name] = JobReport(job.name, JobState.SKIPPED)
                 self._finish(job, reports[job.name], 0.0)
             else:
@@ -190,6 +190,34 @@ class WorkerPool:
             self._stop()
             raise
         return list(reports.values())
+
+    # -- jobs one at a time, as a search hands them out ---------------------------------------------------------
+    @property
+    def capacity(self) -> int:
+        return self.slots
+
+    def submit(self, job: Job) -> None:
+        """Queue `job` for the next free worker (called while `running()` is below `capacity`)."""
+        self.verbose = bool(job.options.verbose)
+        self._queued.append(job)
+
+    def running(self) -> int:
+        """Jobs submitted and not ended yet."""
+        return len(self._queued) + sum(worker.job is not None for worker in self.workers)
+
+    def wait(self) -> list[JobReport]:
+        """Start what is queued, then wait until at least one job has ended: the reports of those that did."""
+        try:
+            while self.running():
+                self._dispatch(self._queued)
+                reports = self._poll()
+                if reports:
+                    return reports
+            return []
+        except KeyboardInterrupt:
+            self._queued.clear()
+            self._stop()
+            raise
 
     def prestart(self, count: int) -> None:
         """Spawn `count` workers now (at most `slots`), before any job is given to them."""
@@ -243,7 +271,7 @@ class WorkerPool:
         where = f"GPU {gpu}" if gpu is not None else plural(self.threads, "thread")
         self.board.line(
             None,
-            f"[{job.number}/{self.total}] {run_label(job.config)} — {plural(job.config.epochs, 'epoch')}, "
+            f"[{job.number}/{self.total}] {job.label} — {plural(job.config.epochs, 'epoch')}, "
             f"started: job {worker.slot + 1}, {where}",
         )
         if self.progress is not None:
@@ -318,9 +346,9 @@ class WorkerPool:
 
     def _finish(self, job: Job, report: JobReport, seconds: float) -> None:
         """Say how a run ended, in one line (and its timings with --verbose)."""
-        result = finished_result(job.run_dir, quiet=True) if report.state is JobState.DONE else None
+        result = job.finished() if report.state is JobState.DONE else None
         lines = {
-            JobState.DONE: f"{test_line(result)}; finished in {format_duration(seconds)}" if result else "finished",
+            JobState.DONE: f"{result_line(result)}; finished in {format_duration(seconds)}" if result else "finished",
             JobState.SKIPPED: "already complete, skipped (use --fresh to run it again)",
             JobState.LOCKED: report.message.removeprefix(f"{report.name} "),
             JobState.FAILED: f"FAILED: {worded(report.message, caller())}",  # a worker words it for the command

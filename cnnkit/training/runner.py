@@ -5,25 +5,31 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cnnkit.console.progress import RunProgress, run_label
 from cnnkit.console.terminal import quiet_lightning, stop_on_sigint
 from cnnkit.errors import CnnkitError, RunError
 from cnnkit.plugins import Registries, get_registries
 from cnnkit.results.files import RunFiles
-from cnnkit.results.reading import epochs_logged, finished_result, stored_settings
-from cnnkit.results.records import best_logged_epoch, result_record, write_predictions
+from cnnkit.results.reading import epochs_logged, finished_result, finished_trial, stored_settings
+from cnnkit.results.records import best_logged_epoch, result_record, trial_record, write_predictions
+from cnnkit.results.stats import best_value
+from cnnkit.states import TrialState
 from cnnkit.storage.atomic import write_json_atomic
 from cnnkit.storage.claims import FinishedMeanwhile, RunClaim, refuse_if_locked
 from cnnkit.storage.damage import clear_for_fresh_start
 from cnnkit.storage.locks import LOCK_NAME
 from cnnkit.training.build import BuiltRun, build_run
 from cnnkit.training.config import RunConfig
+
+if TYPE_CHECKING:
+    from cnnkit.training.pruning import PruneOnValidation, Reporter
 
 DEFAULT_OUT = Path("runs")
 SINGLE_STUDY = "single"
@@ -53,6 +59,19 @@ class RunOutcome:
     skipped: bool = False
 
 
+class SearchTrial(Protocol):
+    """A search's trial to train (`cnnkit.studies.optuna_bridge.TrialTicket`): its directory, the metric it is
+    judged on, where it reports each epoch, and the facts its result.json records of it."""
+
+    metric: str
+
+    def run_dir(self, out: Path, study: str) -> Path: ...
+
+    def reporter(self) -> Reporter: ...
+
+    def facts(self) -> dict[str, Any]: ...
+
+
 def run_directory(out: Path, study: str, config: RunConfig) -> Path:
     return Path(out) / study / config.dir_name
 
@@ -66,29 +85,34 @@ def execute(
     registries: Registries | None = None,
     before_write: Callable[[], None] | None = None,
     progress: RunProgress | None = None,
+    trial: SearchTrial | None = None,
 ) -> RunOutcome:
     """Train, evaluate and record one run; a finished run is skipped, an unfinished one resumed.
 
     Everything that can be refused (names, numbers, data files, devices) is checked before anything is written;
     `before_write` is called just before the run directory is first touched. `progress` labels the run on the
-    console (and carries a study's clock).
+    console (and carries a study's clock). A search's `trial` trains into its own directory, reports to the
+    search each epoch (and may be pruned) and is never tested: its result.json holds validation figures only.
     """
     registries = registries or get_registries()
     config = config.checked(registries)
-    run_dir = run_directory(out, study, config)
+    run_dir = trial.run_dir(out, study) if trial else run_directory(out, study, config)
+    finished = finished_trial if trial else finished_result
     check_run_directory(run_dir, config, fresh)
     helper_rank = _launched_by_lightning()
     if not helper_rank:
         refuse_if_locked(run_dir)  # RunLocked: the caller skips it
-    result = None if fresh else finished_result(run_dir)
+    result = None if fresh else finished(run_dir)
     if result is not None:
         return RunOutcome(run_dir, result, skipped=True)
     progress = progress or RunProgress(run_label(config))
-    with quiet_lightning(options.quiet or not options.verbose), RunClaim(run_dir, fresh, lock=not helper_rank) as claim:
+    claim_run = RunClaim(run_dir, fresh, lock=not helper_rank, finished=finished)
+    with quiet_lightning(options.quiet or not options.verbose), claim_run as claim:
         try:
-            return _train(config, options, run_dir, study, registries, fresh, claim.before(before_write), progress)
-        except FinishedMeanwhile as finished:
-            return RunOutcome(run_dir, finished.result, skipped=True)
+            hook = claim.before(before_write)
+            return _train(config, options, run_dir, study, registries, fresh, hook, progress, trial)
+        except FinishedMeanwhile as done:
+            return RunOutcome(run_dir, done.result, skipped=True)
 
 
 def check_run_directory(run_dir: Path, config: RunConfig, fresh: bool) -> None:
@@ -152,12 +176,26 @@ def _train(
     fresh: bool,
     before_write: Callable[[], None] | None,
     progress: RunProgress,
+    trial: SearchTrial | None = None,
 ) -> RunOutcome:
-    run = build_run(config, options, run_dir, registries, progress, study)  # refuses what it must, writes nothing
-    if before_write is not None:
-        before_write()
-    create_run_directory(run_dir, fresh)
-    return fit_test_record(run)
+    if trial is None:
+        run = build_run(config, options, run_dir, registries, progress, study)  # refuses what it must, writes nothing
+        if before_write is not None:
+            before_write()
+        create_run_directory(run_dir, fresh)
+        return fit_test_record(run)
+    from cnnkit.training.pruning import PruneOnValidation
+
+    reporter = trial.reporter()
+    try:
+        pruner = PruneOnValidation(trial.metric, reporter)
+        run = build_run(config, options, run_dir, registries, progress, study, extra_callbacks=[pruner])
+        if before_write is not None:
+            before_write()
+        create_run_directory(run_dir, fresh)
+        return fit_trial_record(run, trial, pruner)
+    finally:
+        reporter.close()
 
 
 def _record_stop(log: Any) -> None:
@@ -208,4 +246,35 @@ def fit_test_record(run: BuiltRun) -> RunOutcome:
         write_predictions(files.predictions, datamodule, predictions, probabilities)
     log.record("finished", test_seconds)
     write_json_atomic(files.result, result)
+    return RunOutcome(run.run_dir, result)
+
+
+def fit_trial_record(run: BuiltRun, trial: SearchTrial, pruner: PruneOnValidation) -> RunOutcome:
+    """Fit a search's trial (on from last.ckpt when there is one) until its budget ends or the search prunes it,
+    then write its result.json: its state (complete, or pruned with the epoch), value and validation figures. It
+    is never tested, and once recorded its checkpoints are removed (nothing resumes or tests a finished trial)."""
+    from cnnkit.training.callbacks import RunInterrupted
+
+    trainer = run.trainer
+    files = RunFiles(run.run_dir)
+    last = files.last_checkpoint
+    log = run.epoch_log
+    with stop_on_sigint(run.stopper):
+        try:
+            trainer.fit(run.model, datamodule=run.datamodule, ckpt_path=last if last.exists() else None)
+        except (RunInterrupted, KeyboardInterrupt) as stop:
+            if trainer.is_global_zero:
+                _record_stop(log)
+            if isinstance(stop, RunInterrupted):
+                raise KeyboardInterrupt from None
+            raise
+    if not trainer.is_global_zero:
+        return RunOutcome(run.run_dir, {})
+    state = TrialState.COMPLETE if pruner.pruned_epoch is None else TrialState.PRUNED
+    value = best_value([row.get(trial.metric) for row in log.rows], trial.metric)
+    facts = {**trial.facts(), "state": str(state), "pruned_epoch": pruner.pruned_epoch, "value": value}
+    result = trial_record(run.config, run.hyperparameters, run.summary, log, run.datamodule, trainer, facts)
+    log.record("finished")
+    write_json_atomic(files.result, result)
+    shutil.rmtree(files.checkpoints, ignore_errors=True)
     return RunOutcome(run.run_dir, result)

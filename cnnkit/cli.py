@@ -305,7 +305,8 @@ def _run_study(args: argparse.Namespace, registries: Any, options: Any) -> int:
         from cnnkit.console.progress import plural
 
         where = Path(args.out) / budget_name(study, args.epochs, args.subset)
-        runs = plural(study.search.trials, "trial") if study.search is not None else plural(len(planned), "run")
+        search = study.search
+        runs = plural(search.trials, "trial") if search is not None and search.trials else plural(len(planned), "run")
         print(
             f"Study {study.name}: {runs} into {where}/ (loading PyTorch and Lightning...)", file=sys.stderr, flush=True
         )

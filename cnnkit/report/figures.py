@@ -65,7 +65,16 @@ def _figure(width: float, height: float, ncols: int = 1) -> tuple[Any, Any]:
 
 # fixed margins (fractions of the figure): much faster than tight_layout or bbox_inches="tight"
 WIDE = {"left": 0.075, "right": 0.99, "bottom": 0.17, "top": 0.97, "wspace": 0.22}
-SQUARE = {"left": 0.2, "right": 0.98, "bottom": 0.2, "top": 0.98}
+WIDE_LEGEND = {**WIDE, "top": 0.88}  # room above the panels for the legend
+LEGEND_FONT = 7
+
+
+def _legend_above(axes: Sequence[Any]) -> None:
+    """One legend for all panels, in a row above them, outside the axes: it never covers a curve."""
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[0].figure.legend(
+        handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.9), ncol=len(labels), fontsize=LEGEND_FONT
+    )
 
 
 def _draw(
@@ -174,9 +183,9 @@ def learning_curves(curves: MeanHistory, text: Mapping[str, str], prefix: str) -
             ax.axvline(best, color="0.4", ls=":", lw=1, label=text["best_epoch"])
             ax.set_xlabel(text["epoch"])
             ax.set_ylabel(ylabel)
-        axes[0].legend(loc="best", fontsize=7)
+        _legend_above(axes)
 
-    return _draw((7.0, 2.5), 2, WIDE, paint, prefix)
+    return _draw((7.0, 2.5), 2, WIDE_LEGEND, paint, prefix)
 
 
 @_memo
@@ -206,9 +215,9 @@ def factor_effect(
         ax.minorticks_off()
         ax.set_xlabel(text["factor"])
         ax.set_ylabel(text["test_accuracy_pct"])
-        ax.legend(loc="best", fontsize=7)
+        _legend_above(axes)
 
-    return _draw((4.6, 2.6), 1, {"left": 0.14, "right": 0.98, "bottom": 0.18, "top": 0.97}, paint, prefix)
+    return _draw((4.6, 2.6), 1, {"left": 0.14, "right": 0.98, "bottom": 0.18, "top": 0.88}, paint, prefix)
 
 
 @_memo
@@ -231,9 +240,25 @@ def optimizer_comparison(series: Sequence[tuple[str, Sequence[History]]], text: 
                 _curves(ax, np.arange(1, n + 1), [(label, colours[i % len(colours)], ys.mean(0), band)])
             ax.set_xlabel(text["epoch"])
             ax.set_ylabel(ylabel)
-        axes[0].legend(loc="best", fontsize=7)
+        _legend_above(axes)
 
-    return _draw((7.0, 2.6), 2, WIDE, paint, prefix)
+    return _draw((7.0, 2.6), 2, WIDE_LEGEND, paint, prefix)
+
+
+# The confusion matrix is drawn at the size the report gives it (46 % of an A4 column, 72 mm high at most), so that
+# its type keeps its size on the page: the counts and the class names at CM_FONT, 7 pt at least.
+CM_SIZE = (3.0, 2.8)  # inches
+CM_FONT = 7.0  # pt
+
+
+def _cm_margins(class_names: Sequence[str], rotated: bool) -> dict[str, float]:
+    """Margins that leave room for the class names, so that the figure keeps CM_SIZE and its type its size (a
+    name's width estimated at 0.62 em a character, DejaVu Sans)."""
+    names = max(map(len, class_names), default=1) * 0.62 * CM_FONT / 72  # inches
+    width, height = CM_SIZE
+    left = (names + 0.32) / width
+    bottom = ((names * 0.75 if rotated else 0.1) + 0.3) / height
+    return {"left": left, "right": 0.99, "bottom": bottom, "top": 0.99}
 
 
 @_memo
@@ -249,14 +274,16 @@ def confusion_heatmap(confusion: np.ndarray, class_names: Sequence[str], text: M
         # counts on the diagonal and on notable confusions only (>= 2 % of the true class): readable and light
         for (i, j), v in np.ndenumerate(confusion):
             if v and (i == j or v >= 0.02 * rows[i, 0]):
-                ax.text(j, i, str(v), ha="center", va="center", fontsize=5.5, color="white" if v > top / 2 else "0.2")
-        ax.set_xticks(range(n), class_names, rotation=45 if max(map(len, class_names)) > 2 else 0, ha="right")
+                colour = "white" if v > top / 2 else "0.2"
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=CM_FONT, color=colour)
+        ax.set_xticks(range(n), class_names, rotation=45 if rotated else 0, ha="right" if rotated else "center")
         ax.set_yticks(range(n), class_names)
-        ax.tick_params(length=0, labelsize=6.5)
+        ax.tick_params(length=0, labelsize=CM_FONT)
         ax.set_xlabel(text["predicted"])
         ax.set_ylabel(text["true"])
 
-    return _draw((3.6, 3.4), 1, SQUARE, paint, prefix)
+    rotated = max(map(len, class_names), default=1) > 2
+    return _draw(CM_SIZE, 1, _cm_margins(class_names, rotated), paint, prefix)
 
 
 def png_data_uri(image: np.ndarray) -> str:

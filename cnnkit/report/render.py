@@ -7,12 +7,15 @@ $SOURCE_DATE_EPOCH when set, else the modification time of the newest result fil
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from markupsafe import Markup, escape
 
 from cnnkit.errors import CnnkitError, RunError, UsageError
 from cnnkit.registry import ReaderInfo, StudyNotes
@@ -283,6 +286,66 @@ def _version() -> str:
         return "(development)"
 
 
+# ----------------------------------------------------------------------------------------------- page layout
+LONG_TABLE = 12  # rows: a table longer than this may break across pages in the PDF (its header repeated)
+CONTENTS_MARK = "<!-- contents -->"
+_HEADING = re.compile(r"<(h[23])((?:\s[^>]*)?)>(.*?)</\1>", re.S)
+_ID = re.compile(r'\sid="([^"]*)"')
+_VIEWBOX = re.compile(r'<svg[^>]*\sviewBox="\s*[-\d.]+[\s,]+[-\d.]+[\s,]+([\d.]+)[\s,]+([\d.]+)\s*"')
+
+
+def svg_aspect(svg: str) -> str:
+    """An inline SVG's width / height from its viewBox (CSS `aspect-ratio`), "auto" without one."""
+    found = _VIEWBOX.search(svg)
+    return f"{found.group(1)} / {found.group(2)}" if found else "auto"
+
+
+def breakable_pm(said: Any) -> Markup:
+    """A mean ± half-width as two parts kept whole, the line free to break between them (before the ±); the
+    text is unchanged."""
+    text = escape(said)
+    parts = text.split(" ± ", 1)
+    if len(parts) == 1:
+        return text
+    return Markup('<span class="part">{}</span> <span class="part">± {}</span>').format(*parts)
+
+
+def with_contents(html: str, title: str) -> str:
+    """The report with an id on every numbered section heading (h2, h3) and, at CONTENTS_MARK, a table of contents
+    linking to them; the CSS numbers its entries as it numbers the headings, and shows it on the screen only."""
+    items: list[tuple[str, str, list[tuple[str, str]]]] = []
+
+    def anchor(found: re.Match[str]) -> str:
+        tag, attrs, inner = found.groups()
+        if "unnumbered" in attrs or (tag == "h3" and not items):
+            return found.group(0)
+        given = _ID.search(attrs)
+        ident = given.group(1) if given else f"sec-{len(items) + (tag == 'h2')}"
+        if tag == "h2":
+            items.append((ident, inner, []))
+        else:
+            ident = ident if given else f"{ident}-{len(items[-1][2]) + 1}"
+            items[-1][2].append((ident, inner))
+        return found.group(0) if given else f'<{tag}{attrs} id="{ident}">{inner}</{tag}>'
+
+    mark = html.find(CONTENTS_MARK)
+    if mark < 0:
+        return html
+    body = _HEADING.sub(anchor, html[mark:])
+    lines = [
+        '<nav class="toc" aria-labelledby="toc-title">',
+        f'<p class="toc-title" id="toc-title">{escape(title)}</p>',
+        "<ol>",
+    ]
+    for ident, inner, subs in items:
+        lines.append(f'<li><a href="#{ident}">{inner}</a>')
+        if subs:
+            lines.append("<ol>" + "".join(f'<li><a href="#{i}">{text}</a></li>' for i, text in subs) + "</ol>")
+        lines.append("</li>")
+    lines += ["</ol>", "</nav>"]
+    return html[:mark] + "\n".join(lines) + body[len(CONTENTS_MARK) :]
+
+
 # ----------------------------------------------------------------------------------------------- rendering
 def _environment(lang: str) -> Any:
     import jinja2
@@ -301,7 +364,7 @@ def _environment(lang: str) -> Any:
     env.filters.update(
         loss=fmt.loss, pct=fmt.pct, pp=fmt.pp, set_pct=fmt.set_pct, set_pp=fmt.set_pp, int=fmt.int, num=fmt.num,
         value=phrasing.value_formatter(fmt),
-        shape=phrasing.fmt_shape, fill=phrasing.fill, cap=capfirst,
+        shape=phrasing.fmt_shape, fill=phrasing.fill, cap=capfirst, aspect=svg_aspect, pm=breakable_pm,
         metric=lambda x, metric: fmt.pct(x) if "accuracy" in metric else fmt.loss(x),
     )  # fmt: skip
     return env
@@ -316,7 +379,9 @@ def render_html(study: an.Study, lang: str = "en", registries: Any = None) -> st
     text = load_text(lang)
     env = _environment(lang)
     css = (resources.files(TEMPLATES) / "report.css").read_text(encoding="utf-8")
-    return env.get_template("report.html.j2").render(css=css, **build_context(study, text, lang, registries))
+    context = build_context(study, text, lang, registries)
+    html = env.get_template("report.html.j2").render(css=css, long_table=LONG_TABLE, **context)
+    return with_contents(html, text["layout"]["contents"])
 
 
 def html_to_pdf(html: str, base: Path) -> bytes:

@@ -31,7 +31,8 @@ def _configurations(runs: Iterable[Run]) -> list[list[Run]]:
     """Runs grouped by every setting but the seed, in order of first appearance."""
     groups: dict[tuple[Any, ...], list[Run]] = {}
     for settings, predictions in runs:
-        groups.setdefault(tuple(_unseeded(settings).values()), []).append((settings, predictions))
+        key = tuple(repr(v) for v in _unseeded(settings).values())  # list and table settings are not hashable
+        groups.setdefault(key, []).append((settings, predictions))
     return list(groups.values())
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from cnnkit.report.figures import STYLE as FIGURE_STYLE
 from cnnkit.results.runs import load_study, read_manifest
 from cnnkit.results.stats import SeedStats, seed_stats, welch_interval
 from cnnkit.results.trials import TrialRow, current_trials
@@ -290,15 +291,7 @@ def confirmations(study_dir: Path) -> list[Confirmation]:
 
 
 # ------------------------------------------------------------------------------------------------ figures
-STYLE: dict[str, Any] = {
-    "svg.hashsalt": "cnnkit",
-    "svg.fonttype": "none",
-    "font.family": "DejaVu Sans",
-    "font.size": 8,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "legend.frameon": False,
-}
+STYLE: dict[str, Any] = FIGURE_STYLE  # the report's one figure style (axes.grid off changes nothing here)
 COMPLETE, PRUNED, BEST = "#1f77b4", "#9a9a9a", "#d62728"
 
 

@@ -71,9 +71,11 @@ def test_log_file_of_a_3_epoch_run_holds_plain_epoch_lines_and_no_chatter(tmp_pa
     assert not [phrase for phrase in CHATTER if phrase in text]
 
 
-def test_a_terminal_keeps_every_epoch_line_on_screen_under_the_live_bar(tmp_path: Path) -> None:
+@pytest.mark.parametrize("columns", [80, 140])
+def test_a_terminal_keeps_every_epoch_line_on_screen_under_the_live_bar(tmp_path: Path, columns: int) -> None:
     pid, fd = pty.fork()
-    if pid == 0:  # the child: cnnkit on the pseudo-terminal
+    if pid == 0:  # the child: cnnkit on the pseudo-terminal, `columns` wide
+        os.environ["COLUMNS"] = str(columns)
         os.execv(sys.executable, [sys.executable, "-m", "cnnkit.cli", *run_args(tmp_path, "--epochs", "3")])
     chunks = []
     while True:
@@ -88,12 +90,13 @@ def test_a_terminal_keeps_every_epoch_line_on_screen_under_the_live_bar(tmp_path
     raw = b"".join(chunks).decode()
     assert os.waitstatus_to_exitcode(status) == 0, raw
     assert re.search(r"\rEpoch 1/3 \[[=>.]+\] \d+/7", raw), "no live bar was drawn"
+    assert re.search(r"\rTesting \[[=>.]+\] \d+/\d+", raw), "the live bar did not say it was testing"
     shown = screen(raw)
-    assert [line.split(" - ")[0] for line in shown if line.startswith("Epoch ")] == [
-        "Epoch 1/3",
-        "Epoch 2/3",
-        "Epoch 3/3",
-    ]
+    epochs = [line for line in shown if re.match(r"(Epoch|ep) \d/3 ", line)]
+    assert [line.split()[1] for line in epochs] == ["1/3", "2/3", "3/3"], shown
+    assert all(len(line) <= columns - 1 for line in epochs), epochs  # fitted, never wrapped
+    if columns == 140:  # room for Keras' own words
+        assert all(line.startswith("Epoch ") and " - val_accuracy: " in line for line in epochs), epochs
     assert shown[-2].startswith("Test: accuracy ") and not [phrase for phrase in CHATTER if phrase in raw]
 
 

@@ -173,7 +173,7 @@ def test_status_mid_run_then_after_the_process_died(capsys: pytest.CaptureFixtur
         who = f"pid {process.pid} on host {socket.gethostname()}"
         assert lines[2].split(RUN_DIRS[1])[1].strip() == f"training epoch 2/2 (1 done), {who}"
         assert lines[3].split(RUN_DIRS[2])[1].strip() == "2 epochs"
-        assert re.fullmatch(r"Time left: about [0-9hms ]+ of training \(from finished runs' speed\)", lines[4])
+        assert re.fullmatch(r"Time left: about [0-9hms ]+, testing included \(from the measured epochs\)", lines[4])
         code, out, _ = cli(capsys, "status", str(study_dir), "--json")
         report = json.loads(out)
         assert report["counts"] == {"finished": 1, "running": 1, "interrupted": 0, "pending": 1}

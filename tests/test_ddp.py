@@ -71,10 +71,11 @@ def test_ddp_two_cpu_processes_match_a_single_process_run(tmp_path: Path) -> Non
     # Exactly one process wrote the run directory: one complete result, one config, one metrics row, checkpoints.
     run_dir = _single_run(ddp_out)
     assert ddp.stdout.count("results: ") == 1, ddp.stdout
-    # .lock: the run lock, taken by rank 0 only
+    # .lock: the run lock, taken by rank 0 only; progress.json: where the run stands, written by rank 0 only
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        ".lock", "checkpoints", "config.json", "metrics.csv", "predictions.npz", "result.json",
+        ".lock", "checkpoints", "config.json", "metrics.csv", "predictions.npz", "progress.json", "result.json",
     ]  # fmt: skip
+    assert json.loads((run_dir / "progress.json").read_text())["stage"] == "finished"
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     result = json.loads((run_dir / "result.json").read_text())
     config = json.loads((run_dir / "config.json").read_text())

@@ -78,6 +78,10 @@ def test_report_names_each_damaged_run_in_one_line_and_renders_the_rest(
         "not a number from 0 to 1; the report leaves it out"
     )
     assert out.strip() == f"report: {study_dir / 'report' / 'report.html'}"
+    html = (study_dir / "report" / "report.html").read_text(encoding="utf-8")
+    missing = html.split('<ul class="missing">')[1].split("</ul>")[0]
+    assert "<code>mnist-strided_cnn-adam-seed0</code>: damaged: its result.json is there but unusable" in missing
+    assert "test_accuracy is the text &#39;x&#39;, not a number from 0 to 1" in missing  # the report says why
 
 
 def test_status_reads_a_damaged_result_json_without_an_internal_error(

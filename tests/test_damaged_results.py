@@ -168,3 +168,18 @@ def test_status_and_the_closing_table_note_a_degenerate_run(
     ]
     notes = [line for line in summary_table(outcomes, 60.0).splitlines() if line.startswith("note:")]
     assert notes == [f"note: {run.name} is degenerate: 100.0% of its test predictions are class 3"]
+
+
+def test_the_report_never_calls_a_degenerate_run_best(study_dir: Path) -> None:
+    """MNIST's best final accuracy is Adam with net_1 in the fixture; once that run predicts one class only, the
+    abstract names another as best and says that one learned next to nothing."""
+    from cnnkit.report.render import render_report
+
+    run = study_dir / "mnist-pooling_cnn-adam-seed0"
+    y_true = np.array([1] * 1135 + [c for c in range(10) if c != 1] * 985)[:10_000]
+    predictions_file(run, y_true, np.ones_like(y_true))
+    set_field(run, test_accuracy=0.999)  # even a figure that would top the table: it is not believed best
+    html = render_report(study_dir, formats=["html"])[0].read_text(encoding="utf-8")
+    abstract = html.split('class="abstract"')[1].split("</section>")[0]
+    assert "learned next to nothing" in abstract and "MNIST · net_1 · Adam" in abstract
+    assert "99.90%" not in abstract.split("learned next to nothing")[0]  # not the best accuracy it names

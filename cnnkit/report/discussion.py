@@ -250,12 +250,19 @@ def slow_vs_usual(groups: Sequence[an.Group], defaults: Mapping[str, OptimizerDe
     return out
 
 
+def degenerate(group: an.Group) -> bool:
+    """A configuration some of whose runs learned next to nothing (results.reading.degeneracy): never "best"."""
+    return any(run.degenerate for run in group.runs)
+
+
 def best_per_dataset(groups: Sequence[an.Group]) -> dict[str, an.Group]:
-    """The configuration with the highest mean final test accuracy on each dataset."""
-    datasets = dict.fromkeys(g["dataset"] for g in groups)
+    """The configuration with the highest mean final test accuracy on each dataset, degenerate ones left out (a
+    dataset where every configuration is degenerate has no best)."""
     best = {}
-    for ds in datasets:
-        best[ds] = max((g for g in groups if g["dataset"] == ds), key=lambda g: g.stats("test_accuracy").mean)
+    for ds in dict.fromkeys(g["dataset"] for g in groups):
+        learned = [g for g in groups if g["dataset"] == ds and not degenerate(g)]
+        if learned:
+            best[ds] = max(learned, key=lambda g: g.stats("test_accuracy").mean)
     return best
 
 
@@ -320,6 +327,7 @@ class Findings:
     published: list[Published]
     best_by_dataset: dict[str, an.Group]
     best_leads: list[an.Comparison]
+    degenerate: list[an.Group]
     min_epochs: int = an.MIN_VERDICT_EPOCHS
     end_epochs: int = an.END_EPOCHS
 
@@ -368,4 +376,5 @@ def find(
         published=published(groups, registered),
         best_by_dataset=best_per_dataset(groups),
         best_leads=best_leads(groups),
+        degenerate=[g for g in groups if degenerate(g)],
     )

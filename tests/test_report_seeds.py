@@ -136,3 +136,19 @@ def test_five_seeds_keep_one_figure_per_configuration(tmp_path):
     html = render(root, "en")
     assert len(re.findall(r'<figure class="curves" id="curves-\d"', html)) == 3
     assert html.count('<figure class="cm"') == 3
+
+
+@pytest.mark.parametrize(("lang", "words"), [
+    ("en", ("random horizontal flips", "cosine annealing learning-rate schedule")),
+    ("es", ("volteos horizontales aleatorios", "recocido coseno")),
+])  # fmt: skip
+def test_methods_name_a_lever_plugin_by_its_reader_info(tmp_path, lang, words):
+    """The augmentations and the schedule are described in Methods by their plugins' ReaderInfo, in the report's
+    language (falling back to English), not by their registry names."""
+    from cnnkit.report.render import render_report
+
+    root = make_study(tmp_path / "cifar10-levers", runs=CIFAR10_LEVERS_RUNS)
+    html = render_report(root, formats=["html"], lang=lang)[0].read_text(encoding="utf-8")
+    methods = html.split('<section id="methods">')[1].split("</section>")[0]
+    for word in words:
+        assert word in methods

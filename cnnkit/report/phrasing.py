@@ -414,8 +414,9 @@ class Prose:
 
     def lever_items(self, group: an.Group) -> list[Markup]:
         """The levers a configuration used, in the schema's order, each in its catalog words (`levers.<methods>`):
-        `{value}` is its value, `{mode}` how the preset applies weight decay (as config.json's `levers` records
-        it), `{where}` where early-stopped seeds stopped."""
+        `{value}` is its value (a plugin's augmentations and schedule by their ReaderInfo names), `{mode}` how the
+        preset applies weight decay (as config.json's `levers` records it), `{where}` where early-stopped seeds
+        stopped."""
         lv = self.text["levers"]
         recorded = group.runs[0].config.get("levers") or {}
         stopped = [e for e in group.stopped if e is not None]
@@ -429,7 +430,14 @@ class Prose:
             x = group.setting(setting.name)
             if not x or setting.methods not in lv:
                 continue
-            shown = self.join(x) if isinstance(x, (list, tuple)) else x if isinstance(x, str) else self.value(x)
+            if setting.registry:  # a plugin's lever: the reader's name of each (ReaderInfo), else its registry name
+                names = [
+                    reader(self.registries, setting.registry, str(n)).name_or(str(n), self.lang)
+                    for n in (x if isinstance(x, (list, tuple)) else [x])
+                ]
+                shown: Any = self.join(names)
+            else:
+                shown = self.value(x)
             mode = recorded.get(f"{setting.name}_mode") or WEIGHT_DECAY_MODE.get(str(group["preset"]), "")
             items.append(fill(lv[setting.methods], value=shown, mode=lv.get(f"mode_{mode}", mode), where=where))
         return items

@@ -25,7 +25,7 @@ from cnnkit.results.reading import Predictions
 PAIRS_SHOWN = 5  # most-confused pairs per configuration
 MISSED_SHOWN = 16  # images every seed gets wrong, per configuration
 MISTAKES_SHOWN = 8  # most confident wrong predictions, per configuration
-TABLE_CONFIGS = 4  # configurations side by side in one table
+TABLE_CONFIGS = 3  # configurations side by side in one table (4 with seeds run off an A4 page)
 
 
 @dataclass

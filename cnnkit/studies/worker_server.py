@@ -40,8 +40,13 @@ def start_worker_server() -> None:
     if context.get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
+        # Ignored, so that the server inherits SIG_IGN across its exec and Ctrl-C never interrupts its imports;
+        # and blocked meanwhile, so that a Ctrl-C in this window stays pending here (Linux keeps a blocked signal
+        # even when ignored) and reaches the command once its handler is back, instead of being lost.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             forkserver.ensure_running()
         finally:
             signal.signal(signal.SIGINT, previous)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

@@ -41,3 +41,17 @@ def test_no_string_of_the_report_names_a_built_in(path: Path) -> None:
         if isinstance(node, ast.Constant) and isinstance(node.value, str)
     ]
     assert [(line, s) for line, s in strings if s.strip().lower() in names] == []
+
+
+@pytest.mark.parametrize("path", sorted(REPORT.rglob("*.py")), ids=lambda p: p.name)
+def test_no_module_of_the_report_holds_words_of_its_own(path: Path) -> None:
+    """The report's words live in templates/words.toml, the templates and the catalogs: only the loaders of the
+    catalogs (catalog.py, localize.py) speak gettext; no other module marks or translates a message."""
+    if path.name in ("catalog.py", "localize.py"):
+        return
+    names = {
+        node.attr if isinstance(node, ast.Attribute) else node.id
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, (ast.Attribute, ast.Name))
+    }
+    assert names.isdisjoint({"N_", "gettext", "ngettext", "pgettext", "npgettext"}), path.name

@@ -36,20 +36,6 @@ MIN_TRIALS_FOR_IMPORTANCE = 4
 CONFIRMED_METRICS = ("test_accuracy", "test_loss")
 
 
-def N_(context: str, message: str) -> tuple[str, str]:
-    """Mark a figure word for Babel's extraction (`-k N_:1c,2`, as cnnkit.report.words); translated when drawn."""
-    return (context, message)
-
-
-FIGURE_WORDS: dict[str, tuple[str, str]] = {
-    "trial": N_("search.figure.trial", "Trial"),
-    "complete": N_("search.figure.complete", "complete"),
-    "pruned": N_("search.figure.pruned", "pruned (fewer epochs)"),
-    "best": N_("search.figure.best", "best so far"),
-    "importance": N_("search.figure.importance", "Importance (PED-ANOVA)"),
-}
-
-
 @dataclass(frozen=True)
 class SpaceDimension:
     """One searched setting: a range (`low` to `high`, on a log scale or in steps) or a choice of `labels`."""
@@ -296,11 +282,10 @@ COMPLETE, PRUNED, BEST = "#1f77b4", "#9a9a9a", "#d62728"
 
 
 def figure_words(lang: str) -> dict[str, str]:
-    """The figure words in the report's language (the catalogs' translations)."""
-    from cnnkit.report.localize import translations
+    """The figure words in the report's language: templates/words.toml's `search.figure`, through the catalogs."""
+    from cnnkit.report.catalog import load_text
 
-    tr = translations(lang, "cnnkit_templates")
-    return {key: tr.pgettext(*message) for key, message in FIGURE_WORDS.items()}
+    return dict(load_text(lang)["search"]["figure"])
 
 
 def search_figures(findings: SearchFindings, lang: str = "en") -> dict[str, str | None]:

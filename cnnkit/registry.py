@@ -101,7 +101,8 @@ class StudyNotes:
     `explanation` says so in the Discussion, `conclusion` in the Conclusions, with `{items}` for those runs.
     `cause` is the run setting the explanation blames (a study that does not vary it states a hypothesis), and
     `tested_by` the study that varies it, with seeds: the report names it, and quotes its answer when its
-    results sit beside this study's (the same parent directory).
+    results sit beside this study's (the same parent directory). `overfitting`: a paragraph for the Discussion's
+    overfitting section (e.g. on how the work this study reproduces judged it).
     """
 
     introduction: Text = ""
@@ -110,9 +111,10 @@ class StudyNotes:
     conclusion: Text = ""
     cause: str = ""
     tested_by: str = ""
+    overfitting: Text = ""
 
     def __post_init__(self) -> None:
-        for text_field in ("introduction", "explanation", "conclusion"):
+        for text_field in ("introduction", "explanation", "conclusion", "overfitting"):
             _check_text(text_field, getattr(self, text_field))
 
     def text(self, field_name: str, lang: str) -> str:

@@ -39,6 +39,8 @@ CONVNET_READER = ReaderInfo(
 )
 KERAS_CIFAR10_READER = ReaderInfo(
     display_name={"en": "Keras CIFAR-10 CNN", "es": "CNN de Keras para CIFAR-10"},
+    common_name={"en": "Keras CIFAR-10 CNN", "es": "CNN de Keras para CIFAR-10"},
+    short_name="keras_cifar10",
     summary={
         "en": "The CNN of Keras' CIFAR-10 example: two stages of two 3 × 3 convolutions (32 and 64 filters, the "
         "second of each without padding), each followed by 2 × 2 max pooling and dropout 0.25, then a dense layer of "
@@ -51,7 +53,15 @@ KERAS_CIFAR10_READER = ReaderInfo(
     cite_as="Chollet et al., 2015",
 )
 VGG_BN_GAP_READER = ReaderInfo(
-    display_name={"en": "VGG-style CNN with batch norm (vgg_bn_gap)", "es": "CNN de estilo VGG con batch norm"},
+    display_name={
+        "en": "VGG-style CNN with batch norm (vgg_bn_gap)",
+        "es": "CNN de estilo VGG con batch norm (vgg_bn_gap)",
+    },
+    common_name={
+        "en": "VGG-style CNN with batch norm (vgg_bn_gap)",
+        "es": "CNN de estilo VGG con batch norm (vgg_bn_gap)",
+    },
+    short_name="vgg_bn_gap",
     summary={
         "en": "Three VGG-style stages of two 3 × 3 convolutions (32, 64 and 128 filters, “same” padding), each "
         "convolution followed by batch normalization and ReLU and each stage by 2 × 2 max pooling; global average "

@@ -38,6 +38,16 @@ ASSIGNMENT_NOTES = StudyNotes(
     },
     cause="lr",
     tested_by="adadelta-lr",
+    overfitting={
+        "en": "The original write-up judged overfitting by comparing each run's test loss with its test accuracy. That "
+        "comparison is not valid: loss and accuracy measure different things (cross-entropy also penalises confident "
+        "mistakes), and a single point says nothing about the trend. This report instead compares training and "
+        "validation curves epoch by epoch.",
+        "es": "El trabajo original juzgó el sobreajuste comparando la pérdida en test de cada ejecución con su "
+        "exactitud en test. Esa comparación no es válida: pérdida y exactitud miden cosas distintas (la entropía "
+        "cruzada penaliza además los errores cometidos con seguridad), y un único punto no dice nada de la tendencia. "
+        "Este informe compara en su lugar las curvas de entrenamiento y validación época a época.",
+    },
 )
 
 

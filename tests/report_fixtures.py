@@ -52,6 +52,7 @@ NAME_PARTS = {
     "weight_decay": lambda v: f"wd{v:g}",
     "lr_schedule": lambda v: f"sched_{v}",
     "early_stopping": lambda v: f"es{v}",
+    "arch": lambda v: f"arch{zlib.crc32(json.dumps(v, sort_keys=True).encode()):08x}",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,8 @@ def test_history_covers_every_epoch_even_when_the_best_is_earlier(diverging_run:
     assert result["train_seconds"] == pytest.approx(sum(result["epoch_seconds"]))
     assert result["images_per_second"] == pytest.approx(800 * 4 / result["train_seconds"])
     assert result["best_epoch"] == 1 + min(range(4), key=lambda i: result["history"]["val_loss"][i])
+    finished = datetime.fromisoformat(result["finished"].replace("Z", "+00:00"))  # when it ran, for the report
+    assert abs(datetime.now(timezone.utc) - finished) < timedelta(hours=2)
 
 
 def test_config_records_every_resolved_setting(diverging_run: Path) -> None:

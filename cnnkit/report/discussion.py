@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnnkit.report import analysis as an
-from cnnkit.report.netinfo import NetInfo
+from cnnkit.report.netinfo import NetInfo, NetKey, net_key
 from cnnkit.results.stats import prediction_interval
 
 GAIN_THRESHOLD = 0.001  # best-epoch weights "beat" the final ones by at least 0.1 points
@@ -184,25 +184,25 @@ def _ordered(x: NetInfo, y: NetInfo) -> tuple[NetInfo, NetInfo]:
     return (x, y) if (x.macs or 0) >= (y.macs or 0) else (y, x)
 
 
-def _contrasted(by_key: dict[tuple[str, str], NetInfo], dataset: str, a: an.Group, b: an.Group) -> bool:
+def _contrasted(by_key: dict[NetKey, NetInfo], a: an.Group, b: an.Group) -> bool:
     """The two configurations' networks differ only in how they downsample."""
-    net_a, net_b = by_key.get((dataset, a["architecture"])), by_key.get((dataset, b["architecture"]))
+    net_a, net_b = by_key.get(net_key(a)), by_key.get(net_key(b))
     return net_a is not None and net_b is not None and downsampling_contrast(net_a, net_b) is not None
 
 
 def arch_pairs(rankings: Sequence[an.Ranking], nets: Sequence[NetInfo]) -> list[ArchPair]:
     """Architecture pairs, grouped by dataset (the structural contrast is said once per pair), each with its
     results per optimizer: neighbours in each ranking, plus the pooling-versus-stride pair wherever both ran."""
-    by_key = {(n.dataset, n.architecture): n for n in nets}
+    by_key = {n.key: n for n in nets}
     pairs: dict[tuple[str, frozenset[str]], ArchPair] = {}
     for rk in rankings:
         dataset = rk.shared["dataset"]
         duos = list(zip(rk.groups, rk.groups[1:], strict=False))
-        if not any(_contrasted(by_key, dataset, x, y) for x, y in duos):
-            contrasts = (d for d in itertools.combinations(rk.groups, 2) if _contrasted(by_key, dataset, *d))
+        if not any(_contrasted(by_key, x, y) for x, y in duos):
+            contrasts = (d for d in itertools.combinations(rk.groups, 2) if _contrasted(by_key, *d))
             duos.extend(itertools.islice(contrasts, 1))
         for x, y in duos:
-            net_x, net_y = by_key.get((dataset, x["architecture"])), by_key.get((dataset, y["architecture"]))
+            net_x, net_y = by_key.get(net_key(x)), by_key.get(net_key(y))
             if net_x is None or net_y is None:
                 continue
             key = (dataset, frozenset((x["architecture"], y["architecture"])))

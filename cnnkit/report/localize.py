@@ -24,7 +24,7 @@ from babel.numbers import format_decimal
 from markupsafe import Markup
 
 # A setting named by its lower-case abbreviation and value ("lr 0.1") starts a sentence as it is.
-SETTING_ABBREVIATION = re.compile(r"[a-z]{1,3} [\d.,]")
+SETTING_ABBREVIATION = re.compile(r"lr [\d.,]")  # the one setting the report abbreviates ("lr 0.1")
 
 
 class Formatter:

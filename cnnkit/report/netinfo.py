@@ -20,9 +20,17 @@ _COUNTABLE = ("Conv", "Dense", "Linear", "BatchNorm")
 _KIND_WORDS = ("Conv", "Pool", "Dense", "Linear", "BatchNorm", "Dropout", "Flatten", "Residual", "Add")
 
 
+NetKey = tuple[str, str, Any]  # (dataset, architecture, its `arch` table or None)
+
+
+def net_key(run: an.Run | an.Group) -> NetKey:
+    """What tells a study's networks apart: two configs of one architecture (two `arch` tables) are two networks."""
+    return (run["dataset"], run["architecture"], run.setting("arch"))
+
+
 @dataclass
 class NetInfo:
-    """One (dataset, architecture) of a study."""
+    """One network of a study: a (dataset, architecture, arch table)."""
 
     dataset: str
     architecture: str
@@ -30,6 +38,11 @@ class NetInfo:
     params: int
     macs: int | None  # None when neither recorded nor countable
     kinds: list[str] = field(default_factory=list)
+    arch: Any = None  # the run's own `arch` table (a FrozenTable), None for an architecture as registered
+
+    @property
+    def key(self) -> NetKey:
+        return (self.dataset, self.architecture, self.arch)
 
 
 def reader(registries: Any, kind: str, name: str) -> ReaderInfo:
@@ -71,10 +84,10 @@ def _kinds(layers: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def net_infos(runs: Sequence[an.Run], registries: Any) -> list[NetInfo]:
-    """One NetInfo per (dataset, architecture), in order of first appearance."""
-    seen: dict[tuple[str, str], NetInfo] = {}
+    """One NetInfo per network (`net_key`), in order of first appearance."""
+    seen: dict[NetKey, NetInfo] = {}
     for run in runs:
-        key = (run["dataset"], run["architecture"])
+        key = net_key(run)
         model = run.config.get("model") or {}
         if key in seen or not model.get("layers"):
             continue
@@ -85,5 +98,5 @@ def net_infos(runs: Sequence[an.Run], registries: Any) -> list[NetInfo]:
         macs: int | None = int(model["macs"]) if model.get("macs") is not None else counted_macs(registries, run)
         if macs is None and all(x["macs"] is not None for x in layers):
             macs = sum(x["macs"] for x in layers)  # runs recorded before multiply-adds were counted whole
-        seen[key] = NetInfo(key[0], key[1], layers, params, macs, _kinds(layers))
+        seen[key] = NetInfo(key[0], key[1], layers, params, macs, _kinds(layers), key[2])
     return list(seen.values())

@@ -18,8 +18,9 @@ from cnnkit.report import analysis as an
 from cnnkit.report.catalog import Plural
 from cnnkit.report.discussion import Findings, Published, Slow
 from cnnkit.report.localize import Formatter, capfirst
-from cnnkit.report.netinfo import reader
+from cnnkit.report.netinfo import NetInfo, reader
 from cnnkit.training.config import LEVERS
+from cnnkit.training.values import toml_inline
 
 # How config.json names a CPU device: "CPU x86_64 (2 threads)" (older records also say "(1 threads)").
 CPU_DEVICE = re.compile(r"CPU(?P<machine> \S+)? \((?P<threads>\d+) threads?\)")
@@ -100,8 +101,12 @@ class Prose:
         return f"{self.text['grammar']['article']} {name}" if common or not name[:1].isupper() else name
 
     def setting_word(self, key: str, x: Any) -> str:
-        """A run setting as the report names it: "lr 0.01", "dropout 0.25", "augmentation flip+crop"."""
-        shown = "+".join(map(str, x)) if isinstance(x, (list, tuple)) else self.value(x)
+        """A run setting as the report names it: "lr 0.01", "dropout 0.25", "augmentation flip+crop"; a table
+        (`arch`) in one line, as a study file writes it."""
+        if isinstance(x, dict):
+            shown = toml_inline(x)
+        else:
+            shown = "+".join(map(str, x)) if isinstance(x, (list, tuple)) else self.value(x)
         return str(self.text["setting"].get(key, key + " {value}")).format(value=shown)
 
     def tail(self, run: an.Run | an.Group) -> list[str]:
@@ -128,11 +133,46 @@ class Prose:
             parts.append(f"{self.text['cols']['seed'].lower()} {run['seed']}")
         return sep.join(parts)
 
-    def labels(self, runs: Iterable[an.Run | an.Group]) -> list[str]:
-        return [self.label(r, True) for r in runs]
+    def net_name(self, item: NetInfo | an.Run | an.Group) -> str:
+        """A network as a noun phrase ("the pooling CNN (net_1)"), with its own `arch` table, in one line, where
+        the run gave one."""
+        if isinstance(item, NetInfo):
+            architecture, arch = item.architecture, item.arch
+        else:
+            architecture, arch = item["architecture"], item.setting("arch")
+        name = self.the("architecture", architecture)
+        return f"{name} {toml_inline(arch)}" if arch else name
 
-    def short_label(self, group: an.Group) -> str:
-        """A configuration by what sets it apart in its study (its full label when nothing does)."""
+    def net_names(self, networks: Any, rows: Sequence[Any] | None = None) -> list[str]:
+        """The networks of a comparison (or the given rows of it), by `net_name`."""
+        return [self.net_name(r.group) for r in (networks.rows if rows is None else rows)]
+
+    def context_label(self, group: an.Group) -> str:
+        """What a network comparison shares: dataset, optimizer and the training levers turned on."""
+        levers = [
+            self.setting_word(k, group.setting(k)) for k in an.LEVER_KEYS if group.setting(k) != an.LEVER_DEFAULTS[k]
+        ]
+        return " · ".join([self.nm("dataset", group["dataset"]), self.nm("optimizer", group["optimizer"]), *levers])
+
+    def times(self, ratio: float | None) -> str:
+        """A cost ratio against the reference network: "1.53 times" ("—" when a side was not measured)."""
+        return "—" if ratio is None else fill(self.words["times"], x=self.fmt.num(ratio, 2))
+
+    def labels(self, runs: Iterable[an.Run | an.Group]) -> list[str]:
+        """Configurations in running text: by what sets them apart where the tables' labels have introduced them
+        (a study of settings: "augmentation flip+crop", "all 4 levers"); a run by its full label and seed."""
+        return [
+            self.short_label(r) if isinstance(r, an.Group) and self.tail_keys else self.label(r, True) for r in runs
+        ]
+
+    def short_label(self, group: an.Group, legend: bool = False) -> str:
+        """A configuration by what sets it apart in its study (its full label when nothing does); outside a
+        `legend` (the tables that name each setting), the one that turns on every lever its study tries (three or
+        more) is "all N levers"."""
+        levers = [k for k in an.LEVER_KEYS if group.setting(k) != an.LEVER_DEFAULTS[k]]
+        tried = {k for g in self.f.groups for k in an.LEVER_KEYS if g.setting(k) != an.LEVER_DEFAULTS[k]}
+        if not legend and len(levers) >= 3 and set(levers) == tried and set(self.tail_keys) <= set(an.LEVER_KEYS):
+            return self.plural(self.text["plurals"]["all_levers"], len(levers))
         return " · ".join(self.tail(group)) or self.label(group, True)
 
     def names_of(self, kind: str) -> list[str]:
@@ -275,7 +315,10 @@ class Prose:
         return out
 
     def gain_items(self, gains: Sequence[Any]) -> list[str]:
-        return [fill(self.words["gain_item"], run=self.label(g.group, True), gain=self.fmt.pp(g.gain)) for g in gains]
+        return [
+            fill(self.words["gain_item"], run=run, gain=self.fmt.pp(g.gain))
+            for g, run in zip(gains, self.labels(g.group for g in gains), strict=True)
+        ]
 
     def agree(self, group: an.Group, always: bool = True) -> Markup:
         """The count "(2 of 3 seeds agree)" after a configuration's verdict; nothing for one seed (nor, unless
@@ -313,16 +356,20 @@ class Prose:
     def overfit_summary(self) -> Markup:
         """One line: which runs overfit (from which epoch, with the evidence), which do not, which cannot tell yet."""
         words, verdicts, parts = self.words, self.f.verdicts, []
+        strong = self.f.overfits["strong"]
         items = [
-            fill(words["overfit_item"], run=self.label(o.group, True) + self.agree(o.group, False), since=o.since,
+            fill(words["overfit_item"], run=run + self.agree(o.group, False), since=o.since,
                  rise=self.fmt.rel(o.rise_rel), gap=self.fmt.pp(o.acc_gap))
-            for o in self.f.overfits["strong"]
+            for o, run in zip(strong, self.labels(o.group for o in strong), strict=True)
         ]  # fmt: skip
         if items:
             parts.append(fill(words["overfit_strong"], runs=self.join(items)))
         for verdict in ("mild", "none", "too_early"):
             if verdicts[verdict]:
-                runs = self.join(self.label(g, True) + self.agree(g, False) for g in verdicts[verdict])
+                runs = self.join(
+                    run + self.agree(g, False)
+                    for g, run in zip(verdicts[verdict], self.labels(verdicts[verdict]), strict=True)
+                )
                 parts.append(fill(words[f"overfit_{verdict}"], runs=runs, min=self.f.min_epochs))
         return fill(words["overfit_lead"], parts=capfirst(Markup("; ").join(parts)))
 
@@ -380,12 +427,55 @@ class Prose:
         return str(self.text["factor"].get(key, key))
 
     def factor_value_text(self, factor: Any, group: an.Group) -> str:
-        x = factor.values[factor.groups.index(group)]
-        if factor.key in ("dataset", "architecture", "optimizer"):
-            return self.nm(factor.key, x)
+        return self.level_text(factor.key, factor.values[factor.groups.index(group)])
+
+    def level_text(self, key: str, x: Any) -> str:
+        """One value of a factor: a name, "flip+crop", a number in the report's locale, "none"."""
+        if key in ("dataset", "architecture", "optimizer"):
+            return self.nm(key, x)
         if isinstance(x, (list, tuple)):
             return "+".join(map(str, x)) or self.text["meta"]["none"]
         return self.text["meta"]["none"] if x is None else self.value(x)
+
+    # ------------------------------------------------------------------------------------------- crossed grids
+    def grid_items(self, grid: Any) -> list[str]:
+        """ "the learning rate (0.001 and 0.01)" for each factor of a grid."""
+        return [
+            fill(self.words["grid_item"], factor=self.factor_name(e.key),
+                 values=self.join((self.level_text(e.key, v) for v in e.values), True))
+            for e in grid.effects
+        ]  # fmt: skip
+
+    def grid_factors(self, grid: Any) -> Markup:
+        return self.join(self.factor_name(k) for k in grid.keys)
+
+    def grid_others(self, grid: Any, effect: Any) -> Markup:
+        return self.join(self.factor_name(k) for k in grid.others(effect))
+
+    def effect_items(self, effect: Any) -> list[str]:
+        """ "0.001: 70.10%" for each value of a factor: its mean over the other factors' combinations."""
+        return [
+            fill(self.words["factor_item"], value=self.level_text(effect.key, v), acc=self.fmt.pct(mean))
+            for v, mean in zip(effect.values, effect.means, strict=True)
+        ]
+
+    def effect_verdict(self, grid: Any, effect: Any) -> Markup:
+        """The factor's best value against the runner-up: "did better" only when the interval excludes zero."""
+        words = {
+            "best": self.level_text(effect.key, effect.best), "runner": self.level_text(effect.key, effect.runner_up),
+            "factor": self.factor_name(effect.key), "others": self.grid_others(grid, effect),
+            "diff": self.signed_pp(effect.diff),
+        }  # fmt: skip
+        if effect.interval is not None:
+            low, high = effect.interval
+            words["interval"] = fill(self.text["stats"]["interval"], low=self.signed_pp(low), high=self.signed_pp(high))
+        return capfirst(fill(self.words[f"grid_{effect.status}"], **words))
+
+    def factor_at(self, factor: Any, group: an.Group) -> Markup:
+        """A configuration by its factor's value, to open a sentence with: "the learning rate at 1"."""
+        return fill(
+            self.words["factor_at"], factor=self.factor_name(factor.key), value=self.factor_value_text(factor, group)
+        )
 
     def factor_values(self, factor: Any) -> list[str]:
         return [self.factor_value_text(factor, g) for g in factor.groups]
@@ -451,9 +541,10 @@ class Prose:
         return fill(self.words["seeds_note"], n=group.n)
 
     def curves_ref(self, group: an.Group) -> Markup:
-        """A link to a configuration's learning-curve figure."""
+        """A link to a configuration's learning-curve figure; its number ({n}) is filled in once the whole report
+        is laid out (render.with_figure_numbers), as the captions number the figures in document order."""
         index = next(i for i, g in enumerate(self.f.groups) if g is group)
-        return Markup('<a href="#curves-{}">{}</a>').format(index, self.words["its_curves"])
+        return Markup('<a class="figref" href="#curves-{}">{}</a>').format(index, self.words["its_curves"])
 
     def row_names(self, rows: Sequence[Any]) -> list[str]:
         return [self.short_label(r.group) for r in rows]
@@ -474,6 +565,8 @@ class Prose:
             inside = sum(p.verdict == "inside" for p in tested)
             return fill(words["verdict_tested"], inside=inside, n=len(tested))
         gaps = sorted(p.gap for p in items)
+        if len(items) == 1:
+            return fill(words["verdict_untested_one"], gap=self.signed_pp(gaps[0]))
         if gaps[-1] < 0 or gaps[0] > 0:
             side = "below" if gaps[-1] < 0 else "above"
             small, large = sorted(abs(g) for g in (gaps[0], gaps[-1]))
@@ -500,6 +593,8 @@ class Prose:
         if tested:
             return fill(words["repro_tested"], inside=sum(p.verdict == "inside" for p in tested), n=len(tested))
         gaps = sorted(p.gap for p in items)
+        if len(items) == 1:
+            return fill(words["verdict_untested_one"], gap=self.signed_pp(gaps[0]))
         if gaps[-1] < 0 or gaps[0] > 0:
             small, large = sorted(abs(g) for g in (gaps[0], gaps[-1]))
             key = "repro_below" if gaps[-1] < 0 else "repro_above"

@@ -60,6 +60,18 @@ def report_date(study: an.Study) -> datetime:
     return datetime.fromtimestamp(stamp, tz=timezone.utc)
 
 
+def run_dates(study: an.Study) -> tuple[datetime, datetime] | None:
+    """The first and last day the study's runs finished, as their result.json recorded it (None when no run did:
+    runs written before cnnkit recorded it; the files' modification times say when they were copied, not run)."""
+    stamps = []
+    for run in study.runs:
+        try:
+            stamps.append(datetime.fromisoformat(str(run.result["finished"]).replace("Z", "+00:00")))
+        except (KeyError, ValueError):
+            continue
+    return (min(stamps), max(stamps)) if stamps else None
+
+
 # ----------------------------------------------------------------------------------------------- context
 def _class_names(names: Sequence[str], dataset: ReaderInfo, text: dict[str, Any], lang: str) -> list[str]:
     """A dataset's class names in the report's language: its plugin's own (ReaderInfo.class_names), else the
@@ -223,7 +235,8 @@ def build_context(study: an.Study, text: dict[str, Any], lang: str, registries: 
     for run in study.runs:
         env = {k: run.config.get(k) for k in ("device", "platform", "versions", "trainer")}
         envs.setdefault(repr(sorted(env.items(), key=str)), {**env, "runs": []})["runs"].append(run)
-    factor, ablation = fc.single_factor(groups), fc.ablation(groups)
+    factor, ablation, networks = fc.single_factor(groups), fc.ablation(groups), fc.architectures(groups, nets)
+    grid = None if ablation else fc.crossed_grid(groups)  # levers crossed with a baseline are an ablation
     keywords = [
         *text["meta"]["keywords"],
         *(text["meta"]["keywords_pool_stride"] if found.pool_vs_stride else []),
@@ -254,14 +267,18 @@ def build_context(study: an.Study, text: dict[str, Any], lang: str, registries: 
         "version": _version(),
         "t": text,
         "date": report_date(study),
+        "run_dates": run_dates(study),
         "multi_seed": found.multi_seed,
         "opt_figures": _optimizer_figures(rank[("optimizer", "test_accuracy")], text, prose.nm),
         "archs": nets,
-        "notes": {k: notes.text(k, lang) for k in ("introduction", "explanation", "conclusion")},
+        "notes": {k: notes.text(k, lang) for k in ("introduction", "explanation", "conclusion", "overfitting")},
         "opt_families": list(zip(rank[("optimizer", "test_accuracy")], rank[("optimizer", "test_loss")], strict=True)),
         "factor": factor,
         "factor_fig": _factor_figure(factor, text),
         "ablation": ablation,
+        "networks": networks,
+        "grid": grid,
+        "arch_pairs": [] if networks else found.arch_pairs,  # a comparison of networks says it all, once
         "datasets": {r["dataset"]: r.config.get("data") or {} for r in study.runs},
         "envs": list(envs.values()),
         "appendix_settings": APPENDIX_SETTINGS,
@@ -308,6 +325,32 @@ def breakable_pm(said: Any) -> Markup:
     if len(parts) == 1:
         return text
     return Markup('<span class="part">{}</span> <span class="part">± {}</span>').format(*parts)
+
+
+_FIGURE = re.compile(r"<figure\b([^>]*)>|<figcaption\b")
+_FIGREF = re.compile(r'(<a class="figref" href="#([^"]+)">)(.*?)(</a>)', re.S)
+
+
+def with_figure_numbers(html: str) -> str:
+    """Fill each reference to a figure (`<a class="figref" href="#ID">... {n} ...</a>`) with the figure's number,
+    counted as report.css numbers the captions: every <figcaption>, in document order."""
+    numbers: dict[str, int] = {}
+    count, pending = 0, ""
+
+    def number(found: re.Match[str]) -> str:
+        nonlocal count, pending
+        if found.group(0).startswith("<figcaption"):
+            count += 1
+            if pending:
+                numbers[pending] = count
+                pending = ""
+            return found.group(0)
+        given = _ID.search(found.group(1) or "")
+        pending = given.group(1) if given else ""
+        return found.group(0)
+
+    html = _FIGURE.sub(number, html)
+    return _FIGREF.sub(lambda f: f[1] + f[3].replace("{n}", str(numbers.get(f[2], "?"))) + f[4], html)
 
 
 def with_contents(html: str, title: str) -> str:
@@ -381,7 +424,7 @@ def render_html(study: an.Study, lang: str = "en", registries: Any = None) -> st
     css = (resources.files(TEMPLATES) / "report.css").read_text(encoding="utf-8")
     context = build_context(study, text, lang, registries)
     html = env.get_template("report.html.j2").render(css=css, long_table=LONG_TABLE, **context)
-    return with_contents(html, text["layout"]["contents"])
+    return with_figure_numbers(with_contents(html, text["layout"]["contents"]))
 
 
 def html_to_pdf(html: str, base: Path) -> bytes:

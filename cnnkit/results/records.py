@@ -105,6 +105,7 @@ def result_record(
         "test_seconds": test_seconds,
         "device": describe_device(trainer.strategy.root_device),
         "trained_by": trained_by(),
+        "finished": finished_stamp(),
     }
 
 
@@ -144,6 +145,7 @@ def trial_record(
         "epoch_seconds": epoch_log.epoch_seconds,
         "device": describe_device(trainer.strategy.root_device),
         "trained_by": trained_by(),
+        "finished": finished_stamp(),
     }
 
 
@@ -161,6 +163,13 @@ def write_progress(run_dir: Path, stage: str, epoch_seconds: list[float], test_s
 def best_logged_epoch(rows: list[dict[str, float]]) -> int:
     """The best epoch (cnnkit.results.stats.best_epoch) of the epoch log's rows."""
     return best_epoch([row.get("val_loss") for row in rows])
+
+
+def finished_stamp() -> str:
+    """When the run finished, UTC to the second (ISO 8601): the date a report gives its runs."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def trained_by() -> dict[str, Any]:

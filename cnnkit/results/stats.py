@@ -102,3 +102,22 @@ def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float
         return diff, diff
     ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(CONFIDENCE)
     return float(ci.low), float(ci.high)
+
+
+def contrast_interval(cells: Sequence[tuple[Sequence[float], Sequence[float]]]) -> tuple[float, float] | None:
+    """95 % interval of a main effect in a crossed design: the mean over cells of mean(a) - mean(b), each cell a
+    pair of seed samples at the two levels compared, the other factors fixed. Its variance is the cells' Welch
+    variances over the number of cells squared, its degrees of freedom Welch–Satterthwaite's; None when any side
+    of any cell has one value."""
+    if not cells or any(len(a) < 2 or len(b) < 2 for a, b in cells):
+        return None
+    k = len(cells)
+    diff = sum(float(np.mean(a) - np.mean(b)) for a, b in cells) / k
+    terms = [float(np.var(x, ddof=1)) / len(x) / k**2 for a, b in cells for x in (a, b)]
+    sizes = [len(x) for a, b in cells for x in (a, b)]
+    variance = sum(terms)
+    if variance == 0:
+        return diff, diff
+    df = variance**2 / sum(t**2 / (n - 1) for t, n in zip(terms, sizes, strict=True))
+    half = t_critical(df) * math.sqrt(variance)
+    return diff - half, diff + half

@@ -4,6 +4,7 @@ each language's .po translates, so a translator edits one file and no word stays
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,32 @@ def test_spanish_report_has_no_english_class_names_or_init(tmp_path):
     assert "avión" in body and "camión" in body
     for english in ("airplane", "automobile", "truck", "zero biases"):
         assert english not in body
+
+
+def glossary(lang: str) -> list[tuple[str, str]]:
+    """The catalog's glossary: `#   english = spanish` lines of its header comment."""
+    head = (I18N / f"{lang}.po").read_text(encoding="utf-8").split('msgid ""', 1)[0]
+    found = re.findall(r"^#\s{3}(.+?) = (.+?)(?:\s{2,}\(.*\))?$", head, re.M)
+    return [(en.strip(), es.strip()) for en, es in found]
+
+
+@pytest.mark.parametrize("lang", [lang for lang in languages() if lang != "en"])
+def test_one_term_per_concept_as_the_glossary_says(lang):
+    """Every message that uses a glossary term says it in the glossary's words, in every section."""
+    terms = glossary(lang)
+    assert len(terms) >= 8
+    catalog = read_po(io.StringIO((I18N / f"{lang}.po").read_text(encoding="utf-8")), locale=lang)
+    wrong = []
+    for message in catalog:
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        if not ids[0]:
+            continue
+        said = re.sub(r"\{\w+\}|%\(\w+\)s", "", ids[-1])  # placeholders ({seeds}) are not words
+        for en, es in terms:
+            # a plural or an inflected form counts: "trials" as "trial", "ensayos" / "características" as the term
+            if re.search(rf"\b{re.escape(en)}s?\b", said, re.I) and not re.search(
+                re.escape(es[:-1]), strings[-1], re.I
+            ):
+                wrong.append(f"{message.context or ''}: {en!r} without {es!r}: {strings[-1][:80]}")
+    assert wrong == []

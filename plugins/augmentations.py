@@ -2,6 +2,7 @@
 
 from cnnkit import ReaderInfo, RegisterCallback, hookimpl
 
+SHORT_NAMES = {"flip": {"en": "flip", "es": "volteo"}, "crop": {"en": "crop", "es": "recorte"}}  # in labels
 AUGMENTATIONS = {
     "flip": (
         "random horizontal flip (probability 1/2)",
@@ -37,6 +38,7 @@ def cnnkit_register_augmentations(register: RegisterCallback) -> None:
         cited = name == "cutout"
         reader = ReaderInfo(
             display_name=words,
+            short_name=SHORT_NAMES.get(name, ""),
             citation=CUTOUT_CITATION if cited else "",
             cite_as="DeVries & Taylor, 2017" if cited else "",
         )

@@ -8,6 +8,7 @@ SCHEDULES = {
         "cosine annealing from the optimizer's lr to 0 over the planned epochs (Loshchilov & Hutter, 2017)",
         ReaderInfo(
             display_name={"en": "cosine annealing", "es": "recocido coseno"},
+            short_name={"en": "cosine", "es": "coseno"},
             citation="Loshchilov, I. & Hutter, F. (2017). SGDR: Stochastic gradient descent with warm restarts. "
             "International Conference on Learning Representations (ICLR). arXiv:1608.03983.",
             cite_as="Loshchilov & Hutter, 2017",
@@ -20,7 +21,10 @@ SCHEDULES = {
             monitor="val_loss",
         ),
         "halve the lr when val_loss has not improved for 2 epochs",
-        ReaderInfo(display_name={"en": "reduce-on-plateau", "es": "reducción en meseta"}),
+        ReaderInfo(
+            display_name={"en": "reduce-on-plateau", "es": "reducción en meseta"},
+            short_name={"en": "plateau", "es": "meseta"},
+        ),
     ),
 }
 

@@ -22,6 +22,8 @@ from cnnkit.report.netinfo import NetInfo, reader
 from cnnkit.training.config import LEVERS
 from cnnkit.training.values import toml_inline
 
+REGISTRY_OF = {s.name: s.registry for s in LEVERS if s.registry}  # lever settings whose values are plugins
+
 # How config.json names a CPU device: "CPU x86_64 (2 threads)" (older records also say "(1 threads)").
 CPU_DEVICE = re.compile(r"CPU(?P<machine> \S+)? \((?P<threads>\d+) threads?\)")
 FAR_BEHIND = 0.05  # an optimizer far below its usual rate this far (5 points) behind points at its learning rate
@@ -105,8 +107,10 @@ class Prose:
         (`arch`) in one line, as a study file writes it."""
         if isinstance(x, dict):
             shown = toml_inline(x)
+        elif key in REGISTRY_OF:  # a plugin's augmentations or schedule, by their short names in the language
+            shown = "+".join(self.plugin_names(key, x, short=True))
         else:
-            shown = "+".join(map(str, x)) if isinstance(x, (list, tuple)) else self.value(x)
+            shown = self.value(x)
         return str(self.text["setting"].get(key, key + " {value}")).format(value=shown)
 
     def tail(self, run: an.Run | an.Group) -> list[str]:
@@ -132,6 +136,15 @@ class Prose:
         if isinstance(run, an.Run) and self.f.seeds_of.get(run.config_key, 1) > 1:
             parts.append(f"{self.text['cols']['seed'].lower()} {run['seed']}")
         return sep.join(parts)
+
+    def plugin_names(self, key: str, x: Any, short: bool = False) -> list[str]:
+        """The names a lever's plugins give its values in the report's language (ReaderInfo: the short name in
+        labels, else the display name), their registry names where a plugin gives none."""
+        names = x if isinstance(x, (list, tuple)) else [x]
+        infos = [(str(n), reader(self.registries, REGISTRY_OF[key], str(n))) for n in names]
+        if short:
+            return [info.short_in(self.lang) or n for n, info in infos]
+        return [info.name_or(n, self.lang) for n, info in infos]
 
     def net_name(self, item: NetInfo | an.Run | an.Group) -> str:
         """A network as a noun phrase ("the pooling CNN (net_1)"), with its own `arch` table, in one line, where
@@ -433,9 +446,11 @@ class Prose:
         """One value of a factor: a name, "flip+crop", a number in the report's locale, "none"."""
         if key in ("dataset", "architecture", "optimizer"):
             return self.nm(key, x)
-        if isinstance(x, (list, tuple)):
-            return "+".join(map(str, x)) or self.text["meta"]["none"]
-        return self.text["meta"]["none"] if x is None else self.value(x)
+        if x is None or x == ():
+            return self.text["meta"]["none"]
+        if key in REGISTRY_OF:
+            return "+".join(self.plugin_names(key, x, short=True))
+        return "+".join(map(str, x)) if isinstance(x, (list, tuple)) else self.value(x)
 
     # ------------------------------------------------------------------------------------------- crossed grids
     def grid_items(self, grid: Any) -> list[str]:
@@ -521,11 +536,7 @@ class Prose:
             if not x or setting.methods not in lv:
                 continue
             if setting.registry:  # a plugin's lever: the reader's name of each (ReaderInfo), else its registry name
-                names = [
-                    reader(self.registries, setting.registry, str(n)).name_or(str(n), self.lang)
-                    for n in (x if isinstance(x, (list, tuple)) else [x])
-                ]
-                shown: Any = self.join(names)
+                shown: Any = self.join(self.plugin_names(setting.name, x))
             else:
                 shown = self.value(x)
             mode = recorded.get(f"{setting.name}_mode") or WEIGHT_DECAY_MODE.get(str(group["preset"]), "")
@@ -601,11 +612,23 @@ class Prose:
             return fill(words[key], low=self.fmt.pp(small), high=self.fmt.pp(large))
         return fill(words["repro_both"], low=self.signed_pp(gaps[0]), high=self.signed_pp(gaps[-1]))
 
-    def sibling_answer(self, sibling: Any, factor: Any, published: Sequence[Published]) -> Markup:
+    def sibling_answer(self, sibling: Any, factor: Any, published: Sequence[Published], brief: bool = False) -> Markup:
         """What the study beside this one found: its factor's values with their intervals, and its published
-        figures judged by their prediction intervals; nothing when it is not beside this study."""
+        figures judged by their prediction intervals; nothing when it is not beside this study. `brief` (the
+        abstract): its first and best values only, and the published figures' verdict without the intervals."""
         if sibling is None or factor is None:
             return Markup("")
+        if brief:
+            first, best = factor.groups[0], factor.best
+            out = fill(self.words["sibling_answer_brief"], first=self.ci(first), best=self.ci(best),
+                       first_setting=self.setting_word(factor.key, self.factor_value_text(factor, first)),
+                       best_setting=self.setting_word(factor.key, self.factor_value_text(factor, best)))  # fmt: skip
+            for p in published:
+                if p.verdict != "untested" and p.group in factor.groups:
+                    out += Markup(" ") + fill(
+                        self.words[f"sibling_ref_{p.verdict}_brief"], ref=self.fmt.pct(p.ref["test_accuracy"])
+                    )
+            return out
         items = [
             fill(self.words["factor_item"], value=self.setting_word(factor.key, self.factor_value_text(factor, g)),
                  acc=self.ci(g))

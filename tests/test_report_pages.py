@@ -22,7 +22,7 @@ from cnnkit.report.render import breakable_pm, render_report, svg_aspect, with_c
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "examples" / "results"
-STUDIES = ("assignment", "adadelta-lr", "cifar10-levers")
+STUDIES = ("assignment", "adadelta-lr", "cifar10-levers", "cifar10-tune")
 LANGS = ("en", "es")
 MM = 72 / 25.4  # PDF points per millimetre
 MARGIN = {"top": 18 * MM, "right": 16 * MM, "bottom": 20 * MM, "left": 16 * MM}  # templates/report.css, @page
@@ -114,8 +114,26 @@ def table_cells(html: str) -> list[tuple[int, str]]:
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("study", STUDIES)
 def test_pdf_pages_hold_their_text(shipped, study, lang):
-    fitz = pytest.importorskip("pymupdf")
     html_path, pdf_path = shipped(study, lang)
+    assert_pages_hold_their_text(html_path, pdf_path, lang)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_comparison_of_networks_holds_its_pages(tmp_path, lang):
+    """The networks table (seven columns, long network names) and the layer tables of three networks."""
+    from report_fixtures import make_study
+    from test_report_networks import FLIP_CROP, PRESETS, model_record
+
+    runs = [("cifar10", a, "adam", 8, None, FLIP_CROP) for a in PRESETS]
+    root = make_study(tmp_path / "nets", runs=runs, seeds=2, name="nets", models={a: model_record(a) for a in PRESETS})
+    html_path, pdf_path = render_report(root, lang=lang)
+    assert '<table class="networks">' in html_path.read_text(encoding="utf-8")
+    assert_pages_hold_their_text(html_path, pdf_path, lang)
+
+
+def assert_pages_hold_their_text(html_path: Path, pdf_path: Path, lang: str) -> None:
+    fitz = pytest.importorskip("pymupdf")
     html = html_path.read_text(encoding="utf-8")
     problems = []
     text = []

@@ -91,7 +91,10 @@ def test_no_search_no_findings(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("lang", ["en", "es"])
 def test_the_part_renders_the_trials_the_pruned_ones_and_the_importances(study_dir: Path, lang: str) -> None:
-    from cnnkit.report.render import _environment
+    from cnnkit.plugins import get_registries
+    from cnnkit.report import analysis as an
+    from cnnkit.report.catalog import load_text
+    from cnnkit.report.render import LONG_TABLE, _environment, build_context
     from cnnkit.report.search import search_figures, search_findings
 
     found = search_findings(study_dir)
@@ -99,7 +102,8 @@ def test_the_part_renders_the_trials_the_pruned_ones_and_the_importances(study_d
     figures = search_figures(found, lang)
     assert figures["history"].startswith("<svg") and figures["importance"].startswith("<svg")
     env = _environment(lang)
-    html = env.get_template("partials/search.j2").render(search=found, search_fig=figures)
+    context = build_context(an.load_study(study_dir), load_text(lang), lang, get_registries())
+    html = env.get_template("partials/search.j2").render({**context, "long_table": LONG_TABLE})
     assert html.count("<tr") >= 1 + len(TRIALS) and "PED-ANOVA" in html
     assert ("pruned" if lang == "en" else "podada") in html  # a trial (prueba) is podada in Spanish
     verdict = "beat the baseline" if found.gain else "cannot be told apart"

@@ -439,6 +439,15 @@ class Prose:
     def factor_name(self, key: str) -> str:
         return str(self.text["factor"].get(key, key))
 
+    @staticmethod
+    def breakable(text: str) -> Markup:
+        """A value joined by "+" ("flip+crop+cutout") that a narrow table cell may break after each "+"."""
+        return Markup("+<wbr>").join(escape(part) for part in str(text).split("+"))
+
+    def setting_name(self, key: str) -> str:
+        """A setting's name without an article, as a table header gives it ("learning rate")."""
+        return str(self.text["factor_axis"].get(key) or self.factor_name(key))
+
     def factor_value_text(self, factor: Any, group: an.Group) -> str:
         return self.level_text(factor.key, factor.values[factor.groups.index(group)])
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from cnnkit.report.figures import STYLE as FIGURE_STYLE
+from cnnkit.report.localize import capfirst
 from cnnkit.results.runs import load_study, read_manifest
 from cnnkit.results.stats import SeedStats, seed_stats, welch_interval
 from cnnkit.results.trials import TrialRow, current_trials
@@ -288,6 +289,13 @@ def figure_words(lang: str) -> dict[str, str]:
     return dict(load_text(lang)["search"]["figure"])
 
 
+def setting_names(lang: str) -> dict[str, str]:
+    """The report's names of the run settings in its language, without an article (words.toml's `factor_axis`)."""
+    from cnnkit.report.catalog import load_text
+
+    return {k: str(v) for k, v in load_text(lang)["factor_axis"].items()}
+
+
 def search_figures(findings: SearchFindings, lang: str = "en") -> dict[str, str | None]:
     """`history` (each trial's value by number, pruned ones apart, and the best so far) and `importance` (a bar per
     setting; None without importances), as inline SVG."""
@@ -297,7 +305,7 @@ def search_figures(findings: SearchFindings, lang: str = "en") -> dict[str, str 
     number = Formatter(lang).num
     return {
         "history": history_figure(findings, words),
-        "importance": importance_figure(findings, words, number) if findings.importances else None,
+        "importance": importance_figure(findings, words, number, setting_names(lang)) if findings.importances else None,
     }
 
 
@@ -364,21 +372,24 @@ def history_figure(findings: SearchFindings, words: Mapping[str, str]) -> str:
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(words["trial"])
-        ax.set_ylabel(findings.metric)
+        ax.set_ylabel(capfirst(words.get(findings.metric, findings.metric)))
         if scored:
             ax.legend(loc="best", fontsize=7)
 
     return _svg(paint, (5.2, 2.6), "sh" + _digest(findings))
 
 
-def importance_figure(findings: SearchFindings, words: Mapping[str, str], number: Any = None) -> str:
-    """A horizontal bar per searched setting, the most important on top, each with its value (`number` formats
-    it in the report's language)."""
+def importance_figure(
+    findings: SearchFindings, words: Mapping[str, str], number: Any = None, names: Mapping[str, str] | None = None
+) -> str:
+    """A horizontal bar per searched setting (by `names`, the report's names of the settings), the most
+    important on top, each with its value (`number` formats it in the report's language)."""
     found = list(reversed(findings.importances or []))
     number = number or (lambda x: f"{x:.2f}")
 
     def paint(ax: Any) -> None:
-        ax.barh([i.setting for i in found], [i.importance for i in found], color=COMPLETE, height=0.6)
+        labels = [capfirst((names or {}).get(i.setting, i.setting)) for i in found]
+        ax.barh(labels, [i.importance for i in found], color=COMPLETE, height=0.6)
         for y, item in enumerate(found):
             ax.text(item.importance, y, f" {number(item.importance)}", va="center", fontsize=7)
         ax.set_xlim(0, max([i.importance for i in found] + [0.0]) * 1.2 or 1.0)

@@ -137,3 +137,23 @@ def test_the_report_has_the_search_part_after_the_results_and_its_conclusion(stu
     assert results < search < conclusions
     said = html[conclusions:].split("</section>")[0]
     assert ("Tuning paid off" if lang == "en" else "El afinado compensó") in said
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_abstract_answers_with_the_search_and_its_confirmation(study_dir: Path, lang: str, tmp_path: Path) -> None:
+    from test_report import prose
+
+    from cnnkit.report.render import render_report
+    from cnnkit.report.search import search_findings
+
+    found = search_findings(study_dir)
+    assert found is not None and found.best is not None and found.confirmations
+    html = render_report(study_dir, formats=["html"], lang=lang, out=tmp_path)[0].read_text(encoding="utf-8")
+    abstract = prose(html, "abstract")
+    said = {
+        "en": f"A search of {found.finished} trials ({found.complete} complete, {found.pruned} pruned)",
+        "es": f"Una búsqueda de {found.finished} ensayos ({found.complete} completos, {found.pruned} podados)",
+    }
+    assert said[lang] in abstract
+    assert {"en": f"trial {found.best.number}", "es": f"ensayo {found.best.number}"}[lang] in abstract
+    assert {"en": "On the test set, over seeds", "es": "En el conjunto de test, con varias semillas"}[lang] in abstract

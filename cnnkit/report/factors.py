@@ -214,10 +214,10 @@ class Architectures:
     @property
     def cheapest_tied(self) -> ArchRow | None:
         """Among the networks tied with the best (two or more), the one with the fewest multiply-adds per image."""
-        tied = [r for r in self.tied_with_best if r.net is not None and r.net.macs is not None]
-        if len(self.tied_with_best) < 2 or len(tied) < 2:
+        counted = [(r.net.macs, i, r) for i, r in enumerate(self.tied_with_best) if r.net and r.net.macs is not None]
+        if len(self.tied_with_best) < 2 or len(counted) < 2:
             return None
-        return min(tied, key=lambda r: r.net.macs)  # type: ignore[union-attr]
+        return min(counted)[2]
 
 
 def architectures(groups: Sequence[an.Group], nets: Sequence[NetInfo]) -> Architectures | None:

@@ -493,7 +493,7 @@ class Prose:
         if effect.interval is not None:
             low, high = effect.interval
             words["interval"] = fill(self.text["stats"]["interval"], low=self.signed_pp(low), high=self.signed_pp(high))
-        return capfirst(fill(self.words[f"grid_{effect.status}"], **words))
+        return Markup(capfirst(fill(self.words[f"grid_{effect.status}"], **words)))
 
     def factor_at(self, factor: Any, group: an.Group) -> Markup:
         """A configuration by its factor's value, to open a sentence with: "the learning rate at 1"."""

@@ -43,7 +43,9 @@ class ReaderInfo:
     a plugin does not give falls back to English, and a missing display name to the registry name.
     `common_name`, when given, names the entry in running text as a common noun that takes the language's
     article ("the pooling CNN (net_1)"); without it the display name is a proper name ("LeNet-5").
-    `short_name` names it in tables and labels once it has been introduced (`net_1`), else the display name.
+    `short_name` names it in tables and labels once it has been introduced (`net_1`), else the display name; an
+    augmentation's or schedule's short name names it in configuration labels ("volteo+recorte", "programa coseno"),
+    else its registry name.
     """
 
     display_name: Text = ""  # e.g. "LeNet-5", {"en": "Pooling CNN (net_1)", "es": "CNN con pooling (net_1)"}

@@ -325,6 +325,15 @@ def test_the_api_trains_a_table_and_records_it(tmp_path: Path) -> None:
     assert again.skipped and again.dir == result.dir  # the same table in another order: the same run
     summary = cnnkit.load_study(result.dir.parent).summary()
     assert list(summary["arch"]) == ['{ stages = [[4], [8, 8]], norm = "batch", residual = true, head = "gap" }']
+    from html import unescape
+
+    from cnnkit.report.localize import Formatter
+    from cnnkit.report.render import render_report
+
+    html = unescape(render_report(result.dir.parent, formats=["html"])[0].read_text(encoding="utf-8"))
+    table = html.split('<table class="layers">', 1)[1].split("</table>", 1)[0]  # the network as its table gives it
+    assert summary["arch"].iloc[0] in table and "BatchNormalization" in table
+    assert Formatter("en").int(result.config["model"]["params"]) in table.split('class="total"', 1)[1]
 
 
 # --- registration and the shipped study

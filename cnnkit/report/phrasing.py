@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Callable, Iterable, Sequence
+from functools import cached_property
 from typing import Any
 
 from markupsafe import Markup, escape
 
 from cnnkit.nets.presets import WEIGHT_DECAY_MODE
 from cnnkit.report import analysis as an
+from cnnkit.report import factors as fc
 from cnnkit.report.catalog import Plural
 from cnnkit.report.discussion import Findings, Published, Slow
 from cnnkit.report.localize import Formatter, capfirst
@@ -162,9 +164,7 @@ class Prose:
 
     def context_label(self, group: an.Group) -> str:
         """What a network comparison shares: dataset, optimizer and the training levers turned on."""
-        levers = [
-            self.setting_word(k, group.setting(k)) for k in an.LEVER_KEYS if group.setting(k) != an.LEVER_DEFAULTS[k]
-        ]
+        levers = [self.setting_word(k, group.setting(k)) for k in fc.levers_of(group)]
         return " · ".join([self.nm("dataset", group["dataset"]), self.nm("optimizer", group["optimizer"]), *levers])
 
     def times(self, ratio: float | None) -> str:
@@ -182,11 +182,20 @@ class Prose:
         """A configuration by what sets it apart in its study (its full label when nothing does); outside a
         `legend` (the tables that name each setting), the one that turns on every lever its study tries (three or
         more) is "all N levers"."""
-        levers = [k for k in an.LEVER_KEYS if group.setting(k) != an.LEVER_DEFAULTS[k]]
-        tried = {k for g in self.f.groups for k in an.LEVER_KEYS if g.setting(k) != an.LEVER_DEFAULTS[k]}
-        if not legend and len(levers) >= 3 and set(levers) == tried and set(self.tail_keys) <= set(an.LEVER_KEYS):
+        levers = fc.levers_of(group)
+        if (
+            not legend
+            and len(levers) >= 3
+            and set(levers) == self.levers_tried
+            and set(self.tail_keys) <= set(an.LEVER_KEYS)
+        ):
             return self.plural(self.text["plurals"]["all_levers"], len(levers))
         return " · ".join(self.tail(group)) or self.label(group, True)
+
+    @cached_property
+    def levers_tried(self) -> set[str]:
+        """Every lever some configuration of the study turns on."""
+        return {k for g in self.f.groups for k in fc.levers_of(g)}
 
     def names_of(self, kind: str) -> list[str]:
         return list(dict.fromkeys(self.nm(kind, r[kind]) for r in self.f.study.runs))

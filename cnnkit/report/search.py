@@ -282,18 +282,13 @@ STYLE: dict[str, Any] = FIGURE_STYLE  # the report's one figure style (axes.grid
 COMPLETE, PRUNED, BEST = "#1f77b4", "#9a9a9a", "#d62728"
 
 
-def figure_words(lang: str) -> dict[str, str]:
-    """The figure words in the report's language: templates/words.toml's `search.figure`, through the catalogs."""
+def figure_words(lang: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The figure words in the report's language (templates/words.toml's `search.figure`, through the catalogs) and
+    the settings' names without an article (`factor_axis`)."""
     from cnnkit.report.catalog import load_text
 
-    return dict(load_text(lang)["search"]["figure"])
-
-
-def setting_names(lang: str) -> dict[str, str]:
-    """The report's names of the run settings in its language, without an article (words.toml's `factor_axis`)."""
-    from cnnkit.report.catalog import load_text
-
-    return {k: str(v) for k, v in load_text(lang)["factor_axis"].items()}
+    text = load_text(lang)
+    return dict(text["search"]["figure"]), {k: str(v) for k, v in text["factor_axis"].items()}
 
 
 def search_figures(findings: SearchFindings, lang: str = "en") -> dict[str, str | None]:
@@ -301,11 +296,11 @@ def search_figures(findings: SearchFindings, lang: str = "en") -> dict[str, str 
     setting; None without importances), as inline SVG."""
     from cnnkit.report.localize import Formatter
 
-    words = figure_words(lang)
+    words, names = figure_words(lang)
     number = Formatter(lang).num
     return {
         "history": history_figure(findings, words),
-        "importance": importance_figure(findings, words, number, setting_names(lang)) if findings.importances else None,
+        "importance": importance_figure(findings, words, number, names) if findings.importances else None,
     }
 
 

@@ -22,6 +22,18 @@
     if (edge && (edge.right > vw + 1 || edge.left < -1)) out.overflow.push(`${name(box)} box ${Math.round(edge.right)}`);
     if (!edge && (r.right > right + 1 || r.left < left - 1)) out.overflow.push(`${name(el)} ${Math.round(r.left)}-${Math.round(r.right)}`);
   }
+  // whatever else widens the page: the text (a word too long for its line) past the window's edge, outside the
+  // tables' scroll boxes, by its element and the start of its words
+  if (out.scrollWidth > vw) {
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const range = document.createRange();
+    for (let node = walker.nextNode(); node && out.overflow.length < 5; node = walker.nextNode()) {
+      if (!node.textContent.trim() || scrollBox(node.parentElement)) continue;
+      range.selectNodeContents(node);
+      const right = range.getBoundingClientRect().right;
+      if (right > vw + 1) out.overflow.push(`${name(node.parentElement)} text ${Math.round(right)}: ${node.textContent.trim().slice(0, 40)}`);
+    }
+  }
   const fig = document.querySelector("figure[tabindex]");
   if (fig) {
     const svg = fig.querySelector("svg");

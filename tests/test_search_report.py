@@ -157,3 +157,44 @@ def test_the_abstract_answers_with_the_search_and_its_confirmation(study_dir: Pa
     assert said[lang] in abstract
     assert {"en": f"trial {found.best.number}", "es": f"ensayo {found.best.number}"}[lang] in abstract
     assert {"en": "On the test set, over seeds", "es": "En el conjunto de test, con varias semillas"}[lang] in abstract
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_confirmation_names_its_configurations_by_their_role(tmp_path: Path, lang: str) -> None:
+    """Labels say "tuned (trial 1)" and "baseline", not the searched values (the baseline has no searched lr, and a
+    searched 0.0031234 would read 0.003); running text says "the baseline"; the setup table keeps the tuned values,
+    to three significant digits."""
+    from test_report import prose
+    from test_report_pages import table_cells
+
+    from cnnkit.report.render import render_report
+
+    tuned = {"lr": 0.0031234, "dropout": 0.25, "augment": ("flip", "crop")}
+    runs = [("mnist", "pooling_cnn", "adam", 2, None, tuned), ("mnist", "pooling_cnn", "adam", 2, None)]
+    path = make_study(tmp_path / "roles", runs, seeds=2, name="roles")
+    manifest = json.loads((path / "study.json").read_text())
+    for entry in manifest["runs"]:
+        entry.update({"role": "tuned", "trial": 1, "rank": 1} if entry.get("dropout") else {"role": "baseline"})
+    manifest["search"] = {**SEARCH.record(), "storage": {"journal": "optuna-journal.log"}}
+    (path / "study.json").write_text(json.dumps(manifest))
+    write_trials_table(path, list(SEARCH.space), TRIALS)
+
+    html = render_report(path, formats=["html"], lang=lang, out=tmp_path / "out")[0].read_text(encoding="utf-8")
+    words = {
+        "en": ("tuned (trial 1)", "baseline", "lr 0.00312", "the tuned configuration (trial 1)", "the baseline"),
+        "es": (
+            "ajustada (ensayo 1)",
+            "línea base",
+            "lr 0,00312",
+            "la configuración ajustada (ensayo 1)",
+            "la línea base",
+        ),
+    }[lang]
+    tuned_label, baseline_label, tuned_lr, tuned_np, baseline_np = words
+    labels = {" ".join(text.split()) for _, text in table_cells(html)}
+    assert f"MNIST · net_1 · Adam · {tuned_label}" in labels and f"MNIST · net_1 · Adam · {baseline_label}" in labels
+    assert not any("lr 0.003 " in label or label.endswith("lr 0.003") or "lr 0.001" in label for label in labels)
+    setup = html.split('<table class="setup">')[1].split("</table>")[0]
+    assert tuned_lr in setup and tuned_label not in setup
+    text = prose(html, "discussion", "conclusions")
+    assert tuned_np in text and baseline_np in text

@@ -13,6 +13,7 @@ import hashlib
 import io
 import pickle
 import re
+import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -69,12 +70,20 @@ WIDE_LEGEND = {**WIDE, "top": 0.88}  # room above the panels for the legend
 LEGEND_FONT = 7
 
 
+LEGEND_CHARS = 44  # a legend entry wraps at this many characters: a long configuration label stays in its panel
+
+
+def _wrapped(labels: Sequence[str]) -> list[str]:
+    return [textwrap.fill(label, LEGEND_CHARS, break_on_hyphens=False) for label in labels]
+
+
 def _legend_above(axes: Sequence[Any]) -> None:
     """One legend for all panels, in a row above them, outside the axes: it never covers a curve."""
     handles, labels = axes[0].get_legend_handles_labels()
     axes[0].figure.legend(
-        handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.9), ncol=len(labels), fontsize=LEGEND_FONT
-    )
+        handles, _wrapped(labels), loc="lower center", bbox_to_anchor=(0.5, 0.9), ncol=len(labels),
+        fontsize=LEGEND_FONT,
+    )  # fmt: skip
 
 
 def _draw(
@@ -336,7 +345,8 @@ def reliability_diagram(
         left.set_ylim(0, 100)
         left.set_xlabel(text["confidence_pct"])
         left.set_ylabel(text["accuracy_pct"])
-        left.legend(loc="upper left", fontsize=6.5)
+        handles, labels = left.get_legend_handles_labels()
+        left.legend(handles, _wrapped(labels), loc="upper left", fontsize=6.5)
         right.set_yscale("log")
         right.set_xlim(0, 101)
         right.set_xlabel(text["confidence_pct"])

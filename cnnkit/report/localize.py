@@ -91,11 +91,14 @@ class Formatter:
         return self.num(x, 4)
 
     def value(self, x: float) -> str:
-        """A hyperparameter: short decimal form, scientific below 1e-3 (1e-07)."""
+        """A hyperparameter: a whole number as it is, else three significant digits (a searched 0.0011006 is 0.0011,
+        not 0.001), scientific below 1e-3 (1e-07)."""
+        if isinstance(x, builtins.int):
+            return format_decimal(x, locale=self.locale)
         if x != 0 and abs(x) < 1e-3:
-            short = f"{x:g}"  # 1e-07 stays scientific; 0.0005 takes the locale's decimal mark
-            return short if "e" in short else format_decimal(x, format="0.######", locale=self.locale)
-        return format_decimal(x, locale=self.locale)
+            short = f"{x:.3g}"  # 1e-07 stays scientific; 0.0005 takes the locale's decimal mark
+            return short if "e" in short else format_decimal(float(short), format="0.######", locale=self.locale)
+        return format_decimal(float(f"{x:.3g}"), format="#,##0.######", locale=self.locale)
 
     def seconds(self, x: float, decimals: builtins.int = 1) -> str:
         return f"{self.num(x, decimals)}\xa0s"

@@ -117,7 +117,13 @@ class Prose:
 
     def tail(self, run: an.Run | an.Group) -> list[str]:
         """What sets a configuration apart beyond dataset, network and optimizer; "baseline" for the one
-        without any of the levers its study varies."""
+        without any of the levers its study varies. A search's confirmation names its configurations by their
+        role ("baseline", "tuned (trial 29)"): the searched values are the search part's to give."""
+        role = self.role(run)
+        return [role] if role else self.settings_tail(run)
+
+    def settings_tail(self, run: an.Run | an.Group) -> list[str]:
+        """What sets a configuration apart by its settings' values, whatever its role (the setup table's column)."""
         parts = [
             self.setting_word(k, run.setting(k))
             for k in self.tail_keys
@@ -126,6 +132,16 @@ class Prose:
         if not parts and any(k in an.LEVER_KEYS for k in self.tail_keys):
             parts.append(self.text["setting"]["baseline"])
         return parts
+
+    def role(self, run: an.Run | an.Group, noun: bool = False) -> str | None:
+        """A search confirmation's configuration by its role in study.json ("tuned (trial 29)"; as a `noun` phrase
+        "the tuned configuration (trial 29)"); None elsewhere."""
+        config = (run.runs[0] if isinstance(run, an.Group) else run).config
+        role = config.get("role")
+        if role not in ("baseline", "tuned"):
+            return None
+        words = self.text["setting"][f"{role}_np" if noun else role]
+        return str(words).format(trial=config.get("trial"))
 
     def base_label(self, run: an.Run | an.Group, short: bool = False, sep: str = " · ", dataset: bool = True) -> str:
         kinds = ("dataset", "architecture_short" if short else "architecture", "optimizer")[0 if dataset else 1 :]
@@ -174,9 +190,12 @@ class Prose:
     def labels(self, runs: Iterable[an.Run | an.Group]) -> list[str]:
         """Configurations in running text: by what sets them apart where the tables' labels have introduced them
         (a study of settings: "augmentation flip+crop", "all 4 levers"); a run by its full label and seed."""
-        return [
-            self.short_label(r) if isinstance(r, an.Group) and self.tail_keys else self.label(r, True) for r in runs
-        ]
+        return [self._in_text(r) if isinstance(r, an.Group) and self.tail_keys else self.label(r, True) for r in runs]
+
+    def _in_text(self, group: an.Group) -> str:
+        """A configuration as a sentence's subject: "the baseline", "the tuned configuration (trial 29)"."""
+        short = self.role(group, noun=True) or self.short_label(group)
+        return str(self.text["setting"]["baseline_np"]) if short == self.text["setting"]["baseline"] else short
 
     def short_label(self, group: an.Group, legend: bool = False) -> str:
         """A configuration by what sets it apart in its study (its full label when nothing does); outside a

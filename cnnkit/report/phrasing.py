@@ -630,7 +630,7 @@ class Prose:
         tested = [p for p in items if p.verdict != "untested"]
         if len(items) == 1:
             one = items[0]
-            setting = self.short_label(one.group)
+            setting = self._in_text(one.group)  # "at the baseline", "at lr 0.001"
             if one.verdict == "untested":
                 return fill(words["repro_single"], ref=self.fmt.pct(one.ref["test_accuracy"]), setting=setting,
                             gap=self.signed_pp(one.gap))  # fmt: skip

@@ -268,16 +268,6 @@ def find_errors(groups: Sequence[an.Group]) -> ErrorAnalysis:
 
 
 # ----------------------------------------------------------------------------------------------- shown
-@dataclass(frozen=True)
-class Tile:
-    """A gallery image: its data URI, true and predicted class names, and a note (a confidence) or ''."""
-
-    src: str
-    true: str
-    pred: str
-    note: str = ""
-
-
 @dataclass
 class ShownDataset:
     """A dataset's error analysis as the template shows it: class names in the report's language, figures, tiles."""
@@ -285,8 +275,8 @@ class ShownDataset:
     errors: DatasetErrors
     names: list[str]
     reliability: str | None
-    missed: dict[int, list[Tile] | None]  # by configuration index: None when the images are not at hand
-    mistakes: dict[int, list[Tile] | None]
+    missed: dict[int, list[fg.Tile] | None]  # by configuration index: None when the images are not at hand
+    mistakes: dict[int, list[fg.Tile] | None]
 
 
 def _test_images(dataset: str, configs: Sequence[ConfigErrors], wanted: set[int], registries: Any) -> dict[int, Any]:
@@ -319,21 +309,21 @@ def shown_datasets(
         wanted = {int(i) for c in d.configs if c.agreement for i in c.agreement.all_wrong[:MISSED_SHOWN]}
         wanted |= {m.index for c in d.configs for m in c.mistakes}
         images = _test_images(d.dataset, d.configs, wanted, registries)
-        missed: dict[int, list[Tile] | None] = {}
-        mistakes: dict[int, list[Tile] | None] = {}
+        missed: dict[int, list[fg.Tile] | None] = {}
+        mistakes: dict[int, list[fg.Tile] | None] = {}
         for i, c in enumerate(d.configs):
             y_true = c.y_true
             if c.agreement is not None and len(c.agreement.all_wrong):
                 shown = [int(k) for k in c.agreement.all_wrong[:MISSED_SHOWN]]
                 missed[i] = (
-                    [Tile(fg.png_data_uri(images[k]), names[int(y_true[k])], "/".join(names[p] for p in preds))
+                    [fg.Tile(fg.png_data_uri(images[k]), names[int(y_true[k])], "/".join(names[p] for p in preds))
                      for k, preds in zip(shown, c.missed_predictions, strict=True)]
                     if all(k in images for k in shown)
                     else None
                 )  # fmt: skip
             if c.mistakes:
                 mistakes[i] = (
-                    [Tile(fg.png_data_uri(images[m.index]), names[m.true], names[m.predicted],
+                    [fg.Tile(fg.png_data_uri(images[m.index]), names[m.true], names[m.predicted],
                           prose.fmt.pct(m.confidence)) for m in c.mistakes]
                     if all(m.index in images for m in c.mistakes)
                     else None

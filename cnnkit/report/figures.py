@@ -15,6 +15,7 @@ import pickle
 import re
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
@@ -307,12 +308,23 @@ def png_data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+@dataclass(frozen=True)
+class Tile:
+    """A gallery image (templates/partials/macros.j2, `gallery`): its data URI, true and predicted class names
+    (several joined by "/"), and a note (a confidence) or ''."""
+
+    src: str
+    true: str
+    pred: str
+    note: str = ""
+
+
 def misclassified_tiles(
     images: np.ndarray, true: Iterable[int], pred: Iterable[int], class_names: Sequence[str]
-) -> list[dict[str, str]]:
-    """Grid tiles for misclassified test images: data URI plus true and predicted class names."""
+) -> list[Tile]:
+    """Gallery tiles for misclassified test images."""
     return [
-        {"src": png_data_uri(img), "true": class_names[int(t)], "pred": class_names[int(p)]}
+        Tile(png_data_uri(img), class_names[int(t)], class_names[int(p)])
         for img, t, p in zip(images, true, pred, strict=True)
     ]
 

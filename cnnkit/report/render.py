@@ -85,7 +85,7 @@ def _figures(groups: Sequence[an.Group], text: dict[str, Any], lang: str, regist
     words = text["figure_words"]
     lc: list[str] = []
     cm: list[str | None] = []
-    tiles: list[list[dict[str, str]] | None] = []
+    tiles: list[list[fg.Tile] | None] = []
     per_class: list[list[tuple[str, float]] | None] = []
     for i, group in enumerate(groups):
         lc.append(fg.learning_curves(group.curves, words, f"lc{i}"))

@@ -7,9 +7,11 @@ the result files hold (in each language's number format), not any particular tra
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -63,15 +65,28 @@ def test_report_shows_every_run_and_published_figure_in_its_language(report: tup
     assert "/work/" not in html and "shared/data" not in html  # no path of the machine that trained it
 
 
-@pytest.mark.parametrize("name", ["adadelta-lr", "cifar10-levers"])
+@pytest.mark.parametrize("name", ["adadelta-lr", "cifar10-levers", "cifar10-tune"])
 def test_a_shipped_follow_up_study_holds_every_planned_run_at_full_length(name: str) -> None:
     """Each run the built-in study plans is shipped, under the name it plans, finished, naming its data by file
     name and hash, not by a path of the machine that trained it."""
     from cnnkit.plugins import create_plugin_manager
 
     registries = create_plugin_manager()[1]
-    planned = {config.checked(registries).dir_name: config for config, _ in registries.studies.get(name).expand()}
+    study = registries.studies.get(name)
     study_dir = SHIPPED.parent / name
+    if study.search is None:
+        planned = {config.checked(registries).dir_name: config for config, _ in study.expand()}
+    else:  # the search's confirmation: the baseline as the study plans it, the tuned runs as its trials chose them
+        from cnnkit.studies.search import confirmation_plan
+
+        planned = {c.checked(registries).dir_name: c for c, _ in confirmation_plan(study.search, [], None, None, None)}
+        manifest = json.loads((study_dir / "study.json").read_text())
+        tuned = [run for run in manifest["runs"] if run["role"] == "tuned"]
+        with (study_dir / "trials.csv").open() as table:
+            complete = [row for row in csv.DictReader(table) if row["state"] == "complete"]
+        best = max(complete, key=lambda row: float(row["value"]))
+        assert len(tuned) == study.search.confirm.seeds and {run["trial"] for run in tuned} == {int(best["number"])}
+        planned |= {run["dir"]: SimpleNamespace(epochs=study.search.base.template.epochs) for run in tuned}
     shipped = {path.parent.name: json.loads(path.read_text()) for path in study_dir.glob("*/result.json")}
     assert sorted(shipped) == sorted(planned)
     for run, result in shipped.items():

@@ -22,7 +22,7 @@ from cnnkit.report.render import breakable_pm, render_report, svg_aspect, with_c
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "examples" / "results"
-STUDIES = ("assignment", "adadelta-lr", "cifar10-levers", "cifar10-tune")
+STUDIES = ("assignment", "adadelta-lr", "cifar10-levers", "cifar10-tune", "cifar10-architectures")
 LANGS = ("en", "es")
 MM = 72 / 25.4  # PDF points per millimetre
 MARGIN = {"top": 18 * MM, "right": 16 * MM, "bottom": 20 * MM, "left": 16 * MM}  # templates/report.css, @page

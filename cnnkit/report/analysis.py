@@ -240,6 +240,12 @@ class Group:
         return diagnose(self.curves.mean)
 
     @property
+    def partly_clean(self) -> bool:
+        """Some seeds recorded clean training figures and some predate them: the mean curves, which need every
+        seed's, then read the running means of all."""
+        return not self.fit.clean and any(r.history.has_train_eval for r in self.runs)
+
+    @property
     def agree(self) -> int:
         """How many seeds, judged on their own curves, reach the configuration's verdict."""
         return sum(r.fit.verdict == self.fit.verdict for r in self.runs)

@@ -95,6 +95,31 @@ def test_networks_are_compared_on_accuracy_and_cost(presets_study: Path, lang: s
     assert "Max-pooling versus strided" not in html and "Architectures compared" not in html  # said once, here
 
 
+@pytest.mark.parametrize(
+    "lang, caveat, time_words",
+    [("en", "timed on different hardware or with different thread counts", "time per epoch"),
+     ("es", "en hardware distinto o con un número distinto de hilos", "tiempo por época")],
+)  # fmt: skip
+def test_times_per_epoch_on_different_thread_counts_are_not_compared(
+    tmp_path: Path, lang: str, caveat: str, time_words: str
+) -> None:
+    """The shipped cifar10-architectures: net_1's run had one thread, the others two. The table keeps each measured
+    time, the text says why they do not compare, and no sentence gives a ratio of times."""
+    runs = [("cifar10", a, "adam", 8, None, FLIP_CROP) for a in PRESETS]
+    root = make_study(tmp_path / "nets", runs=runs, name="nets", models={a: model_record(a) for a in PRESETS})
+    for result in root.glob("cifar10-pooling_cnn-*/result.json"):
+        result.write_text(json.dumps({**json.loads(result.read_text()), "device": "CPU (1 thread)"}))
+    html = render_report(root, formats=["html"], lang=lang)[0].read_text(encoding="utf-8")
+    assert caveat in prose(html, "results")
+    for section in ("abstract", "discussion", "conclusions"):
+        assert time_words not in prose(html, section), section
+    assert len(table_rows(html, "networks")[0]) == 7  # the measured times stay in the table
+
+    same = make_study(tmp_path / "same", runs=runs, name="same", models={a: model_record(a) for a in PRESETS})
+    html = render_report(same, formats=["html"], lang=lang)[0].read_text(encoding="utf-8")
+    assert caveat not in html and time_words in prose(html, "abstract")
+
+
 def test_two_configs_of_one_architecture_are_two_networks(tmp_path: Path) -> None:
     plain = {"stages": [[8]], "head": [16]}
     batch = {"stages": [[8]], "head": [16], "norm": "batch"}

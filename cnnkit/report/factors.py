@@ -145,6 +145,7 @@ class ArchRow:
     group: an.Group
     net: NetInfo | None  # None when its runs recorded no layer table
     epoch_seconds: list[float]  # every epoch of every seed, as result.json recorded them
+    devices: frozenset[str] = frozenset()  # what its runs trained on, as result.json names it ("CPU x86_64 (1 thread)")
 
     @property
     def seconds_per_epoch(self) -> float | None:
@@ -182,14 +183,19 @@ class Architectures:
         return max(self.rows, key=lambda r: r.group.stats("test_accuracy").mean)
 
     @property
+    def same_hardware(self) -> bool:
+        """Every run trained on one kind of device with one thread count: only then do times per epoch compare."""
+        return len(frozenset().union(*(r.devices for r in self.rows))) == 1
+
+    @property
     def costs(self) -> list[ArchCost]:
-        """Every other network against the reference."""
+        """Every other network against the reference; the time ratio only when the runs shared their hardware."""
         ref = self.reference
         out = []
         for row in self.rows[1:]:
             params = _ratio(row.net.params, ref.net.params) if row.net and ref.net else None
             macs = _ratio(row.net.macs, ref.net.macs) if row.net and ref.net else None
-            time = _ratio(row.seconds_per_epoch, ref.seconds_per_epoch)
+            time = _ratio(row.seconds_per_epoch, ref.seconds_per_epoch) if self.same_hardware else None
             out.append(ArchCost(row, an.versus(row.group, ref.group), params, macs, time))
         return out
 
@@ -227,7 +233,12 @@ def architectures(groups: Sequence[an.Group], nets: Sequence[NetInfo]) -> Archit
         return None
     by_key = {n.key: n for n in nets}
     rows = [
-        ArchRow(g, by_key.get(net_key(g)), [float(s) for r in g.runs for s in r.result.get("epoch_seconds") or []])
+        ArchRow(
+            g,
+            by_key.get(net_key(g)),
+            [float(s) for r in g.runs for s in r.result.get("epoch_seconds") or []],
+            frozenset(str(r.result["device"]) for r in g.runs if r.result.get("device")),
+        )
         for g in groups
     ]
     return Architectures(rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cnnkit.report import analysis as an
@@ -144,8 +145,16 @@ class ArchRow:
 
     group: an.Group
     net: NetInfo | None  # None when its runs recorded no layer table
-    epoch_seconds: list[float]  # every epoch of every seed, as result.json recorded them
-    devices: frozenset[str] = frozenset()  # what its runs trained on, as result.json names it ("CPU x86_64 (1 thread)")
+
+    @cached_property
+    def epoch_seconds(self) -> list[float]:
+        """Every epoch of every seed, as result.json recorded them."""
+        return [float(s) for r in self.group.runs for s in r.result.get("epoch_seconds") or []]
+
+    @property
+    def devices(self) -> frozenset[str]:
+        """What its runs trained on, as result.json names it ("CPU x86_64 (1 thread)")."""
+        return frozenset(str(r.result["device"]) for r in self.group.runs if r.result.get("device"))
 
     @property
     def seconds_per_epoch(self) -> float | None:
@@ -232,16 +241,7 @@ def architectures(groups: Sequence[an.Group], nets: Sequence[NetInfo]) -> Archit
     if len(groups) < 2 or not keys or not set(keys) <= set(ARCH_KEYS):
         return None
     by_key = {n.key: n for n in nets}
-    rows = [
-        ArchRow(
-            g,
-            by_key.get(net_key(g)),
-            [float(s) for r in g.runs for s in r.result.get("epoch_seconds") or []],
-            frozenset(str(r.result["device"]) for r in g.runs if r.result.get("device")),
-        )
-        for g in groups
-    ]
-    return Architectures(rows)
+    return Architectures([ArchRow(g, by_key.get(net_key(g))) for g in groups])
 
 
 # ----------------------------------------------------------------------------------------------- crossed grids

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_fixtures import make_study
+from report_fixtures import make_study, run_dir
 from test_report import prose
 
 from cnnkit.report import analysis as an
@@ -55,15 +55,20 @@ def table_rows(html: str, cls: str) -> list[list[str]]:
     return [[cell(c) for c in re.findall(r"<td.*?</td>", r, re.S)] for r in rows]
 
 
+def vgg_ahead(root: Path) -> None:
+    """Put vgg_bn_gap's runs 5 points ahead of the synthetic accuracies."""
+    for result in root.glob("cifar10-vgg_bn_gap-*/result.json"):
+        record = json.loads(result.read_text())
+        result.write_text(json.dumps({**record, "test_accuracy": record["test_accuracy"] + 0.05}))
+
+
 @pytest.fixture(scope="module")
 def presets_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """net_1, the Keras example and the batch-normalized net, 2 seeds each; the last 5 points ahead."""
     runs = [("cifar10", a, "adam", 8, None, FLIP_CROP) for a in PRESETS]
     root = make_study(tmp_path_factory.mktemp("nets") / "cifar10-architectures", runs=runs, seeds=2,
                       name="cifar10-architectures", models={a: model_record(a) for a in PRESETS})  # fmt: skip
-    for result in root.glob("cifar10-vgg_bn_gap-*/result.json"):
-        record = json.loads(result.read_text())
-        result.write_text(json.dumps({**record, "test_accuracy": record["test_accuracy"] + 0.05}))
+    vgg_ahead(root)
     return root
 
 
@@ -118,6 +123,25 @@ def test_times_per_epoch_on_different_thread_counts_are_not_compared(
     same = make_study(tmp_path / "same", runs=runs, name="same", models={a: model_record(a) for a in PRESETS})
     html = render_report(same, formats=["html"], lang=lang)[0].read_text(encoding="utf-8")
     assert caveat not in html and time_words in prose(html, "abstract")
+
+
+@pytest.mark.parametrize(
+    "lang, lone, wrong",
+    [("en", "The pooling CNN (net_1) has a single seed", "one seed per configuration"),
+     ("es", "La CNN con pooling (net_1) tiene una sola semilla", "una semilla por configuración")],
+)  # fmt: skip
+def test_a_verdict_against_a_single_seed_names_that_side(tmp_path: Path, lang: str, lone: str, wrong: str) -> None:
+    """The shipped cifar10-architectures while it trained: vgg_bn_gap had 3 seeds, net_1 one. No difference is
+    tested, and the text says which side has one seed, not that every configuration has."""
+    runs = [("cifar10", a, "adam", 8, None, FLIP_CROP) for a in PRESETS]
+    net_1_later = [run_dir("cifar10", "pooling_cnn", "adam", seed, FLIP_CROP) for seed in (1, 2)]
+    root = make_study(tmp_path / "nets", runs=runs, seeds=3, missing=net_1_later, name="nets",
+                      models={a: model_record(a) for a in PRESETS})  # fmt: skip
+    vgg_ahead(root)
+    html = render_report(root, formats=["html"], lang=lang)[0].read_text(encoding="utf-8")
+    abstract = prose(html, "abstract")
+    assert lone in abstract and wrong not in abstract
+    assert WORDS[lang]["better"] not in abstract
 
 
 def test_two_configs_of_one_architecture_are_two_networks(tmp_path: Path) -> None:
